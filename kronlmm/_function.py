@@ -1,0 +1,233 @@
+"""Named parameters and the base class of every covariance and mean object.
+
+A *function* here is a covariance ``K(θ)`` or a mean ``m(θ)`` that depends on named
+array parameters ``θ``. Every function exposes
+
+- ``value()``: the dense value (an array),
+- ``gradient()``: a dict mapping the dotted name of each *free* (unfixed) parameter to
+  ``∂value/∂θ`` with the parameter axis last, i.e. an array of shape
+  ``value().shape + (θ.size,)`` whose last index runs over ``θ.ravel()``,
+- a flat view of the free parameters (``get_flat``/``set_flat``/``flat_bounds``) for
+  optimisers,
+- ``fix(name)``/``unfix(name)`` and ``version`` (changes whenever any parameter value
+  changes; caches compare it instead of registering listeners).
+
+Composite functions (sums, Kronecker sums) own *children*; a child's parameter ``Lu``
+below the child named ``C0`` is called ``"C0.Lu"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["Parameter", "Function"]
+
+
+class Parameter:
+    """An array-valued parameter with element-wise bounds and a fixed flag.
+
+    Parameters
+    ----------
+    value : array_like
+        Initial value; its shape is the parameter's shape for life.
+    bounds : tuple of (array_like, array_like), optional
+        Lower and upper bounds, broadcast to the value's shape. Defaults to
+        ``(-inf, inf)``.
+    """
+
+    def __init__(
+        self,
+        value: ArrayLike,
+        bounds: tuple[ArrayLike, ArrayLike] = (-np.inf, np.inf),
+    ) -> None:
+        arr = np.array(value, dtype=float)
+        self._value = arr
+        self._value.setflags(write=False)
+        self.fixed = False
+        self.version = 0
+        self.set_bounds(*bounds)
+        self.set(arr)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape
+
+    @property
+    def size(self) -> int:
+        return self._value.size
+
+    @property
+    def value(self) -> NDArray[np.float64]:
+        """The current value (read-only array)."""
+        return self._value
+
+    @property
+    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return self._lower, self._upper
+
+    def set_bounds(self, lower: ArrayLike, upper: ArrayLike) -> None:
+        """Set element-wise bounds (broadcast to the parameter's shape)."""
+        lo = np.broadcast_to(np.asarray(lower, float), self.shape).copy()
+        hi = np.broadcast_to(np.asarray(upper, float), self.shape).copy()
+        if np.any(np.isnan(lo)) or np.any(np.isnan(hi)) or np.any(lo > hi):
+            raise ValueError(f"invalid bounds: lower={lo!r}, upper={hi!r}")
+        self._lower, self._upper = lo, hi
+
+    def set(self, value: ArrayLike) -> None:
+        """Set a new value; shape must match and every entry must be finite."""
+        arr = np.array(value, dtype=float)
+        if arr.shape != self.shape:
+            if arr.size == self.size and arr.ndim <= 1 and len(self.shape) <= 1:
+                arr = arr.reshape(self.shape)
+            else:
+                raise ValueError(
+                    f"parameter value has shape {arr.shape}, expected {self.shape}"
+                )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("parameter value must be finite")
+        arr.setflags(write=False)
+        self._value = arr
+        self.version += 1
+
+    def __repr__(self) -> str:
+        state = "fixed" if self.fixed else "free"
+        return f"Parameter(shape={self.shape}, {state})"
+
+
+class Function:
+    """Base class of covariance and mean objects.
+
+    Subclasses register parameters with :meth:`_add_parameter` and children with
+    :meth:`_add_child`, and implement :meth:`value` and :meth:`_own_gradient` (the
+    gradient with respect to *all* of their own parameters, fixed or not; children's
+    gradients are merged by :meth:`gradient`, which composites override).
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self._parameters: dict[str, Parameter] = {}
+        self._children: dict[str, Function] = {}
+        self.name = name
+
+    # ---- registration ------------------------------------------------------------
+    def _add_parameter(self, name: str, parameter: Parameter) -> Parameter:
+        if "." in name or name in self._parameters or name in self._children:
+            raise ValueError(f"invalid or duplicate parameter name {name!r}")
+        self._parameters[name] = parameter
+        return parameter
+
+    def _add_child(self, name: str, child: Function) -> Function:
+        if not isinstance(child, Function):
+            raise TypeError(f"child {name!r} must be a kronlmm Function, got {type(child)!r}")
+        if "." in name or name in self._parameters or name in self._children:
+            raise ValueError(f"invalid or duplicate child name {name!r}")
+        self._children[name] = child
+        return child
+
+    # ---- parameter access --------------------------------------------------------
+    def _iter_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, par in self._parameters.items():
+            yield prefix + name, par
+        for cname, child in self._children.items():
+            yield from child._iter_parameters(prefix + cname + ".")
+
+    def parameters(self) -> dict[str, Parameter]:
+        """All parameters (fixed and free), keyed by dotted name, in flat-vector order."""
+        return dict(self._iter_parameters())
+
+    def free_parameters(self) -> dict[str, Parameter]:
+        """The parameters that are not fixed, in flat-vector order."""
+        return {k: p for k, p in self._iter_parameters() if not p.fixed}
+
+    def _lookup(self, name: str) -> list[Parameter]:
+        params = self.parameters()
+        if name in params:
+            return [params[name]]
+        prefix = name + "."
+        hits = [p for k, p in params.items() if k.startswith(prefix)]
+        if not hits:
+            raise ValueError(
+                f"{type(self).__name__} has no parameter or child {name!r}; "
+                f"parameters are {sorted(params)}"
+            )
+        return hits
+
+    def fix(self, name: str | None = None) -> None:
+        """Fix a parameter (dotted name), every parameter of a child, or all (``None``)."""
+        for p in self.parameters().values() if name is None else self._lookup(name):
+            p.fixed = True
+
+    def unfix(self, name: str | None = None) -> None:
+        """Undo :meth:`fix` for a parameter, a child, or all (``None``)."""
+        for p in self.parameters().values() if name is None else self._lookup(name):
+            p.fixed = False
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        """Changes whenever any parameter value changes (for cache invalidation)."""
+        return tuple(p.version for _, p in self._iter_parameters())
+
+    # ---- flat view -----------------------------------------------------------------
+    @property
+    def nparams(self) -> int:
+        """Length of the flat vector of free parameters."""
+        return sum(p.size for p in self.free_parameters().values())
+
+    def get_flat(self) -> NDArray[np.float64]:
+        """Concatenation of the free parameters' values (each raveled in C order)."""
+        vals = [p.value.ravel() for p in self.free_parameters().values()]
+        return np.concatenate(vals) if vals else np.empty(0)
+
+    def set_flat(self, x: ArrayLike) -> None:
+        """Set the free parameters from a flat vector (inverse of :meth:`get_flat`)."""
+        x = np.asarray(x, dtype=float).ravel()
+        if x.size != self.nparams:
+            raise ValueError(f"flat vector has {x.size} entries, expected {self.nparams}")
+        i = 0
+        for p in self.free_parameters().values():
+            p.set(x[i : i + p.size].reshape(p.shape))
+            i += p.size
+
+    def flat_bounds(self) -> list[tuple[float, float]]:
+        """Bounds of the flat vector, as (lower, upper) pairs (``±inf`` if unbounded)."""
+        out: list[tuple[float, float]] = []
+        for p in self.free_parameters().values():
+            lo, hi = p.bounds
+            out.extend(zip(lo.ravel().tolist(), hi.ravel().tolist(), strict=True))
+        return out
+
+    # ---- values and gradients --------------------------------------------------------
+    def value(self) -> NDArray[np.float64]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _own_gradient(self) -> dict[str, NDArray[np.float64]]:
+        """Gradient with respect to this object's own parameters (local names)."""
+        return {}
+
+    def gradient(self) -> dict[str, NDArray[np.float64]]:
+        """``∂value/∂θ`` for each free parameter θ, keyed by dotted name, parameter axis last."""
+        own = self._own_gradient()
+        return {k: own[k] for k, p in self._parameters.items() if not p.fixed}
+
+    def flat_gradient(self) -> NDArray[np.float64]:
+        """The gradient as one array of shape ``value().shape + (nparams,)``."""
+        grad = self.gradient()
+        free = self.free_parameters()
+        if not free:
+            return np.empty(self.value().shape + (0,))
+        return np.concatenate([grad[k] for k in free], axis=-1)
+
+    # ---- display --------------------------------------------------------------------
+    def _repr_fields(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self._repr_fields()})"
+        lines = [head]
+        for k, p in self.parameters().items():
+            state = " (fixed)" if p.fixed else ""
+            val = np.array2string(p.value, precision=4, suppress_small=True, threshold=12)
+            lines.append(f"  {k}{state}: {val.replace(chr(10), chr(10) + '    ')}")
+        return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""Full-rank trait covariance ``C = L Lᵀ + f·I`` (Cholesky parameterisation)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._function import Function, Parameter
+from .._validate import as_matrix, check_positive_int, check_square_symmetric
+from ._lowrank_helpers import dLLt_dL
+
+__all__ = ["FreeFormCov"]
+
+
+class FreeFormCov(Function):
+    r"""Free-form positive-definite covariance ``C = L Lᵀ + f·Iₚ``.
+
+    ``L`` (p × p) is lower triangular with a positive diagonal, parameterised by
+
+    - ``Llow``: the p(p−1)/2 strictly-lower entries (row-major ``tril_indices(p, -1)``),
+    - ``Llogd``: the p logarithms of the diagonal, ``L[i, i] = exp(Llogd[i])``.
+
+    The log-diagonal makes ``L`` unique (no sign symmetry, no saddle at ``L[i,i] = 0``)
+    and keeps ``C`` positive definite for every parameter value. ``f ≥ 0`` (``floor``)
+    is a fixed ridge; models set it relative to the scale of their data.
+
+    Parameters
+    ----------
+    dim : int
+        p, the dimension of ``C``.
+    floor : float, optional
+        f, added to the diagonal. Default 0.
+    name : str, optional
+        Name used as prefix in composite objects.
+    """
+
+    def __init__(self, dim: int, floor: float = 0.0, name: str | None = None) -> None:
+        super().__init__(name)
+        self._dim = check_positive_int("dim", dim)
+        self.floor = floor
+        p = self._dim
+        self._tril = np.tril_indices(p, -1)
+        self._Llow = self._add_parameter("Llow", Parameter(np.zeros(p * (p - 1) // 2)))
+        self._Llogd = self._add_parameter("Llogd", Parameter(np.zeros(p), bounds=(-50.0, 50.0)))
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def floor(self) -> float:
+        """The ridge f added to the diagonal (same units as ``C``)."""
+        return self._floor
+
+    @floor.setter
+    def floor(self, value: float) -> None:
+        value = float(value)
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"floor must be a finite number ≥ 0, got {value!r}")
+        self._floor = value
+
+    # ---- L views ---------------------------------------------------------------------
+    @property
+    def L(self) -> NDArray[np.float64]:
+        """The lower-triangular factor ``L`` (p × p, positive diagonal)."""
+        L = np.zeros((self._dim, self._dim))
+        L[self._tril] = self._Llow.value
+        L[np.diag_indices(self._dim)] = np.exp(self._Llogd.value)
+        return L
+
+    @L.setter
+    def L(self, value: ArrayLike) -> None:
+        L = as_matrix("L", value, nrows=self._dim, ncols=self._dim, allow_vector=False)
+        if np.any(np.triu(L, 1) != 0):
+            raise ValueError("L must be lower triangular (entries above the diagonal found)")
+        d = np.diag(L)
+        if np.any(d == 0):
+            raise ValueError("L must have a non-zero diagonal (C would be singular)")
+        # C = L Lᵀ is unchanged when a column of L changes sign: make the diagonal positive.
+        L = L * np.sign(d)[None, :]
+        self._Llow.set(L[self._tril])
+        self._Llogd.set(np.log(np.abs(d)))
+
+    @property
+    def Lu(self) -> NDArray[np.float64]:
+        """Lower triangle of ``L`` (``tril_indices(p)`` order), as in glimix-core."""
+        return self.L[np.tril_indices(self._dim)]
+
+    @Lu.setter
+    def Lu(self, value: ArrayLike) -> None:
+        value = np.asarray(value, float).ravel()
+        k = self._dim * (self._dim + 1) // 2
+        if value.size != k:
+            raise ValueError(f"Lu has {value.size} entries, expected p(p+1)/2 = {k}")
+        L = np.zeros((self._dim, self._dim))
+        L[np.tril_indices(self._dim)] = value
+        self.L = L
+
+    def set_value(self, C: ArrayLike) -> None:
+        """Set ``L`` so that ``value()`` equals ``C`` (needs ``C − f·I`` positive definite)."""
+        C = check_square_symmetric("C", C, size=self._dim)
+        try:
+            self.L = np.linalg.cholesky(C - self._floor * np.eye(self._dim))
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "C minus the floor is not positive definite; cannot set a FreeFormCov to it"
+            ) from None
+
+    # ---- value and gradient ----------------------------------------------------------------
+    def value(self) -> NDArray[np.float64]:
+        L = self.L
+        return L @ L.T + self._floor * np.eye(self._dim)
+
+    def _own_gradient(self) -> dict[str, NDArray[np.float64]]:
+        L = self.L
+        full = dLLt_dL(L)  # (p, p, p, p)
+        p = self._dim
+        low = full[:, :, self._tril[0], self._tril[1]]
+        diag = full[:, :, np.arange(p), np.arange(p)] * np.diag(L)[None, None, :]
+        return {"Llow": low, "Llogd": diag}
+
+    def contract_gradient(self, M: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """Return ``Σᵢⱼ M[i, j] ∂C[i, j]/∂θ`` for each free parameter θ.
+
+        This is the chain rule for a scalar ``f(C)`` with ``df = tr(Mᵀ dC)``: it costs
+        O(p³) and never forms the (p, p, #θ) gradient array.
+        """
+        M = np.asarray(M, float)
+        L = self.L
+        dL = (M + M.T) @ L  # ∂f/∂L for C = L Lᵀ
+        out = {"Llow": dL[self._tril], "Llogd": np.diag(dL) * np.diag(L)}
+        return {k: v for k, v in out.items() if not self._parameters[k].fixed}
+
+    def _repr_fields(self) -> str:
+        return f"dim={self._dim}, floor={self._floor:g}"
