@@ -83,9 +83,7 @@ class Parameter:
             if arr.size == self.size and arr.ndim <= 1 and len(self.shape) <= 1:
                 arr = arr.reshape(self.shape)
             else:
-                raise ValueError(
-                    f"parameter value has shape {arr.shape}, expected {self.shape}"
-                )
+                raise ValueError(f"parameter value has shape {arr.shape}, expected {self.shape}")
         if not np.all(np.isfinite(arr)):
             raise ValueError("parameter value must be finite")
         arr.setflags(write=False)

@@ -71,8 +71,13 @@ class FreeFormCov(Function):
     @L.setter
     def L(self, value: ArrayLike) -> None:
         L = as_matrix("L", value, nrows=self._dim, ncols=self._dim, allow_vector=False)
-        if np.any(np.triu(L, 1) != 0):
-            raise ValueError("L must be lower triangular (entries above the diagonal found)")
+        upper = np.argwhere(np.triu(L, 1) != 0)
+        if upper.size:
+            i, j = (int(v) for v in upper[0])
+            raise ValueError(
+                f"L ({L.shape[0]}×{L.shape[1]}) must be lower triangular, but L[{i}, {j}] = "
+                f"{L[i, j]!r} lies above the diagonal ({len(upper)} such entries)"
+            )
         d = np.diag(L)
         if np.any(d == 0):
             raise ValueError("L must have a non-zero diagonal (C would be singular)")

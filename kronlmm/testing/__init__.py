@@ -1,0 +1,20 @@
+"""Public helpers for testing kronlmm objects and models.
+
+- :func:`check_gradient`: analytic vs central finite-difference gradient of any kronlmm
+  Function (covariance, mean, model), including user-defined ones.
+- Dense O(N³) references: :func:`dense_lml`, :func:`dense_ml_lml`, :func:`dense_reml_lml`,
+  :func:`dense_gls`, :func:`dense_kron2sum_cov`.
+"""
+
+from .dense import dense_gls, dense_kron2sum_cov, dense_lml, dense_ml_lml, dense_reml_lml
+from .gradient import GradientCheck, check_gradient
+
+__all__ = [
+    "check_gradient",
+    "GradientCheck",
+    "dense_lml",
+    "dense_ml_lml",
+    "dense_reml_lml",
+    "dense_gls",
+    "dense_kron2sum_cov",
+]

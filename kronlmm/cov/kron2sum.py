@@ -1,0 +1,232 @@
+"""Kronecker-sum covariance ``K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ`` with structured linear algebra."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._function import Function
+from .._linalg import EconomicSVD, Whitening, economic_svd, joint_whitening
+from .._validate import as_matrix, check_positive_int
+from .free_form import FreeFormCov
+from .lr_free_form import LRFreeFormCov
+
+__all__ = ["Kron2SumCov", "WhitenedKron2Sum"]
+
+#: Largest n·p for which the dense ``value()``/``gradient()`` are formed.
+DENSE_LIMIT = 20_000
+
+
+class WhitenedKron2Sum:
+    """The covariance in its whitened coordinates (Casale et al. 2015).
+
+    With ``GGᵀ = U diag(S2) Uᵀ`` (U: n × k) and ``Lh`` jointly diagonalising C₀ and C₁
+    (``Lh C₁ Lhᵀ = Iₚ``, ``Lh C₀ Lhᵀ = diag(λ)``), and ``Uₓ = [U, U⊥]`` orthonormal,
+
+        (Lh ⊗ Uₓᵀ) K (Lh ⊗ Uₓᵀ)ᵀ = diag(λ) ⊗ diag(S2, 0, …, 0) + Iₙₚ,
+
+    a diagonal matrix whose first k rows (per trait) are ``D = 1 + S2 λᵀ`` (k × p) and whose
+    remaining ``n − k`` rows are 1.
+
+    Attributes
+    ----------
+    Lh : ndarray (p, p)
+    lam : ndarray (p,)
+    D : ndarray (k, p)
+    n : int
+    logdet : float
+        ``log|K| = Σ log D + n·log|C₁|``.
+    """
+
+    def __init__(self, svd: EconomicSVD, n: int, wh: Whitening) -> None:
+        self.Lh = wh.Lh
+        self.lam = wh.lam
+        self.D = 1.0 + svd.S2[:, None] * wh.lam[None, :]
+        self.n = n
+        self.logdet = float(np.sum(np.log(self.D)) + n * wh.logdet_C1)
+
+    def trace_weights(self, S2: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+        """Diagonals ``w0, w1`` of the trace of ``K⁻¹ dK`` in whitened coordinates.
+
+        ``tr(K⁻¹ dK) = tr(Lh dC₀ Lhᵀ diag w0) + tr(Lh dC₁ Lhᵀ diag w1)``.
+        """
+        k = self.D.shape[0]
+        w0 = (S2[:, None] / self.D).sum(axis=0)
+        w1 = (1.0 / self.D).sum(axis=0) + (self.n - k)
+        return w0, w1
+
+
+class Kron2SumCov(Function):
+    r"""Covariance ``K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ`` of ``vec(Y)`` (Y: n × p, column-major vec).
+
+    - ``C₀ = L₀L₀ᵀ`` (p × p, rank ≤ ``rank``): an :class:`LRFreeFormCov`, child ``"C0"``;
+    - ``C₁ = L₁L₁ᵀ + f·Iₚ`` (p × p, positive definite): a :class:`FreeFormCov`, child
+      ``"C1"``;
+    - ``G`` (n × r) is used as given (never rescaled); an all-zero G or r = 0 means no
+      ``C₀`` term (then C₀ is set to 0 and fixed).
+
+    Besides the dense ``value()``/``gradient()`` (small n·p only), it offers ``logdet``,
+    ``solve`` and ``logdet_gradient`` through the whitening of :class:`WhitenedKron2Sum`:
+    after one economic SVD of G they cost O(n·k·p) or less and never form an n × n or
+    np × np array.
+
+    Parameters
+    ----------
+    G : array_like, shape (n, r)
+    dim : int
+        p, the number of traits.
+    rank : int, optional
+        Number of columns of ``L₀`` (1 ≤ rank ≤ p). Default 1.
+    """
+
+    def __init__(self, G: ArrayLike, dim: int, rank: int = 1) -> None:
+        super().__init__()
+        G = as_matrix("G", G)
+        self._dim = check_positive_int("dim", dim)
+        rank = check_positive_int("rank", rank)
+        if rank > self._dim:
+            raise ValueError(f"rank must be ≤ dim (the number of traits), got {rank} > {dim}")
+        self._G = G
+        self._svd = economic_svd(G)
+        self.C0 = self._add_child("C0", LRFreeFormCov(self._dim, rank))
+        self.C1 = self._add_child("C1", FreeFormCov(self._dim))
+        if self._svd.S2.size == 0:
+            self.C0.L = np.zeros((self._dim, rank))
+            self.C0.fix()
+        self._cache_version: tuple[int, ...] | None = None
+        self._cache: WhitenedKron2Sum | None = None
+
+    # ---- data views ------------------------------------------------------------------------
+    @property
+    def G(self) -> NDArray[np.float64]:
+        return self._G
+
+    @property
+    def nsamples(self) -> int:
+        return self._G.shape[0]
+
+    @property
+    def dim(self) -> int:
+        """n·p, the dimension of K."""
+        return self.nsamples * self._dim
+
+    @property
+    def ntraits(self) -> int:
+        return self._dim
+
+    @property
+    def rank(self) -> int:
+        return self.C0.shape[1]
+
+    @property
+    def svd(self) -> EconomicSVD:
+        """``GGᵀ = U diag(S2) Uᵀ`` (computed once at construction)."""
+        return self._svd
+
+    @property
+    def Ge(self) -> NDArray[np.float64]:
+        """``U diag(√S2)``: a full-column-rank factor with ``Ge Geᵀ = GGᵀ``."""
+        return self._svd.U * np.sqrt(self._svd.S2)[None, :]
+
+    def whitened(self) -> WhitenedKron2Sum:
+        """The whitening at the current parameters (cached until a parameter changes)."""
+        version = self.version + (self.C1.floor,)  # type: ignore[operator]
+        if self._cache is None or self._cache_version != version:
+            wh = joint_whitening(self.C0.value(), self.C1.value())
+            self._cache = WhitenedKron2Sum(self._svd, self.nsamples, wh)
+            self._cache_version = version
+        return self._cache
+
+    # ---- dense -----------------------------------------------------------------------------
+    def _check_dense(self) -> None:
+        if self.dim > DENSE_LIMIT:
+            raise ValueError(
+                f"the dense K would be {self.dim} × {self.dim} (n·p = {self.dim} > "
+                f"{DENSE_LIMIT}); use solve(), logdet() and logdet_gradient() instead"
+            )
+
+    def value(self) -> NDArray[np.float64]:
+        self._check_dense()
+        n = self.nsamples
+        return np.kron(self.C0.value(), self._G @ self._G.T) + np.kron(self.C1.value(), np.eye(n))
+
+    def gradient(self) -> dict[str, NDArray[np.float64]]:
+        self._check_dense()
+        n = self.nsamples
+        K = self._G @ self._G.T
+        out: dict[str, NDArray[np.float64]] = {}
+        for cname, kmat in (("C0", K), ("C1", np.eye(n))):
+            for pname, g in self._children[cname].gradient().items():
+                # g: (p, p, q) → kron(g[..., j], kmat) for every j, shape (np, np, q)
+                q = g.shape[-1]
+                full = np.einsum("abq,ij->aibjq", g, kmat).reshape(self.dim, self.dim, q)
+                out[f"{cname}.{pname}"] = full
+        return out
+
+    # ---- structured ------------------------------------------------------------------------
+    def logdet(self) -> float:
+        """``log|K| = Σᵢₜ log(1 + S2ᵢ λₜ) + n·log|C₁|``."""
+        return self.whitened().logdet
+
+    def solve(self, v: ArrayLike) -> NDArray[np.float64]:
+        """``K⁻¹ v`` for ``v`` of shape (n·p,) or (n·p, m), in O(n·k·p·m).
+
+        With ``Ỹ = UᵀY Lhᵀ`` for ``vec(Y) = v``:
+        ``K⁻¹ vec(Y) = vec([U(Ỹ / D − Ỹ) + Y Lhᵀ] Lh)``.
+        """
+        v = np.asarray(v, dtype=float)
+        squeeze = v.ndim == 1
+        V = v[:, None] if squeeze else v
+        n, p = self.nsamples, self._dim
+        if V.ndim != 2 or V.shape[0] != n * p:
+            raise ValueError(f"v has shape {v.shape}, expected ({n * p},) or ({n * p}, m)")
+        m = V.shape[1]
+        wt = self.whitened()
+        U = self._svd.U
+        Y = V.reshape(p, n, m).transpose(1, 0, 2)  # Y[:, t, j] is trait t of column j
+        YL = np.einsum("itj,st->isj", Y, wt.Lh)  # Y Lhᵀ
+        Yt = np.einsum("ik,isj->ksj", U, YL)  # Uᵀ Y Lhᵀ (k, p, m)
+        inner = U @ ((Yt / wt.D[:, :, None] - Yt).reshape(U.shape[1], p * m))
+        Z = inner.reshape(n, p, m) + YL
+        out = np.einsum("isj,st->itj", Z, wt.Lh)
+        out = out.transpose(1, 0, 2).reshape(n * p, m)
+        return out[:, 0] if squeeze else out
+
+    def trait_gradient(
+        self, M0: NDArray[np.float64], M1: NDArray[np.float64]
+    ) -> dict[str, NDArray[np.float64]]:
+        """Chain rule from trait-level matrices to the free parameters.
+
+        Returns ``Σᵢⱼ M0[i,j] ∂C₀[i,j]/∂θ + Σᵢⱼ M1[i,j] ∂C₁[i,j]/∂θ`` for every free θ,
+        keyed by dotted name (e.g. ``"C0.Lu"``).
+        """
+        out = {f"C0.{k}": v for k, v in self.C0.contract_gradient(M0).items()}
+        out.update({f"C1.{k}": v for k, v in self.C1.contract_gradient(M1).items()})
+        return out
+
+    def contract_gradient(self, M: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """``Σ M[u, v] ∂K[u, v]/∂θ`` for an (n·p × n·p) matrix M (dense; small n·p only).
+
+        Reduces M to trait level, ``M0[a, b] = Σᵢⱼ M[(a,i),(b,j)] (GGᵀ)ᵢⱼ`` and
+        ``M1[a, b] = Σᵢ M[(a,i),(b,i)]``, then applies :meth:`trait_gradient`.
+        """
+        n, p = self.nsamples, self._dim
+        M4 = np.asarray(M, float).reshape(p, n, p, n)
+        M0 = np.einsum("aibj,ij->ab", M4, self._G @ self._G.T)
+        M1 = np.einsum("aibi->ab", M4)
+        return self.trait_gradient(M0, M1)
+
+    def logdet_gradient(self) -> dict[str, NDArray[np.float64]]:
+        """``∂ log|K| / ∂θ = tr(K⁻¹ ∂K/∂θ)`` for each free θ, in O(k·p + p³).
+
+        ``tr(K⁻¹ dK) = tr(dC₀ Lhᵀ diag(w₀) Lh) + tr(dC₁ Lhᵀ diag(w₁) Lh)`` with
+        ``w₀ₜ = Σᵢ S2ᵢ / Dᵢₜ`` and ``w₁ₜ = Σᵢ 1 / Dᵢₜ + n − k``.
+        """
+        wt = self.whitened()
+        w0, w1 = wt.trace_weights(self._svd.S2)
+        Lh = wt.Lh
+        return self.trait_gradient(Lh.T @ (w0[:, None] * Lh), Lh.T @ (w1[:, None] * Lh))
+
+    def _repr_fields(self) -> str:
+        n, r = self._G.shape
+        return f"G: {n}×{r} (k={self._svd.S2.size}), dim={self._dim}, rank={self.rank}"

@@ -1,0 +1,168 @@
+"""Sum of covariances ``K = K₀ + K₁ + ⋯``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._function import Function
+from .._validate import as_matrix
+
+__all__ = ["SumCov"]
+
+
+# ---- helpers shared by the composite objects (SumCov, SumMean) -----------------------------
+def _composite_keys(children: Sequence[Function]) -> list[str]:
+    """Keys of composite children: their ``.name`` where usable, else their position.
+
+    A child's name is used when it is a non-empty string without ``"."`` that no other
+    child shares; every other child is keyed by its index (``"0"``, ``"1"``, …). If that
+    mix still collides (a child named ``"1"`` next to an unnamed second child), all
+    children are keyed by index.
+    """
+    names = [c.name for c in children]
+    keys = []
+    for i, name in enumerate(names):
+        usable = isinstance(name, str) and name != "" and "." not in name
+        keys.append(name if usable and names.count(name) == 1 else str(i))
+    if len(set(keys)) != len(keys):
+        keys = [str(i) for i in range(len(children))]
+    return keys
+
+
+def _check_children(argname: str, children: Iterable[object]) -> list[Function]:
+    """Return ``children`` as a non-empty list of Functions sharing no parameter object."""
+    out = list(children)
+    if not out:
+        raise ValueError(f"{argname} must contain at least one element, got none")
+    for i, c in enumerate(out):
+        if not isinstance(c, Function):
+            raise TypeError(
+                f"{argname}[{i}] must be a kronlmm Function (covariance or mean object), "
+                f"got {type(c).__name__}"
+            )
+    seen: dict[int, str] = {}
+    for i, c in enumerate(out):
+        for pname, p in c.parameters().items():
+            where = f"{argname}[{i}].{pname}"
+            if id(p) in seen:
+                raise ValueError(
+                    f"{where} is the same parameter object as {seen[id(p)]}; a composite "
+                    "cannot hold one object twice (its flat parameter vector would repeat "
+                    "it). Use separate instances."
+                )
+            seen[id(p)] = where
+    return out
+
+
+def _merged_gradient(func: Function) -> dict[str, NDArray[np.float64]]:
+    """Gradient of ``func``'s own free parameters merged with its children's (prefixed)."""
+    grad = Function.gradient(func)
+    for key, child in func._children.items():
+        for name, g in child.gradient().items():
+            grad[f"{key}.{name}"] = g
+    return grad
+
+
+class SumCov(Function):
+    r"""Sum of covariances ``K = K₀ + K₁ + ⋯ + Kₜ₋₁``.
+
+    Every term ``Kᵢ`` is a covariance object (any kronlmm Function whose ``value()`` is
+    an n × n matrix) and all must share the dimension n. ``SumCov`` has no parameters of
+    its own: its parameters are the children's, named ``"<key>.<parameter>"`` where the
+    key of a child is its ``.name`` if given and unique, else its position ``"0"``,
+    ``"1"``, … (e.g. ``"0.logscale"``).
+
+    Parameters
+    ----------
+    covariances : iterable of Function
+        The terms ``K₀, K₁, …`` (at least one; each object at most once).
+    name : str, optional
+        Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.cov import EyeCov, LinearCov, SumCov
+    >>> cov = SumCov([LinearCov(np.ones((3, 1))), EyeCov(3)])
+    >>> sorted(cov.gradient())
+    ['0.logscale', '1.logscale']
+    """
+
+    def __init__(self, covariances: Iterable[Function], name: str | None = None) -> None:
+        super().__init__(name)
+        covs = _check_children("covariances", covariances)
+        shapes = [np.shape(c.value()) for c in covs]
+        ok = all(len(s) == 2 and s[0] == s[1] for s in shapes) and len(set(shapes)) == 1
+        if not ok:
+            listing = ", ".join(
+                f"covariances[{i}] ({type(c).__name__}): {s}"
+                for i, (c, s) in enumerate(zip(covs, shapes, strict=True))
+            )
+            raise ValueError(
+                "all covariances of a SumCov must be square with the same dimension; "
+                f"got shapes {listing}"
+            )
+        self._dim = shapes[0][0]
+        for key, cov in zip(_composite_keys(covs), covs, strict=True):
+            self._add_child(key, cov)
+
+    @property
+    def dim(self) -> int:
+        """Dimension n of ``K`` (``K`` is n × n)."""
+        return self._dim
+
+    @property
+    def covariances(self) -> list[Function]:
+        """The terms, in order."""
+        return list(self._children.values())
+
+    def value(self) -> NDArray[np.float64]:
+        """Return ``K = Σᵢ Kᵢ`` (n × n)."""
+        children = iter(self._children.values())
+        K = np.array(next(children).value(), dtype=float)
+        for c in children:
+            K += c.value()
+        return K
+
+    def gradient(self) -> dict[str, NDArray[np.float64]]:
+        """``∂K/∂θ`` for each free parameter θ of every term, keyed ``"<key>.<name>"``."""
+        return _merged_gradient(self)
+
+    def contract_gradient(self, M: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """Return ``Σᵢⱼ M[i, j] ∂K[i, j]/∂θ`` for each free parameter θ.
+
+        Terms with a ``contract_gradient`` method use it; for the others the dense
+        gradient is contracted.
+
+        Parameters
+        ----------
+        M : array_like
+            n × n matrix.
+
+        Returns
+        -------
+        dict
+            One array of shape ``(θ.size,)`` per free parameter, keyed as
+            :meth:`gradient`.
+        """
+        M = as_matrix("M", M, nrows=self._dim, ncols=self._dim, allow_vector=False)
+        out: dict[str, NDArray[np.float64]] = {}
+        for key, child in self._children.items():
+            contract = getattr(child, "contract_gradient", None)
+            if contract is not None:
+                part = contract(M)
+            else:
+                part = {
+                    k: np.tensordot(M, g, axes=([0, 1], [0, 1]))
+                    for k, g in child.gradient().items()
+                }
+            for name, g in part.items():
+                out[f"{key}.{name}"] = np.asarray(g, dtype=float)
+        return out
+
+    def _repr_fields(self) -> str:
+        terms = ", ".join(f"{k}={type(c).__name__}" for k, c in self._children.items())
+        return f"dim={self._dim}, covariances=[{terms}]"

@@ -1,0 +1,97 @@
+"""Kronecker mean ``m = (A ⊗ X) vec(B)`` of the multi-trait model."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._function import Function, Parameter
+from .._validate import as_matrix, as_vector
+
+__all__ = ["KronMean"]
+
+
+class KronMean(Function):
+    r"""Kronecker mean ``m = (A ⊗ X) vec(B) = vec(X B Aᵀ)``.
+
+    ``vec`` stacks columns (column-major). With n samples, p traits, c covariates and
+    a trait-design columns:
+
+    - ``X`` (n × c): sample covariates,
+    - ``A`` (p × a): trait design (``Iₚ``: one effect per trait; ``1ₚ``: one shared
+      effect; any p × a matrix, square or not),
+    - ``B`` (c × a): effect sizes, stored as the parameter ``vecB`` = vec(B) of length
+      c·a, initially zero,
+    - ``m`` (length n·p): vec of the n × p mean matrix ``X B Aᵀ``.
+
+    Parameters
+    ----------
+    A : array_like
+        ``A``, p × a (a 1-D array is one column). Copied, read-only.
+    X : array_like
+        ``X``, n × c (a 1-D array is one column). Copied, read-only.
+    name : str, optional
+        Name used as prefix in composite objects.
+    """
+
+    def __init__(self, A: ArrayLike, X: ArrayLike, name: str | None = None) -> None:
+        super().__init__(name)
+        self._A = np.array(as_matrix("A", A), dtype=float)
+        self._X = np.array(as_matrix("X", X), dtype=float)
+        self._A.setflags(write=False)
+        self._X.setflags(write=False)
+        ncov, ndes = self._X.shape[1], self._A.shape[1]
+        self._vecB = self._add_parameter("vecB", Parameter(np.zeros(ncov * ndes)))
+
+    @property
+    def A(self) -> NDArray[np.float64]:
+        """The trait design ``A`` (p × a, read-only)."""
+        return self._A
+
+    @property
+    def X(self) -> NDArray[np.float64]:
+        """The sample covariates ``X`` (n × c, read-only)."""
+        return self._X
+
+    @property
+    def AX(self) -> NDArray[np.float64]:
+        """``A ⊗ X`` (n·p × c·a), formed densely."""
+        return np.kron(self._A, self._X)
+
+    @property
+    def size(self) -> int:
+        """n·p, the length of ``m``."""
+        return self._X.shape[0] * self._A.shape[0]
+
+    @property
+    def B(self) -> NDArray[np.float64]:
+        """The effect sizes ``B`` (c × a)."""
+        return self._vecB.value.reshape(self._X.shape[1], self._A.shape[1], order="F")
+
+    @B.setter
+    def B(self, value: ArrayLike) -> None:
+        B = as_matrix("B", value, nrows=self._X.shape[1], ncols=self._A.shape[1])
+        self._vecB.set(B.ravel(order="F"))
+
+    def value(self) -> NDArray[np.float64]:
+        """Return ``m = vec(X B Aᵀ)`` (length n·p), without forming ``A ⊗ X``."""
+        return (self._X @ self.B @ self._A.T).ravel(order="F")
+
+    def _own_gradient(self) -> dict[str, NDArray[np.float64]]:
+        return {"vecB": self.AX}
+
+    def contract_gradient(self, v: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """Return ``Σᵢ v[i] ∂m[i]/∂θ`` for each free parameter θ.
+
+        For ``vecB`` this is ``(A ⊗ X)ᵀ v = vec(Xᵀ V A)`` with ``V`` the n × p matrix
+        whose vec is ``v``; it costs O(npc + pca) instead of forming ``A ⊗ X``.
+        """
+        n, p = self._X.shape[0], self._A.shape[0]
+        v = as_vector("v", v, size=n * p)
+        if self._vecB.fixed:
+            return {}
+        V = v.reshape(n, p, order="F")
+        return {"vecB": (self._X.T @ V @ self._A).ravel(order="F")}
+
+    def _repr_fields(self) -> str:
+        return f"A.shape={self._A.shape}, X.shape={self._X.shape}"
