@@ -518,8 +518,10 @@ class LMM:
         return self._restricted
 
     def get_fast_scanner(self) -> Any:
-        """Not available yet."""
-        raise NotImplementedError("FastScanner arrives with the scanner module")
+        """:class:`~kronlmm.scan.FastScanner` with δ fixed at its current value."""
+        from ..scan.fast_scanner import FastScanner
+
+        return FastScanner.from_lmm(self)
 
     def _null_terms(self) -> dict[str, Any]:
         """Quantities of the fitted null model for association scanners.

@@ -1,0 +1,47 @@
+"""Input layer of the GWAS workflow: genotypes, phenotype/covariate tables, kinship, alignment.
+
+* :class:`PlinkGenotypes` — PLINK 1 ``.bed/.bim/.fam`` read in variant blocks (bed-reader).
+  Dosages count ``effect_allele`` = ``.bim`` allele_1 (A1) by default; missing calls are NaN.
+* :func:`read_table` — phenotype/covariate files (tab/comma/whitespace) or DataFrames →
+  float DataFrame indexed by sample ID (IID).
+* :func:`grm_from_genotypes`, :func:`low_rank_G`, :func:`read_kinship`,
+  :func:`write_kinship` — kinship matrices with sample IDs.
+* :func:`align_samples` — match every source by sample ID and keep complete cases.
+
+Every error about the input is a :class:`ValueError` whose message names the file, column or
+sample involved; a missing file raises :class:`InputFileNotFoundError`, which is both a
+ValueError and a FileNotFoundError.
+"""
+
+from ._common import InputFileNotFoundError
+from .align import AlignedSamples, align_samples
+from .kinship import (
+    Kinship,
+    LowRankG,
+    check_kinship,
+    grm_from_genotypes,
+    low_rank_G,
+    read_kinship,
+    standardize_dosage,
+    write_kinship,
+)
+from .plink import GenotypeBlock, PlinkGenotypes
+from .tables import FamilyIDs, read_table
+
+__all__ = [
+    "AlignedSamples",
+    "FamilyIDs",
+    "GenotypeBlock",
+    "InputFileNotFoundError",
+    "Kinship",
+    "LowRankG",
+    "PlinkGenotypes",
+    "align_samples",
+    "check_kinship",
+    "grm_from_genotypes",
+    "low_rank_G",
+    "read_kinship",
+    "read_table",
+    "standardize_dosage",
+    "write_kinship",
+]

@@ -1,0 +1,345 @@
+"""PLINK 1 binary genotypes (``.bed``/``.bim``/``.fam``) read in variant blocks via bed-reader.
+
+Allele coding
+-------------
+A dosage is the number of copies (0, 1 or 2) of the **counted allele** carried by a sample.
+By default (``count_A1=True``, as in bed-reader and PLINK 1.9) the counted allele is
+``allele_1``: the fifth column of the ``.bim`` file (PLINK's "A1", usually the minor
+allele). The counted allele is reported as ``effect_allele`` in :attr:`PlinkGenotypes.variants`
+and the other one as ``other_allele``, so an effect estimated for a dosage column is the effect
+of one extra copy of ``effect_allele``. With ``count_A1=False`` the roles swap.
+
+Missing calls are returned as ``NaN``; nothing here imputes them (the scanners mean-impute).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from bed_reader import open_bed
+from numpy.typing import NDArray
+
+from ._common import InputFileNotFoundError, PathLike, as_ids, duplicate_ids, format_ids
+
+__all__ = ["PlinkGenotypes", "GenotypeBlock", "IndexLike"]
+
+IndexLike = slice | NDArray[np.integer] | NDArray[np.bool_] | list[int] | int | None
+"""Row/column selector: ``None`` (all), a slice, integer positions or a boolean mask."""
+
+_FAM_COLUMNS = ["FID", "IID", "father", "mother", "sex", "phenotype"]
+_BIM_COLUMNS = ["chrom", "variant_id", "cm", "pos", "allele_1", "allele_2"]
+
+
+class GenotypeBlock(NamedTuple):
+    """One block of variants yielded by :meth:`PlinkGenotypes.iter_blocks`.
+
+    Unpacks as ``variants, dosage``.
+
+    Attributes
+    ----------
+    variants : pandas.DataFrame
+        Rows of :attr:`PlinkGenotypes.variants` for this block; the index holds the variant
+        positions (0-based, in ``.bim`` order).
+    dosage : numpy.ndarray
+        ``float64`` array of shape ``(n_samples_selected, n_variants_in_block)``: counts of the
+        effect allele, ``NaN`` where the call is missing.
+    """
+
+    variants: pd.DataFrame
+    dosage: NDArray[np.float64]
+
+
+def _strip_suffix(prefix: PathLike) -> Path:
+    path = Path(prefix)
+    if path.suffix.lower() in (".bed", ".bim", ".fam"):
+        return path.with_suffix("")
+    return path
+
+
+def _read_plink_text(path: Path, columns: list[str], what: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(
+            path,
+            sep=r"\s+",
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+        )
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame(columns=range(len(columns)), dtype=str)
+    if df.shape[1] != len(columns):
+        raise ValueError(
+            f"{what} file {str(path)!r} has {df.shape[1]} columns, expected {len(columns)} "
+            f"({' '.join(columns)})"
+        )
+    df.columns = columns
+    return df
+
+
+class PlinkGenotypes:
+    """PLINK 1 binary genotype set read lazily, one block of variants at a time.
+
+    Parameters
+    ----------
+    prefix : str or os.PathLike
+        Path without extension: ``prefix.bed``, ``prefix.bim`` and ``prefix.fam`` must exist.
+        A path ending in ``.bed``, ``.bim`` or ``.fam`` is accepted and the extension dropped.
+    count_A1 : bool, default True
+        Count ``allele_1`` (``.bim`` column 5, PLINK's A1). With ``False`` count ``allele_2``.
+        Whichever is counted is reported as ``effect_allele``.
+    num_threads : int, optional
+        Threads bed-reader may use for decoding (its default when ``None``).
+
+    Raises
+    ------
+    InputFileNotFoundError
+        (a :class:`ValueError` and :class:`FileNotFoundError`) naming the missing file and
+        the prefix.
+    ValueError
+        If the ``.bim``/``.fam`` files are malformed or the ``.bed`` size does not match them.
+
+    Notes
+    -----
+    The sample ID used for alignment (:attr:`sample_ids`) is the ``IID`` (``.fam`` column 2);
+    ``FID`` is kept in :attr:`samples`. Dosages are ``float64`` counts of ``effect_allele``
+    with missing calls as ``NaN``. Nothing is read from the ``.bed`` file until
+    :meth:`read` or :meth:`iter_blocks` is called.
+
+    Examples
+    --------
+    >>> geno = PlinkGenotypes("data/example")          # doctest: +SKIP
+    >>> for variants, dosage in geno.iter_blocks(1000):  # doctest: +SKIP
+    ...     ...
+    """
+
+    def __init__(
+        self, prefix: PathLike, *, count_A1: bool = True, num_threads: int | None = None
+    ) -> None:
+        self.prefix = _strip_suffix(prefix)
+        paths = {ext: self.prefix.with_name(self.prefix.name + "." + ext) for ext in _EXTS}
+        missing = [p for p in paths.values() if not p.is_file()]
+        if missing:
+            raise InputFileNotFoundError(
+                f"PLINK file(s) {', '.join(repr(str(p)) for p in missing)} not found "
+                f"(prefix {str(self.prefix)!r} needs {self.prefix.name}.bed, "
+                f"{self.prefix.name}.bim and {self.prefix.name}.fam)"
+            )
+        self.bed_path, self.bim_path, self.fam_path = paths["bed"], paths["bim"], paths["fam"]
+        self.count_A1 = bool(count_A1)
+
+        fam = _read_plink_text(self.fam_path, _FAM_COLUMNS, ".fam")
+        bim = _read_plink_text(self.bim_path, _BIM_COLUMNS, ".bim")
+        self._samples = fam[["FID", "IID"]].reset_index(drop=True)
+        self._sample_ids = as_ids(fam["IID"].to_numpy(), f".fam file {str(self.fam_path)!r}")
+        dups = duplicate_ids(self._sample_ids)
+        if dups:
+            raise ValueError(
+                f".fam file {str(self.fam_path)!r} has duplicate IIDs {format_ids(dups)}; "
+                "sample IDs (IID) must be unique"
+            )
+
+        try:
+            pos = bim["pos"].astype(np.int64)
+            cm = bim["cm"].astype(np.float64)
+        except ValueError as err:
+            raise ValueError(
+                f".bim file {str(self.bim_path)!r} has a non-numeric position: {err}"
+            ) from None
+        effect, other = ("allele_1", "allele_2") if self.count_A1 else ("allele_2", "allele_1")
+        self._variants = pd.DataFrame(
+            {
+                "chrom": bim["chrom"].astype(str).to_numpy(),
+                "pos": pos.to_numpy(),
+                "variant_id": bim["variant_id"].astype(str).to_numpy(),
+                "effect_allele": bim[effect].astype(str).to_numpy(),
+                "other_allele": bim[other].astype(str).to_numpy(),
+            }
+        )
+        self._cm = cm.to_numpy()
+
+        n, m = len(self._samples), len(self._variants)
+        with open(self.bed_path, "rb") as fh:
+            head = fh.read(3)
+        if len(head) < 3 or head[:2] != b"\x6c\x1b" or head[2] not in (0, 1):
+            raise ValueError(
+                f"{str(self.bed_path)!r} is not a PLINK 1 binary .bed file (wrong magic bytes)"
+            )
+        variant_major = head[2] == 1
+        expected = 3 + (m * math.ceil(n / 4) if variant_major else n * math.ceil(m / 4))
+        size = self.bed_path.stat().st_size
+        if size != expected:
+            raise ValueError(
+                f".bed file {str(self.bed_path)!r} has {size} bytes, but {n} samples (.fam) and "
+                f"{m} variants (.bim) need {expected}; the three files do not belong together"
+            )
+        self._bed = open_bed(
+            self.bed_path,
+            iid_count=n,
+            sid_count=m,
+            count_A1=self.count_A1,
+            num_threads=num_threads,
+        )
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def samples(self) -> pd.DataFrame:
+        """Samples in ``.fam`` order: DataFrame with columns ``FID`` and ``IID`` (str)."""
+        return self._samples.copy()
+
+    @property
+    def sample_ids(self) -> NDArray[np.object_]:
+        """Sample IDs used for alignment (the ``IID`` column), in ``.fam`` order."""
+        return self._sample_ids.copy()
+
+    @property
+    def variants(self) -> pd.DataFrame:
+        """Variants in ``.bim`` order.
+
+        Columns ``chrom`` (str), ``pos`` (int64 base-pair position), ``variant_id``,
+        ``effect_allele`` (the counted allele) and ``other_allele``. The index is the variant
+        position 0..m-1.
+        """
+        return self._variants.copy()
+
+    @property
+    def cm(self) -> NDArray[np.float64]:
+        """Genetic positions (centimorgans, ``.bim`` column 3)."""
+        return self._cm.copy()
+
+    @property
+    def counted_allele(self) -> str:
+        """Which ``.bim`` allele column dosages count: ``"allele_1"`` or ``"allele_2"``."""
+        return "allele_1" if self.count_A1 else "allele_2"
+
+    @property
+    def nsamples(self) -> int:
+        """Number of samples in the ``.fam`` file."""
+        return len(self._samples)
+
+    @property
+    def nvariants(self) -> int:
+        """Number of variants in the ``.bim`` file."""
+        return len(self._variants)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(nsamples, nvariants)``."""
+        return self.nsamples, self.nvariants
+
+    def __repr__(self) -> str:
+        return (
+            f"PlinkGenotypes({str(self.prefix)!r}, nsamples={self.nsamples}, "
+            f"nvariants={self.nvariants}, counted={self.counted_allele})"
+        )
+
+    # ------------------------------------------------------------------ reading
+    def _sample_positions(self, sample_index: IndexLike) -> NDArray[np.intp] | slice:
+        return _positions(sample_index, self.nsamples, "sample_index")
+
+    def read(
+        self, variant_index: IndexLike = None, sample_index: IndexLike = None
+    ) -> NDArray[np.float64]:
+        """Read dosages of the selected variants for the selected samples.
+
+        Parameters
+        ----------
+        variant_index : slice, int array, bool mask, int or None
+            Variants (positions in ``.bim`` order); ``None`` reads all of them, so use it only
+            for small sets — prefer :meth:`iter_blocks`.
+        sample_index : slice, int array, bool mask, int or None
+            Samples (positions in ``.fam`` order), returned in the order given.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64`` array ``(n_selected_samples, n_selected_variants)`` counting
+            ``effect_allele``; missing calls are ``NaN``.
+        """
+        rows = self._sample_positions(sample_index)
+        cols = _positions(variant_index, self.nvariants, "variant_index")
+        return self._read(rows, cols)
+
+    def _read(
+        self, rows: NDArray[np.intp] | slice, cols: NDArray[np.intp] | slice
+    ) -> NDArray[np.float64]:
+        out = self._bed.read(index=(rows, cols), dtype="float64", order="F")
+        return np.asarray(out, dtype=np.float64)
+
+    def iter_blocks(
+        self,
+        block_size: int = 1000,
+        sample_index: IndexLike = None,
+        variant_index: IndexLike = None,
+    ) -> Iterator[GenotypeBlock]:
+        """Yield dosages in blocks of at most ``block_size`` variants.
+
+        Only one block is in memory at a time; the whole matrix is never read.
+
+        Parameters
+        ----------
+        block_size : int, default 1000
+            Variants per block.
+        sample_index : slice, int array, bool mask or None
+            Samples to read (positions in ``.fam`` order, returned in the order given), e.g.
+            :attr:`AlignedSamples.genotype_index <kronlmm.io.AlignedSamples.genotype_index>`.
+        variant_index : slice, int array, bool mask or None
+            Restrict to these variants (kept in the order given); ``None`` means all.
+
+        Yields
+        ------
+        GenotypeBlock
+            ``(variants, dosage)``: the block's rows of :attr:`variants` (index = variant
+            position) and a ``float64`` array ``(n_selected_samples, block)``, ``NaN`` for
+            missing calls.
+        """
+        if isinstance(block_size, bool) or not isinstance(block_size, int | np.integer):
+            raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+        if block_size < 1:
+            raise ValueError(f"block_size must be a positive integer, got {block_size}")
+        rows = self._sample_positions(sample_index)
+        cols = _positions(variant_index, self.nvariants, "variant_index")
+        if isinstance(cols, slice):
+            start, stop, _ = cols.indices(self.nvariants)
+            for b in range(start, stop, block_size):
+                e = min(b + block_size, stop)
+                yield GenotypeBlock(self._variants.iloc[b:e], self._read(rows, slice(b, e)))
+        else:
+            for b in range(0, len(cols), block_size):
+                sel = cols[b : b + block_size]
+                yield GenotypeBlock(self._variants.iloc[sel], self._read(rows, sel))
+
+
+_EXTS = ("bed", "bim", "fam")
+
+
+def _positions(index: Any, size: int, name: str) -> NDArray[np.intp] | slice:
+    """Normalise a selector to a step-1 slice or an array of non-negative positions."""
+    if index is None:
+        return slice(0, size)
+    if isinstance(index, slice):
+        start, stop, step = index.indices(size)
+        if step == 1:
+            return slice(start, max(start, stop))
+        return np.arange(start, stop, step, dtype=np.intp)
+    arr = np.asarray(index)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        if arr.shape[0] != size:
+            raise ValueError(f"boolean {name} has length {arr.shape[0]}, expected {size}")
+        return np.flatnonzero(arr).astype(np.intp)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer positions or booleans, got {arr.dtype}")
+    if arr.min() < -size or arr.max() >= size:
+        raise ValueError(f"{name} has positions outside 0..{size - 1}")
+    return np.where(arr < 0, arr + size, arr).astype(np.intp)

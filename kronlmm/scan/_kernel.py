@@ -1,0 +1,321 @@
+"""Blocked association-scan kernels (pure functions of a candidate block and the null).
+
+Null model (variance components fixed at their fitted values, scale s free)::
+
+    vec(Y) ~ N((A₀ ⊗ X) vec(B₀),  s·K),  K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ
+
+Alternative for candidate j with columns Gⱼ (n × c₁) and trait design A₁ (p × a₁)::
+
+    vec(Y) ~ N((A₀ ⊗ X) vec(B₀) + (A₁ ⊗ Gⱼ) vec(B₁),  s·K)
+
+Both are maximised over the fixed effects and s (ML). With N = n·p and ``q = rᵀK⁻¹r`` at
+the GLS estimate, the profiled log-likelihood is ``−½[N log 2π + log|K| + N log(q/N) + N]``.
+
+Everything is done in the whitened coordinates of the null (see
+:class:`kronlmm.cov.kron2sum.WhitenedKron2Sum`). The only O(n) work per candidate is
+:func:`rotate_block`: ``UᵀG`` (2·n·k flops per column, the physical floor), plus ``XᵀG``,
+``YᵀG`` and ``GᵀG`` (O(n·(c + p)) per column). :func:`test_block` then costs
+O(k·p·(c + 3)) per candidate and solves the (a₁c₁ × a₁c₁) Schur complement systems of all
+candidates at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+from numpy.typing import NDArray
+
+from .._linalg import EconomicSVD, joint_whitening
+from ..cov.kron2sum import WhitenedKron2Sum
+from ..lmm._kron_terms import LOG2PI, KronProjections, gls_system
+
+#: Relative tolerance below which a candidate's residual (after X) counts as zero.
+COLLINEAR_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class NullModel:
+    """The fitted null terms a scan needs (everything is fixed during the scan).
+
+    Attributes
+    ----------
+    n, p : int
+    W : ndarray (n, k + c′ + p)
+        ``[U, Xr, Y]`` side by side, so that one matrix product ``WᵀG`` gives every
+        projection of a candidate block (views ``U``, ``X``, ``Y``). U: left singular
+        vectors of G; ``Xr = X Vx``: full-column-rank covariates.
+    Lh, invD : ndarray (p, p), (k, p)
+        Whitening of (C₀, C₁) and ``1 / D``.
+    UX, Yt : ndarray (k, c′), (k, p)
+        ``UᵀXr`` and whitened ``UᵀY Lhᵀ``.
+    XtX_chol : tuple
+        Cholesky factor of ``XrᵀXr`` (collinearity checks in the unwhitened metric).
+    At0 : ndarray (p, a₀′)
+        Whitened null trait design ``Lh A₀ Va₀``.
+    H00_chol : tuple
+        Cholesky factor of the null ``H₀ = MᵀK⁻¹M``.
+    beta0 : ndarray (a₀′c′,)
+        Null GLS estimate (reduced coordinates).
+    quad0 : float
+        ``rᵀK⁻¹r`` of the null.
+    logdetK : float
+    Vx, Va0 : ndarray
+        Maps from reduced to original coefficients.
+    """
+
+    n: int
+    p: int
+    W: NDArray[np.float64]
+    Lh: NDArray[np.float64]
+    invD: NDArray[np.float64]
+    UX: NDArray[np.float64]
+    Yt: NDArray[np.float64]
+    XtX_chol: tuple
+    At0: NDArray[np.float64]
+    H00_chol: tuple
+    beta0: NDArray[np.float64]
+    quad0: float
+    logdetK: float
+    Vx: NDArray[np.float64]
+    Va0: NDArray[np.float64]
+
+    @property
+    def N(self) -> int:
+        return self.n * self.p
+
+    @property
+    def U(self) -> NDArray[np.float64]:
+        return self.W[:, : self.UX.shape[0]]
+
+    @property
+    def X(self) -> NDArray[np.float64]:
+        k = self.UX.shape[0]
+        return self.W[:, k : k + self.UX.shape[1]]
+
+    @property
+    def Y(self) -> NDArray[np.float64]:
+        return self.W[:, self.W.shape[1] - self.p :]
+
+    def profiled_lml(self, quad: NDArray[np.float64] | float) -> NDArray[np.float64]:
+        """ML log-likelihood with the scale profiled, ``s = quad / N``."""
+        N = self.N
+        return -0.5 * (N * LOG2PI + self.logdetK + N * np.log(np.asarray(quad) / N) + N)
+
+    @classmethod
+    def build(
+        cls,
+        Y: NDArray[np.float64],
+        A0: NDArray[np.float64],
+        X: NDArray[np.float64],
+        svd: EconomicSVD,
+        C0: NDArray[np.float64],
+        C1: NDArray[np.float64],
+        proj: KronProjections | None = None,
+    ) -> NullModel:
+        """Null terms at fixed C₀, C₁; ``proj`` may pass projections already computed."""
+        n, p = Y.shape
+        if proj is None:
+            proj = KronProjections.build(Y, A0, X, svd.U, svd.S2)
+        wt = WhitenedKron2Sum(svd, n, joint_whitening(C0, C1))
+        H, b, At0 = gls_system(proj, wt)
+        H_chol = sla.cho_factor(H, lower=True)
+        beta0 = sla.cho_solve(H_chol, b)
+        Yt = proj.UY @ wt.Lh.T
+        invD = 1.0 / wt.D
+        E = beta0.reshape(At0.shape[1], proj.UX.shape[1]).T @ At0.T
+        Rt = Yt - proj.UX @ E
+        SyyW = wt.Lh @ proj.Syy @ wt.Lh.T
+        SxyW = proj.Sxy @ wt.Lh.T
+        Rgram = SyyW - SxyW.T @ E - E.T @ SxyW + E.T @ proj.Sxx @ E
+        quad0 = float(np.sum(Rt * Rt * invD) + np.trace(Rgram))
+        Xr = X @ proj.Vx
+        return cls(
+            n=n,
+            p=p,
+            W=np.ascontiguousarray(np.hstack([svd.U, Xr, Y])),
+            Lh=wt.Lh,
+            invD=invD,
+            UX=proj.UX,
+            Yt=Yt,
+            XtX_chol=sla.cho_factor(proj.XtX, lower=True),
+            At0=At0,
+            H00_chol=H_chol,
+            beta0=beta0,
+            quad0=quad0,
+            logdetK=wt.logdet,
+            Vx=proj.Vx,
+            Va0=proj.Va,
+        )
+
+
+@dataclass(frozen=True)
+class RotatedBlock:
+    """Whitened sufficient statistics of m candidates with c₁ columns each.
+
+    With ``Gt = UᵀG`` and ⊥ marking parts orthogonal to U, for trait t (whitened), covariate
+    c and candidate columns e, f:
+
+    Attributes
+    ----------
+    V : ndarray (p, c′, m, c₁)
+        ``Σᵢ UXᵢ꜀ Gtᵢⱼₑ / Dᵢₜ + (Xr⊥ᵀG⊥)꜀ⱼₑ`` — the covariate cross terms ``X̃ᵀD⁻¹g̃``.
+    u : ndarray (p, m, c₁)
+        ``Σᵢ Ỹᵢₜ Gtᵢⱼₑ / Dᵢₜ + (Lh Y⊥ᵀG⊥)ₜⱼₑ`` — the outcome cross terms.
+    W : ndarray (p, m, c₁, c₁)
+        ``Σᵢ Gtᵢⱼₑ Gtᵢⱼf / Dᵢₜ + (G⊥ᵀG⊥)ⱼₑf`` — the candidate Gram terms.
+    resid : ndarray (m, c₁, c₁)
+        ``GᵀG − GᵀXr (XrᵀXr)⁻¹ XrᵀG`` per candidate (unwhitened residual after X).
+    GG : ndarray (m, c₁, c₁)
+        ``GᵀG`` per candidate.
+
+    None of these depends on the candidate trait design A₁, so several tests can share
+    one rotation.
+    """
+
+    V: NDArray[np.float64]
+    u: NDArray[np.float64]
+    W: NDArray[np.float64]
+    resid: NDArray[np.float64]
+    GG: NDArray[np.float64]
+
+    def take(self, idx: NDArray[np.intp]) -> RotatedBlock:
+        """The same statistics for the candidates ``idx`` only."""
+        return RotatedBlock(
+            V=self.V[:, :, idx],
+            u=self.u[:, idx],
+            W=self.W[:, idx],
+            resid=self.resid[idx],
+            GG=self.GG[idx],
+        )
+
+
+def rotate_block(null: NullModel, G: NDArray[np.float64], c1: int = 1) -> RotatedBlock:
+    """Reduce a finite candidate block ``G`` (n × m·c₁; candidate j = columns j·c₁…).
+
+    One matrix product ``[U, Xr, Y]ᵀ G`` (a single pass over G, 2·n·(k + c′ + p) flops
+    per column) gives ``UᵀG``, ``XrᵀG`` and ``YᵀG``; the rest is O(k·p·c′) per column.
+    """
+    n, q = G.shape
+    m = q // c1
+    k, c = null.UX.shape
+    p = null.p
+    P = null.W.T @ G
+    Gt, XG, YG = P[:k], P[k : k + c], P[k + c :]
+    full = k == n  # U spans ℝⁿ: nothing is orthogonal to it
+    XGp = np.zeros_like(XG) if full else XG - null.UX.T @ Gt
+    YGpW = np.zeros((p, q)) if full else null.Lh @ YG - null.Yt.T @ Gt
+    Q = (null.UX[:, None, :] * null.invD[:, :, None]).reshape(k, p * c)
+    V = (Q.T @ Gt).reshape(p, c, m, c1) + XGp.reshape(1, c, m, c1)
+    u = ((null.Yt * null.invD).T @ Gt).reshape(p, m, c1) + YGpW.reshape(p, m, c1)
+    if c1 == 1:
+        GG = np.einsum("ij,ij->j", G, G)[:, None, None]
+        np.square(Gt, out=Gt)  # Gt is not needed any more: square it in place
+        W = (null.invD.T @ Gt)[:, :, None, None]
+        if not full:
+            W += (GG[:, 0, 0] - Gt.sum(axis=0))[None, :, None, None]
+    else:
+        G3 = G.reshape(n, m, c1)
+        Gt3 = Gt.reshape(k, m, c1)
+        GG = np.einsum("ije,ijf->jef", G3, G3)
+        W = np.empty((p, m, c1, c1))
+        for t in range(p):
+            W[t] = np.einsum("ije,ijf->jef", Gt3 * null.invD[:, t, None, None], Gt3)
+        if not full:
+            W += (GG - np.einsum("ije,ijf->jef", Gt3, Gt3))[None]
+    XiXG = sla.cho_solve(null.XtX_chol, XG) if XG.size else np.zeros_like(XG)
+    resid = GG - np.einsum("cje,cjf->jef", XG.reshape(c, m, c1), XiXG.reshape(c, m, c1))
+    return RotatedBlock(V=V, u=u, W=W, resid=resid, GG=GG)
+
+
+@dataclass
+class BlockFit:
+    """Alternative-model fit of every candidate in a block for one trait design A₁.
+
+    ``dquad[j] = q₀ − qⱼ ≥ 0`` (decrease of ``rᵀK⁻¹r``), ``beta1`` (m, a₁′c₁) the reduced
+    effect sizes (vec of the c₁ × a₁′ matrix, design index outer), ``S_inv`` (m, a₁′c₁,
+    a₁′c₁) so that ``Cov(β̂₁) = s·S_inv``, ``beta0`` (m, a₀′c′) the covariate effects and
+    ``X01`` (m, a₀′c′, a₁′c₁) = ``H₀₀⁻¹H₀₁``, so that
+    ``Cov(β̂₀) = s·(H₀₀⁻¹ + X01 S_inv X01ᵀ)``.
+    """
+
+    dquad: NDArray[np.float64]
+    beta1: NDArray[np.float64]
+    S_inv: NDArray[np.float64]
+    beta0: NDArray[np.float64]
+    X01: NDArray[np.float64]
+
+
+def fit_block(null: NullModel, rb: RotatedBlock, A1r: NDArray[np.float64]) -> BlockFit:
+    """Fit ``A₁ ⊗ Gⱼ`` for all candidates j of a rotated block (A₁r full column rank).
+
+    With ``H = [[H₀₀, H₀₁], [H₁₀, H₁₁]]`` and ``b = [b₀, b₁]`` the GLS system of the
+    alternative, the Schur complement ``S = H₁₁ − H₁₀H₀₀⁻¹H₀₁`` gives
+    ``β̂₁ = S⁻¹(b₁ − H₁₀β̂₀)`` and ``q₀ − q = (b₁ − H₁₀β̂₀)ᵀ β̂₁`` (no cancellation).
+    """
+    p, c, m, c1 = rb.V.shape
+    At1 = null.Lh @ A1r  # (p, a1)
+    a1 = At1.shape[1]
+    a0 = null.At0.shape[1]
+    # as products over the trait index t: Pab[t, a, b] = Ã₀[t, a] Ã₁[t, b]
+    P01 = (null.At0[:, :, None] * At1[:, None, :]).reshape(p, a0 * a1)
+    H01 = (P01.T @ rb.V.reshape(p, c * m * c1)).reshape(a0, a1, c, m, c1)
+    H01 = H01.transpose(3, 0, 2, 1, 4).reshape(m, a0 * c, a1 * c1)
+    P11 = (At1[:, :, None] * At1[:, None, :]).reshape(p, a1 * a1)
+    H11 = (P11.T @ rb.W.reshape(p, m * c1 * c1)).reshape(a1, a1, m, c1, c1)
+    H11 = H11.transpose(2, 0, 3, 1, 4).reshape(m, a1 * c1, a1 * c1)
+    b1 = (At1.T @ rb.u.reshape(p, m * c1)).reshape(a1, m, c1).transpose(1, 0, 2).reshape(m, -1)
+    X01 = sla.cho_solve(null.H00_chol, H01.transpose(1, 0, 2).reshape(a0 * c, m * a1 * c1))
+    X01 = X01.reshape(a0 * c, m, a1 * c1).transpose(1, 0, 2)  # H₀₀⁻¹H₀₁
+    S = H11 - np.matmul(H01.transpose(0, 2, 1), X01)
+    S = (S + S.transpose(0, 2, 1)) / 2
+    r1 = b1 - null.beta0 @ H01
+    S_inv = np.linalg.inv(S)
+    beta1 = np.matmul(S_inv, r1[:, :, None])[:, :, 0]
+    dquad = np.maximum(np.einsum("jb,jb->j", r1, beta1), 0.0)
+    beta0 = null.beta0[None, :] - np.matmul(X01, beta1[:, :, None])[:, :, 0]
+    return BlockFit(dquad=dquad, beta1=beta1, S_inv=S_inv, beta0=beta0, X01=X01)
+
+
+def degenerate_reason(rb: RotatedBlock) -> NDArray[np.object_]:
+    """Per candidate: "" if testable, else why not (constant, or collinear with X)."""
+    m = rb.GG.shape[0]
+    reasons = np.full(m, "", dtype=object)
+    diag_gg = np.einsum("jee->je", rb.GG)
+    diag_res = np.einsum("jee->je", rb.resid)
+    zero = np.all(diag_gg == 0, axis=1)
+    # smallest eigenvalue of the residual Gram relative to the largest raw norm
+    lam_min = np.linalg.eigvalsh(rb.resid)[:, 0] if rb.resid.shape[1] > 1 else diag_res[:, 0]
+    scale = np.max(diag_gg, axis=1)
+    collinear = lam_min <= COLLINEAR_RTOL * scale
+    reasons[collinear] = "collinear with covariates"
+    reasons[zero] = "constant (all zero)"
+    return reasons
+
+
+def impute_block(G: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Replace NaN entries by the mean of the observed entries of their column.
+
+    Returns the imputed block (the input itself when nothing is missing) and the count of
+    missing entries per column. A column with no observed value is set to 0 (its count
+    equals n; callers report it as untestable). Infinite values raise ValueError.
+    """
+    G = np.asarray(G, dtype=float)
+    colsum = G.sum(axis=0)
+    suspect = np.flatnonzero(~np.isfinite(colsum))
+    nmiss = np.zeros(G.shape[1], dtype=np.int64)
+    if suspect.size == 0:
+        return G, nmiss
+    sub = G[:, suspect]
+    if np.any(np.isinf(sub)):
+        j = int(suspect[np.flatnonzero(np.isinf(sub).any(axis=0))[0]])
+        raise ValueError(f"candidate column {j} contains an infinite value")
+    miss = np.isnan(sub)
+    nmiss[suspect] = miss.sum(axis=0)
+    nobs = G.shape[0] - nmiss[suspect]
+    sums = np.where(miss, 0.0, sub).sum(axis=0)
+    means = np.divide(sums, nobs, out=np.zeros_like(sums), where=nobs > 0)
+    G = G.copy()
+    G[:, suspect] = np.where(miss, means[None, :], sub)
+    return G, nmiss

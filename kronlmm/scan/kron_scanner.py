@@ -1,0 +1,264 @@
+"""Multi-trait association scanner on a fitted Kron2Sum null model."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.stats as st
+from numpy.typing import ArrayLike, NDArray
+
+from .._linalg import EconomicSVD, column_basis, economic_svd
+from .._validate import as_matrix, check_square_symmetric
+from ._kernel import NullModel, degenerate_reason, fit_block, rotate_block
+from .block_scan import TestPlan, make_plan, scan_block
+from .result import ScanResult
+
+if TYPE_CHECKING:
+    from ..lmm.kron2sum import Kron2Sum
+
+__all__ = ["KronFastScanner"]
+
+
+def default_block_size(n: int, k: int, p: int) -> int:
+    """Candidates per block, between 64 and 4096.
+
+    The largest work arrays of a block (n × m input, k × m rotation) are kept near 16 MiB:
+    small enough for the allocator to reuse them from block to block (fresh large arrays
+    are mapped from the OS and page-faulted on first touch, which costs as much as the
+    rotation itself).
+    """
+    return int(np.clip((16 << 20) // (8 * max(n, k + p + 2)), 64, 4096))
+
+
+class KronFastScanner:
+    r"""Association scans with the variance components fixed at a fitted null.
+
+    Null and alternative (``s`` re-profiled in both; C₀, C₁ fixed)::
+
+        H0: vec(Y) ~ N((A₀ ⊗ X) vec(B₀),                      s·K)
+        H1: vec(Y) ~ N((A₀ ⊗ X) vec(B₀) + (A₁ ⊗ g) vec(B₁),   s·K)
+        K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ
+
+    Y: n × p traits; A₀: p × a₀ null trait design; X: n × c covariates; g: one candidate
+    (n-vector, e.g. a variant's allele dosages); A₁: p × a₁ candidate trait design.
+    ``lml`` values are maximum likelihoods (ML, never REML, so that likelihood ratios are
+    valid), with the scale s profiled: after an ML fit of the null ``null_lml()`` equals the
+    model's ``lml()``; after a REML fit it is the ML likelihood at the REML estimates.
+
+    Parameters
+    ----------
+    Y, A, X, G : array_like
+        As in :class:`kronlmm.lmm.Kron2Sum` (A is A₀).
+    C0, C1 : array_like (p, p)
+        Fixed trait covariances (C₁ positive definite).
+    """
+
+    def __init__(
+        self,
+        Y: ArrayLike,
+        A: ArrayLike,
+        X: ArrayLike,
+        G: ArrayLike | EconomicSVD,
+        C0: ArrayLike,
+        C1: ArrayLike,
+        *,
+        trait_names: list[str] | None = None,
+        _proj=None,  # noqa: ANN001 - projections shared by Kron2Sum.get_fast_scanner
+    ) -> None:
+        Y = as_matrix("Y", Y)
+        n, p = Y.shape
+        A = as_matrix("A", A, nrows=p)
+        X = as_matrix("X", X, nrows=n)
+        svd = G if isinstance(G, EconomicSVD) else economic_svd(as_matrix("G", G, nrows=n))
+        C0 = check_square_symmetric("C0", C0, size=p)
+        C1 = check_square_symmetric("C1", C1, size=p)
+        if np.linalg.eigvalsh(C1)[0] <= 0:
+            raise ValueError("C1 must be positive definite")
+        self._null = NullModel.build(Y, A, X, svd, C0, C1, proj=_proj)
+        self._A0, self._X = A, X
+        self._trait_names = trait_names
+
+    @classmethod
+    def from_model(cls, model: Kron2Sum) -> KronFastScanner:
+        """Scanner at the current C₀, C₁ of a :class:`~kronlmm.lmm.Kron2Sum` model."""
+        return cls(
+            model.Y,
+            model.A,
+            model.X,
+            model.cov.svd,
+            model.C0,
+            model.C1,
+            _proj=model._proj,
+        )
+
+    @property
+    def null(self) -> NullModel:
+        """The fixed null terms (what :func:`~kronlmm.scan.block_scan.scan_block` needs)."""
+        return self._null
+
+    # ---- null model --------------------------------------------------------------------
+    def null_lml(self) -> float:
+        """ML log-likelihood of the null with the scale profiled."""
+        return float(self._null.profiled_lml(self._null.quad0))
+
+    @property
+    def null_scale(self) -> float:
+        """Profiled scale s of the null (1 after an ML fit of the same model)."""
+        return self._null.quad0 / self._null.N
+
+    def _T0(self) -> NDArray[np.float64]:
+        return np.kron(self._null.Va0, self._null.Vx)
+
+    @property
+    def null_beta(self) -> NDArray[np.float64]:
+        """``vec(B₀)`` of the null (minimum norm when A₀ or X is rank deficient)."""
+        return self._T0() @ self._null.beta0
+
+    @property
+    def null_beta_covariance(self) -> NDArray[np.float64]:
+        """``s · T H₀⁻¹ Tᵀ``: covariance of ``null_beta``."""
+        m = self._null.beta0.size
+        Hinv = sla.cho_solve(self._null.H00_chol, np.eye(m))
+        T = self._T0()
+        return self.null_scale * T @ Hinv @ T.T
+
+    @property
+    def null_beta_se(self) -> NDArray[np.float64]:
+        return np.sqrt(np.diag(self.null_beta_covariance))
+
+    # ---- one candidate set (glimix-core compatible) -----------------------------------------
+    def scan(self, A1: ArrayLike, X1: ArrayLike) -> dict:
+        """Test one candidate set: adds ``A₁ ⊗ X₁`` (X₁: n × c₁) to the null mean.
+
+        Returns a dict with ``lml``, ``effsizes0`` (c × a₀), ``effsizes0_se``,
+        ``effsizes1`` (c₁ × a₁), ``effsizes1_se``, ``scale``, plus ``chi2``, ``dof``,
+        ``pvalue`` and ``reason`` ("" unless the set is untestable, then values are NaN).
+        """
+        null = self._null
+        A1 = as_matrix("A1", A1, nrows=null.p)
+        X1 = as_matrix("X1", X1, nrows=null.n)
+        c1 = X1.shape[1]
+        Va = column_basis(A1)
+        Vg = column_basis(X1)
+        X1r = X1 @ Vg
+        rb = rotate_block(null, X1r, c1=X1r.shape[1])
+        reason = str(degenerate_reason(rb)[0]) if X1r.shape[1] else "X1 has rank 0"
+        a0c = null.beta0.size
+        c, a0 = self._X.shape[1], self._A0.shape[1]
+        if reason or Va.shape[1] == 0:
+            nan0, nan1 = np.full((c, a0), np.nan), np.full((c1, A1.shape[1]), np.nan)
+            return {
+                "lml": np.nan, "effsizes0": nan0, "effsizes0_se": nan0.copy(),
+                "effsizes1": nan1, "effsizes1_se": nan1.copy(), "scale": np.nan,
+                "chi2": np.nan, "dof": 0, "pvalue": np.nan,
+                "reason": reason or "A1 has rank 0",
+            }  # fmt: skip
+        fit = fit_block(null, rb, A1 @ Va)
+        quad = null.quad0 - fit.dquad[0]
+        scale = quad / null.N
+        dof = Va.shape[1] * Vg.shape[1]
+        chi2 = max(float(null.N * np.log1p(fit.dquad[0] / quad)), 0.0)
+        # reduced effects are ordered (a′, c₁′), design index outer: map back to c₁ × a₁
+        T1 = np.kron(Va, Vg)
+        S_inv = fit.S_inv[0]
+        se1 = np.sqrt(np.maximum(scale * np.einsum("ab,bc,ac->a", T1, S_inv, T1), 0.0))
+        T0 = self._T0()
+        X01 = fit.X01[0]
+        cov0 = sla.cho_solve(null.H00_chol, np.eye(a0c)) + X01 @ S_inv @ X01.T
+        se0 = np.sqrt(np.maximum(scale * np.einsum("ab,bc,ac->a", T0, cov0, T0), 0.0))
+        return {
+            "lml": float(null.profiled_lml(quad)),
+            "effsizes0": (T0 @ fit.beta0[0]).reshape(a0, c).T,
+            "effsizes0_se": se0.reshape(a0, c).T,
+            "effsizes1": (T1 @ fit.beta1[0]).reshape(A1.shape[1], c1).T,
+            "effsizes1_se": se1.reshape(A1.shape[1], c1).T,
+            "scale": float(scale),
+            "chi2": chi2,
+            "dof": dof,
+            "pvalue": float(st.chi2.sf(chi2, dof)),
+            "reason": "",
+        }
+
+    # ---- many candidates -------------------------------------------------------------------
+    def plan(
+        self,
+        test: str | None = "any",
+        A1: ArrayLike | None = None,
+        A1_null: ArrayLike | None = None,
+    ) -> TestPlan:
+        """The :class:`TestPlan` for a named test (``"any"``, ``"common"``,
+        ``"interaction"``) or explicit designs."""
+        return make_plan(self._null.p, test, A1, A1_null, self._trait_names)
+
+    def scan_variants(
+        self,
+        G: ArrayLike,
+        test: str | None = "any",
+        *,
+        A1: ArrayLike | None = None,
+        A1_null: ArrayLike | None = None,
+        ids: ArrayLike | None = None,
+        block_size: int | None = None,
+        progress: bool | Callable[[int, int], None] = False,
+    ) -> ScanResult:
+        """Test every column of ``G`` (n × m) as a separate candidate, in blocks.
+
+        Missing values (NaN) are replaced by the mean of the candidate's observed values
+        (``n_missing`` reports how many); untestable candidates get a NaN row with a
+        ``reason``. ``progress=True`` shows a bar on stderr (tqdm if installed); a
+        callable is called as ``progress(done, total)`` after each block.
+        """
+        G = np.asarray(G, dtype=float)
+        if G.ndim == 1:
+            G = G[:, None]
+        if G.ndim != 2 or G.shape[0] != self._null.n:
+            raise ValueError(f"G has shape {G.shape}, expected ({self._null.n}, m)")
+        m = G.shape[1]
+        if ids is not None:
+            ids = np.asarray(ids)
+            if ids.shape != (m,):
+                raise ValueError(f"ids has shape {ids.shape}, expected ({m},)")
+        plan = self.plan(test, A1, A1_null)
+        null = self._null
+        bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
+        report = _progress_reporter(progress, m)
+        parts = []
+        for start in range(0, max(m, 1), bs):
+            stop = min(start + bs, m)
+            parts.append(
+                scan_block(null, G[:, start:stop], plan, None if ids is None else ids[start:stop])
+            )
+            report(stop)
+        report(None)
+        return ScanResult.concat(parts)
+
+
+def _progress_reporter(progress, total: int):  # noqa: ANN001, ANN202
+    if callable(progress):
+        return lambda done: None if done is None else progress(done, total)
+    if not progress:
+        return lambda done: None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional here
+
+        def plain(done):  # noqa: ANN001, ANN202
+            if done is not None:
+                print(f"\rscanned {done}/{total}", end="", file=sys.stderr)
+            else:
+                print(file=sys.stderr)
+
+        return plain
+    bar = tqdm(total=total, unit="candidate", file=sys.stderr)
+
+    def update(done):  # noqa: ANN001, ANN202
+        if done is None:
+            bar.close()
+        else:
+            bar.update(done - bar.n)
+
+    return update
