@@ -451,7 +451,7 @@ def test_inputs_not_modified_and_constant_y():
         LMM.from_G(np.full(y.size, 2.0), X, G).fit(verbose=False)
 
 
-def test_null_terms_and_scanner_placeholder():
+def test_null_terms_and_fast_scanner():
     y, X, K, factory = _data("lowrank_G")
     lmm = factory(False)
     with warnings.catch_warnings():
@@ -462,8 +462,11 @@ def test_null_terms_and_scanner_placeholder():
         assert key in t
     np.testing.assert_allclose((t["U"] * t["S2"]) @ t["U"].T, K, atol=1e-10)
     assert t["v0"] == lmm.v0 and t["v1"] == lmm.v1
-    with pytest.raises(NotImplementedError, match="scanner module"):
-        lmm.get_fast_scanner()
+    # After an ML fit the scale is at its optimum, so the scanner's null (scale re-profiled)
+    # is the model's own maximum.
+    scanner = lmm.get_fast_scanner()
+    np.testing.assert_allclose(scanner.null_lml(), lmm.lml(), rtol=1e-12)
+    np.testing.assert_allclose(scanner.null_scale, 1.0, rtol=1e-9)
 
 
 @pytest.mark.parametrize("restricted", [False, True])

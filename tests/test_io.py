@@ -1,0 +1,467 @@
+"""Tests of the input layer (kronlmm.io) and the bundled example dataset (kronlmm.data).
+
+Reference values: (i) a .bed file whose bytes are written here by hand from the PLINK 1 format
+specification (https://www.cog-genomics.org/plink/1.9/formats#bed: magic 0x6c 0x1b, mode
+0x01 = variant-major, two bits per sample with the first sample in the lowest bits; 00 =
+homozygous for the .bim column-5 allele, 01 = missing, 10 = heterozygous, 11 = homozygous for
+the column-6 allele); (ii) files written by bed-reader's ``to_bed``; (iii) dense numpy
+computations of the standardised GRM written here from its definition.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from bed_reader import to_bed
+
+from kronlmm.data import example_paths
+from kronlmm.io import (
+    InputFileNotFoundError,
+    Kinship,
+    PlinkGenotypes,
+    align_samples,
+    check_kinship,
+    grm_from_genotypes,
+    low_rank_G,
+    read_kinship,
+    read_table,
+    write_kinship,
+)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _write_plink(prefix, dosage, iids=None, fids=None, rng=None):
+    n, m = dosage.shape
+    iids = [f"s{i}" for i in range(n)] if iids is None else list(iids)
+    fids = [f"f{i}" for i in range(n)] if fids is None else list(fids)
+    props = {
+        "fid": fids,
+        "iid": iids,
+        "chromosome": ["1"] * (m // 2) + ["2"] * (m - m // 2),
+        "sid": [f"v{j}" for j in range(m)],
+        "bp_position": list(range(100, 100 + 10 * m, 10)),
+        "allele_1": ["A"] * m,
+        "allele_2": ["G"] * m,
+    }
+    to_bed(f"{prefix}.bed", dosage, properties=props)
+    return props
+
+
+def _random_dosage(rng, n, m, missing=0.05, monomorphic=()):
+    freq = rng.uniform(0.05, 0.5, size=m)
+    d = rng.binomial(2, freq, size=(n, m)).astype(float)
+    for j in monomorphic:
+        d[:, j] = 2.0
+    d[rng.random((n, m)) < missing] = np.nan
+    return d
+
+
+def _dense_grm(d):
+    """K = Z Zᵀ / m from the definition: observed-call mean/SD, NaN → 0, drop constant."""
+    cols = []
+    for j in range(d.shape[1]):
+        x = d[:, j]
+        obs = x[~np.isnan(x)]
+        if obs.size < 2 or obs.max() == obs.min():
+            continue
+        z = (x - obs.mean()) / obs.std()
+        cols.append(np.where(np.isnan(z), 0.0, z))
+    Z = np.column_stack(cols)
+    return Z @ Z.T / Z.shape[1], Z.shape[1]
+
+
+@pytest.fixture
+def plink_set(tmp_path, rng):
+    d = _random_dosage(rng, 23, 37, monomorphic=(3, 20))
+    props = _write_plink(tmp_path / "geno", d)
+    return tmp_path / "geno", d, props
+
+
+# ----------------------------------------------------------------------------- PLINK
+def test_counted_allele_from_hand_written_bed(tmp_path):
+    # One variant, 5 samples: genotypes A/A, G/G, A/G, missing, A/A where A = .bim column 5.
+    codes = [0b00, 0b11, 0b10, 0b01, 0b00]
+    byte0 = codes[0] | codes[1] << 2 | codes[2] << 4 | codes[3] << 6
+    (tmp_path / "h.bed").write_bytes(bytes([0x6C, 0x1B, 0x01, byte0, codes[4]]))
+    (tmp_path / "h.bim").write_text("7\trs1\t0\t1234\tA\tG\n")
+    (tmp_path / "h.fam").write_text("".join(f"F{i} I{i} 0 0 0 -9\n" for i in range(5)))
+
+    geno = PlinkGenotypes(tmp_path / "h")
+    assert geno.counted_allele == "allele_1"
+    v = geno.variants
+    assert list(v.columns) == ["chrom", "pos", "variant_id", "effect_allele", "other_allele"]
+    assert v.loc[0, "effect_allele"] == "A" and v.loc[0, "other_allele"] == "G"
+    assert v.loc[0, "chrom"] == "7" and v.loc[0, "pos"] == 1234
+    np.testing.assert_array_equal(geno.read()[:, 0], [2, 0, 1, np.nan, 2])
+
+    geno2 = PlinkGenotypes(tmp_path / "h", count_A1=False)
+    assert geno2.variants.loc[0, "effect_allele"] == "G"
+    np.testing.assert_array_equal(geno2.read()[:, 0], [0, 2, 1, np.nan, 0])
+
+
+def test_round_trip_values_ids_and_missing(plink_set):
+    prefix, d, props = plink_set
+    geno = PlinkGenotypes(prefix)
+    assert geno.shape == d.shape
+    assert list(geno.samples.columns) == ["FID", "IID"]
+    assert geno.samples["IID"].tolist() == props["iid"]
+    assert geno.samples["FID"].tolist() == props["fid"]
+    assert geno.sample_ids.tolist() == props["iid"]
+    assert geno.variants["variant_id"].tolist() == props["sid"]
+    assert geno.variants["pos"].tolist() == props["bp_position"]
+    assert (geno.variants["effect_allele"] == "A").all()
+    x = geno.read()
+    assert x.dtype == np.float64
+    np.testing.assert_array_equal(x, d)  # NaN positions compare equal
+    assert np.isnan(x).sum() == np.isnan(d).sum() > 0
+
+
+def test_prefix_with_extension_is_accepted(plink_set):
+    prefix, d, _ = plink_set
+    geno = PlinkGenotypes(f"{prefix}.bed")
+    np.testing.assert_array_equal(geno.read(slice(0, 5)), d[:, :5])
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 37, 100])
+def test_iter_blocks_equals_full_read(plink_set, block_size, rng):
+    prefix, d, _ = plink_set
+    geno = PlinkGenotypes(prefix)
+    samples = rng.permutation(d.shape[0])[:15]
+    blocks = list(geno.iter_blocks(block_size, sample_index=samples))
+    assert all(b.dosage.shape[1] <= block_size for b in blocks)
+    np.testing.assert_array_equal(np.hstack([b.dosage for b in blocks]), d[samples])
+    ids = pd.concat([b.variants for b in blocks])["variant_id"].tolist()
+    assert ids == geno.variants["variant_id"].tolist()
+    np.testing.assert_array_equal(geno.read(sample_index=samples), d[samples])
+
+    chosen = np.array([30, 2, 5, 11])
+    parts = [dos for _, dos in geno.iter_blocks(block_size, samples, variant_index=chosen)]
+    np.testing.assert_array_equal(np.hstack(parts), d[np.ix_(samples, chosen)])
+
+
+def test_iter_blocks_rejects_bad_block_size(plink_set):
+    geno = PlinkGenotypes(plink_set[0])
+    with pytest.raises(ValueError, match="block_size"):
+        next(geno.iter_blocks(0))
+
+
+@pytest.mark.parametrize("ext", ["bed", "bim", "fam"])
+def test_missing_plink_file(plink_set, ext):
+    prefix = plink_set[0]
+    (prefix.parent / f"geno.{ext}").unlink()
+    with pytest.raises(ValueError, match=rf"geno\.{ext}.*prefix") as info:
+        PlinkGenotypes(prefix)
+    assert isinstance(info.value, FileNotFoundError)
+    assert str(prefix) in str(info.value)
+
+
+def test_wrong_prefix(plink_set):
+    prefix = plink_set[0]
+    with pytest.raises(InputFileNotFoundError, match="genox.bed.*genox.bim.*genox.fam"):
+        PlinkGenotypes(prefix.parent / "genox")
+
+
+def test_mismatched_bed_size(plink_set):
+    prefix = plink_set[0]
+    with open(prefix.parent / "geno.bim", "a") as fh:
+        fh.write("2\textra\t0\t999\tA\tC\n")
+    with pytest.raises(ValueError, match="do not belong together"):
+        PlinkGenotypes(prefix)
+
+
+# ----------------------------------------------------------------------------- tables
+PHENO = pd.DataFrame(
+    {
+        "FID": ["a", "b", "c", "d"],
+        "IID": ["i1", "i2", "i3", "i4"],
+        "y1": ["1.5", "NA", "-9", "2"],
+        "y2": ["0", "3e-1", "", "nan"],
+    }
+)
+
+
+@pytest.mark.parametrize("sep", ["\t", ",", " ", "  "])
+def test_read_table_formats(tmp_path, sep):
+    path = tmp_path / "p.txt"
+    rows = PHENO.to_numpy().tolist()
+    if sep.strip() == "":  # whitespace-separated files cannot hold an empty field
+        rows = [[tok if tok else "NA" for tok in row] for row in rows]
+    lines = [sep.join(PHENO.columns)] + [sep.join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    df = read_table(path)
+    assert df.index.tolist() == ["i1", "i2", "i3", "i4"]
+    assert df.index.name == "IID"
+    assert list(df.columns) == ["y1", "y2"]
+    assert all(df.dtypes == np.float64)
+    np.testing.assert_array_equal(
+        df.to_numpy(), [[1.5, 0.0], [np.nan, 0.3], [-9.0, np.nan], [2.0, np.nan]]
+    )
+    assert dict(df.attrs["FID"]) == {"i1": "a", "i2": "b", "i3": "c", "i4": "d"}
+
+
+def test_read_table_plink_missing_and_columns(tmp_path):
+    path = tmp_path / "p.tsv"
+    PHENO.to_csv(path, sep="\t", index=False)
+    df = read_table(path, columns=["y1"], plink_missing=True)
+    assert list(df.columns) == ["y1"]
+    np.testing.assert_array_equal(df["y1"].to_numpy(), [1.5, np.nan, np.nan, 2.0])
+
+
+def test_read_table_plink2_header_and_id_col(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("#FID\tIID\tage\nx\ts1\t30\ny\ts2\t41\n")
+    df = read_table(path)
+    assert df.index.tolist() == ["s1", "s2"] and df["age"].tolist() == [30.0, 41.0]
+    path2 = tmp_path / "q.csv"
+    path2.write_text("sample,age,bmi\n007,30,21.5\n008,41,\n")
+    df2 = read_table(path2, id_col="sample")
+    assert df2.index.tolist() == ["007", "008"]  # IDs are strings: leading zeros kept
+    assert np.isnan(df2.loc["008", "bmi"])
+
+
+def test_read_table_dataframe_inputs():
+    df = pd.DataFrame({"y": [1, 2]}, index=pd.Index(["b", "a"], name="IID"))
+    out = read_table(df)
+    assert out.index.tolist() == ["b", "a"] and out["y"].dtype == np.float64
+    out2 = read_table(PHENO, plink_missing=True)
+    assert out2.index.tolist() == ["i1", "i2", "i3", "i4"] and np.isnan(out2.loc["i3", "y1"])
+    with pytest.raises(ValueError, match="RangeIndex"):
+        read_table(pd.DataFrame({"y": [1.0, 2.0]}))
+
+
+def test_read_table_errors(tmp_path):
+    with pytest.raises(ValueError, match="nothere.tsv.*does not exist") as info:
+        read_table(tmp_path / "nothere.tsv")
+    assert isinstance(info.value, FileNotFoundError)
+
+    path = tmp_path / "p.tsv"
+    PHENO.to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError, match="'height' not found.*'FID', 'IID', 'y1', 'y2'"):
+        read_table(path, columns=["y1", "height"])
+    with pytest.raises(ValueError, match="'sample' not found"):
+        read_table(path, id_col="sample")
+
+    bad = PHENO.copy()
+    bad.loc[2, "y2"] = "high"
+    bad.to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError, match=r"column 'y2'.*'high'.*row 3.*'i3'"):
+        read_table(path)
+
+    dup = PHENO.copy()
+    dup.loc[3, "IID"] = "i1"
+    dup.to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError, match="duplicate sample IDs 'i1'"):
+        read_table(path)
+
+    path.write_text("name\tage\nx\t3\n")
+    with pytest.raises(ValueError, match="no sample-ID column.*'name', 'age'"):
+        read_table(path)
+
+
+# ----------------------------------------------------------------------------- alignment
+def _sources(rng, n=30):
+    ids = np.array([f"s{i}" for i in range(n)])
+    y = rng.standard_normal((n, 2))
+    y[3, 1] = np.nan
+    c = rng.standard_normal((n, 1))
+    c[7, 0] = np.nan
+    A = rng.standard_normal((n, n))
+    K = A @ A.T / n
+    pheno = pd.DataFrame(y, index=pd.Index(ids, name="IID"), columns=["t1", "t2"])
+    covar = pd.DataFrame(c, index=pd.Index(ids, name="IID"), columns=["age"])
+    return ids, y, c, K, pheno, covar
+
+
+def test_alignment_is_by_id_not_position(rng, caplog):
+    ids, y, c, K, pheno, covar = _sources(rng)
+    n = ids.size
+    geno_order = rng.permutation(n)[2:]  # two samples not genotyped
+    pheno_order = rng.permutation(n)[1:]  # one sample not phenotyped
+    kin_order = rng.permutation(n)
+    results = []
+    for trial in range(2):
+        po = pheno_order if trial == 0 else pheno_order[::-1]
+        co = rng.permutation(n)
+        kin = (ids[kin_order], K[np.ix_(kin_order, kin_order)])
+        with caplog.at_level(logging.INFO, logger="kronlmm"):
+            a = align_samples(
+                genotype_ids=ids[geno_order],
+                phenotypes=pheno.iloc[po],
+                covariates=covar.iloc[co],
+                kinship=kin,
+            )
+        # Kept samples are in genotype order, with the sample-level data attached to them.
+        expected = [i for i in geno_order if i in set(pheno_order) and i not in (3, 7)]
+        assert a.ids.tolist() == ids[expected].tolist()
+        np.testing.assert_array_equal(a.Y, y[expected])
+        np.testing.assert_array_equal(a.covariate_matrix()[:, 1:], c[expected])
+        np.testing.assert_array_equal(a.covariate_matrix()[:, 0], 1.0)
+        np.testing.assert_array_equal(a.K, K[np.ix_(expected, expected)])
+        np.testing.assert_array_equal(ids[geno_order][a.genotype_index], a.ids)
+        np.testing.assert_array_equal(pheno.iloc[po].index[a.phenotype_index], a.ids)
+        np.testing.assert_array_equal(covar.iloc[co].index[a.covariate_index], a.ids)
+        np.testing.assert_array_equal(kin[0][a.kinship_index], a.ids)
+        results.append(a)
+    dropped = len(set(geno_order) & set(pheno_order) & {3, 7})
+    assert results[0].counts["missing_values"] == dropped
+    assert results[0].counts["kept"] == len(expected)
+    assert "sample(s) kept" in caplog.text and "genotypes: 28 sample(s)" in caplog.text
+
+
+def test_alignment_selected_traits_only(rng):
+    ids, y, c, K, pheno, covar = _sources(rng)
+    a = align_samples(ids, pheno, traits=["t1"])
+    assert a.counts["missing_values"] == 0 and a.nsamples == ids.size
+    b = align_samples(ids, pheno, covar)
+    assert b.nsamples == ids.size - 2 and set(b.dropped_missing) == {"s3", "s7"}
+
+
+def test_alignment_with_plink_and_kinship_object(plink_set, rng):
+    prefix, d, props = plink_set
+    geno = PlinkGenotypes(prefix)
+    iids = np.array(props["iid"])
+    pheno = pd.DataFrame(
+        {"y": rng.standard_normal(iids.size)}, index=pd.Index(iids[::-1], name="IID")
+    )
+    kin = grm_from_genotypes(geno)
+    a = align_samples(geno, pheno, kinship=kin)
+    assert a.ids.tolist() == iids.tolist()
+    np.testing.assert_array_equal(a.genotype_index, np.arange(iids.size))
+    np.testing.assert_array_equal(a.Y[:, 0], pheno["y"].to_numpy()[::-1])
+
+
+def test_alignment_errors(rng):
+    ids, y, c, K, pheno, covar = _sources(rng)
+    with pytest.raises(ValueError, match=r"no sample ID is present in all sources") as info:
+        align_samples(genotype_ids=[f"F{i}" for i in range(5)], phenotypes=pheno)
+    assert "'F0'" in str(info.value) and "'s0'" in str(info.value)
+
+    fam_pheno = read_table(
+        pd.DataFrame({"FID": [f"F{i}" for i in range(4)], "IID": list("abcd"), "y": 1.0})
+    )
+    with pytest.raises(ValueError, match="match the phenotype file's FID"):
+        align_samples([f"F{i}" for i in range(4)], fam_pheno)
+
+    with pytest.raises(ValueError, match=r"genotypes has duplicate sample IDs 's1'"):
+        align_samples(["s0", "s1", "s1"], pheno)
+    with pytest.raises(ValueError, match=r"kinship has duplicate sample IDs 's2'"):
+        align_samples(ids, pheno, kinship=(["s2", "s2"], np.eye(2)))
+    dup = pd.concat([pheno, pheno.iloc[:1]])
+    with pytest.raises(ValueError, match=r"phenotypes has duplicate sample IDs 's0'"):
+        align_samples(ids, dup)
+    with pytest.raises(ValueError, match=r"shape \(30, 30\), expected \(2, 2\)"):
+        align_samples(ids, pheno, kinship=(["s0", "s1"], K))
+    with pytest.raises(ValueError, match="'t9' not found"):
+        align_samples(ids, pheno, traits=["t9"])
+    with pytest.raises(ValueError, match="RangeIndex"):
+        align_samples(ids, pheno.reset_index(drop=True))
+
+
+# ----------------------------------------------------------------------------- kinship
+@pytest.mark.parametrize("block_size", [1, 8, 1000])
+def test_grm_equals_dense(plink_set, rng, block_size):
+    prefix, d, _ = plink_set
+    geno = PlinkGenotypes(prefix)
+    samples = rng.permutation(d.shape[0])[:17]
+    ref, m = _dense_grm(d[samples])
+    kin = grm_from_genotypes(geno, samples, block_size)
+    np.testing.assert_allclose(kin.K, ref, rtol=1e-12, atol=1e-12)
+    assert kin.n_variants == m and kin.n_monomorphic == d.shape[1] - m >= 2
+    assert kin.ids.tolist() == geno.sample_ids[samples].tolist()
+    G = low_rank_G(geno, samples, block_size)
+    assert G.G.shape == (17, m)
+    np.testing.assert_allclose(G.G @ G.G.T, ref, rtol=1e-12, atol=1e-12)
+    ids, K = kin  # unpacks as (ids, K)
+    assert K is kin.K
+
+
+def test_grm_variant_subset(plink_set):
+    prefix, d, _ = plink_set
+    geno = PlinkGenotypes(prefix)
+    chrom1 = (geno.variants["chrom"] == "1").to_numpy()
+    ref, _ = _dense_grm(d[:, chrom1])
+    np.testing.assert_allclose(grm_from_genotypes(geno, variant_index=chrom1).K, ref)
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".csv", ".npz"])
+def test_kinship_round_trip(tmp_path, rng, suffix):
+    A = rng.standard_normal((6, 4))
+    K = A @ A.T
+    ids = [f"id{i}" for i in range(6)]
+    path = write_kinship(tmp_path / f"k{suffix}", ids, K)
+    kin = read_kinship(path)
+    assert isinstance(kin, Kinship) and kin.ids.tolist() == ids
+    np.testing.assert_allclose(kin.K, K, rtol=1e-9)
+
+
+def test_kinship_text_columns_matched_by_id(tmp_path):
+    K = np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 1.5]])
+    # Columns in the order b, c, a; rows a, b, c.
+    text = "IID b c a\na 0.5 0.1 2.0\nb 1.0 0.2 0.5\nc 0.2 1.5 0.1\n"
+    (tmp_path / "k.txt").write_text(text)
+    kin = read_kinship(tmp_path / "k.txt")
+    assert kin.ids.tolist() == ["a", "b", "c"]
+    np.testing.assert_array_equal(kin.K, K)
+
+
+def test_kinship_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        read_kinship(tmp_path / "none.tsv")
+    ids = ["a", "b", "c"]
+    not_psd = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # eigenvalue -1
+    write_kinship(tmp_path / "bad.tsv", ids, not_psd)
+    with pytest.raises(ValueError, match="kinship is not positive semidefinite: smallest eig"):
+        read_kinship(tmp_path / "bad.tsv")
+    assert read_kinship(tmp_path / "bad.tsv", check_psd=False).K.shape == (3, 3)
+
+    asym = np.eye(3)
+    asym[0, 1] = 0.3
+    np.savez(tmp_path / "asym.npz", ids=np.array(ids), K=asym)
+    with pytest.raises(ValueError, match=r"not symmetric: K\['a', 'b'\] = 0.3"):
+        read_kinship(tmp_path / "asym.npz")
+    np.savez(tmp_path / "nokey.npz", K=np.eye(3))
+    with pytest.raises(ValueError, match="lacks array.*ids"):
+        read_kinship(tmp_path / "nokey.npz")
+
+    (tmp_path / "mismatch.tsv").write_text("IID\ta\tx\na\t1\t0\nb\t0\t1\n")
+    with pytest.raises(ValueError, match="row and column IDs differ"):
+        read_kinship(tmp_path / "mismatch.tsv")
+    (tmp_path / "text.tsv").write_text("IID\ta\tb\na\t1\tzero\nb\t0\t1\n")
+    with pytest.raises(ValueError, match=r"non-numeric value 'zero' at row 'a', column 'b'"):
+        read_kinship(tmp_path / "text.tsv")
+    with pytest.raises(ValueError, match="duplicate sample IDs 'a'"):
+        check_kinship(["a", "a"], np.eye(2))
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(3, 3\)"):
+        check_kinship(ids, np.eye(2))
+
+
+def test_grm_all_monomorphic(tmp_path):
+    _write_plink(tmp_path / "mono", np.full((5, 3), 2.0))
+    with pytest.raises(ValueError, match="no variable variant"):
+        grm_from_genotypes(PlinkGenotypes(tmp_path / "mono"))
+
+
+# ----------------------------------------------------------------------------- example data
+def test_example_dataset():
+    paths = example_paths()
+    geno = PlinkGenotypes(paths.prefix)
+    assert geno.shape == (400, 3000)
+    assert sorted(geno.variants["chrom"].unique()) == ["1", "2", "3"]
+    pheno = read_table(paths.pheno)
+    covar = read_table(paths.covar)
+    assert list(pheno.columns) == ["trait1", "trait2", "trait3"]
+    assert list(covar.columns) == ["age", "sex"]
+    assert pheno.index.tolist() != geno.sample_ids.tolist()[: len(pheno)]
+    assert pheno.isna().to_numpy().sum() > 0
+    a = align_samples(geno, pheno, covar)
+    assert a.nsamples == 377 and a.counts["in_all_sources"] == 395
+    assert np.all(np.diff(a.genotype_index) > 0)  # genotype order
+    causal = pd.read_csv(paths.causal, sep="\t", dtype={"chrom": str})
+    v = geno.variants.set_index("variant_id").loc[causal["variant_id"]]
+    assert v["effect_allele"].tolist() == causal["effect_allele"].tolist()
+    assert v["chrom"].tolist() == ["1", "2", "3"]
+    first = next(geno.iter_blocks(500, a.genotype_index))
+    assert first.dosage.shape == (377, 500) and np.isnan(first.dosage).any()
