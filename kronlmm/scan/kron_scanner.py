@@ -204,6 +204,9 @@ class KronFastScanner:
         ids: ArrayLike | None = None,
         block_size: int | None = None,
         progress: bool | Callable[[int, int], None] = False,
+        client: object = None,
+        checkpoint: str | None = None,
+        blas_threads: int | None = 1,
     ) -> ScanResult:
         """Test every column of ``G`` (n × m) as a separate candidate, in blocks.
 
@@ -211,19 +214,39 @@ class KronFastScanner:
         (``n_missing`` reports how many); untestable candidates get a NaN row with a
         ``reason``. ``progress=True`` shows a bar on stderr (tqdm if installed); a
         callable is called as ``progress(done, total)`` after each block.
+
+        ``G`` may be a ``dask.array`` (chunked along the variants), and ``client`` (a
+        ``distributed.Client``) and ``checkpoint`` (a directory of per-chunk results, for
+        resuming) send the scan to Dask; see :mod:`kronlmm.distributed`. Results agree
+        with the in-memory scan to floating-point rounding (BLAS products of blocks of
+        different widths differ in the last bits).
         """
+        plan = self.plan(test, A1, A1_null)
+        null = self._null
+        if ids is not None:
+            ids = np.asarray(ids)
+        is_dask = hasattr(G, "dask") and hasattr(G, "chunks")
+        if is_dask or client is not None or checkpoint is not None:
+            import dask.array as da
+
+            from ..distributed.scan import scan_dask_array
+
+            if not is_dask:
+                G = np.asarray(G, dtype=float)
+                bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
+                G = da.from_array(G, chunks=(G.shape[0], bs))
+            return scan_dask_array(
+                null, G, plan, ids=ids, client=client, checkpoint=checkpoint,
+                blas_threads=blas_threads, progress=bool(progress),
+            )  # fmt: skip
         G = np.asarray(G, dtype=float)
         if G.ndim == 1:
             G = G[:, None]
-        if G.ndim != 2 or G.shape[0] != self._null.n:
-            raise ValueError(f"G has shape {G.shape}, expected ({self._null.n}, m)")
+        if G.ndim != 2 or G.shape[0] != null.n:
+            raise ValueError(f"G has shape {G.shape}, expected ({null.n}, m)")
         m = G.shape[1]
-        if ids is not None:
-            ids = np.asarray(ids)
-            if ids.shape != (m,):
-                raise ValueError(f"ids has shape {ids.shape}, expected ({m},)")
-        plan = self.plan(test, A1, A1_null)
-        null = self._null
+        if ids is not None and ids.shape != (m,):
+            raise ValueError(f"ids has shape {ids.shape}, expected ({m},)")
         bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
         report = _progress_reporter(progress, m)
         parts = []
