@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-kron2sum bench-scan peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,23 @@ lint: $(STAMP)
 	$(PY) -m ruff check kronlmm tests examples benchmarks
 	$(PY) -m ruff format --check kronlmm tests examples benchmarks
 
-bench: $(STAMP)
-	$(PY) benchmarks/bench_kron2sum.py
+# Benchmarks print tables side by side with the peers (see benchmarks/README.md).
+# BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--threads 1".
+bench: bench-kron2sum bench-scan
+
+bench-kron2sum: $(STAMP)
+	$(PY) benchmarks/bench_kron2sum.py $(BENCH_ARGS)
+
+bench-scan: $(STAMP) peers
+	$(PY) benchmarks/bench_scan.py $(BENCH_ARGS)
+
+# FaST-LMM lives in its own environment so that it cannot change the main one.
+peers: .venv-peers/.installed
+
+.venv-peers/.installed:
+	$(PYTHON) -m venv .venv-peers
+	-.venv-peers/bin/pip install --quiet fastlmm six numpy pandas || true
+	touch $@
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache

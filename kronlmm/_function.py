@@ -36,6 +36,18 @@ class Parameter:
     bounds : tuple of (array_like, array_like), optional
         Lower and upper bounds, broadcast to the value's shape. Defaults to
         ``(-inf, inf)``.
+
+    Examples
+    --------
+    >>> from kronlmm._function import Parameter
+    >>> par = Parameter([1.0, 2.0], bounds=(0.0, 10.0))
+    >>> par.shape, par.fixed
+    ((2,), False)
+    >>> par.set([3.0, 4.0])
+    >>> par.value
+    array([3., 4.])
+    >>> par.bounds[1]
+    array([10., 10.])
     """
 
     def __init__(
@@ -102,6 +114,32 @@ class Function:
     :meth:`_add_child`, and implement :meth:`value` and :meth:`_own_gradient` (the
     gradient with respect to *all* of their own parameters, fixed or not; children's
     gradients are merged by :meth:`gradient`, which composites override).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm._function import Function, Parameter
+    >>> class ScaledOnes(Function):  # K = s·11ᵀ, s = exp(logscale)
+    ...     def __init__(self, dim, name=None):
+    ...         super().__init__(name)
+    ...         self._dim = dim
+    ...         self._logscale = self._add_parameter("logscale", Parameter(0.0))
+    ...
+    ...     def value(self):
+    ...         return np.exp(self._logscale.value) * np.ones((self._dim, self._dim))
+    ...
+    ...     def _own_gradient(self):
+    ...         return {"logscale": self.value()[..., None]}
+    >>> cov = ScaledOnes(2)
+    >>> cov.set_flat([np.log(3.0)])
+    >>> cov.value()
+    array([[3., 3.],
+           [3., 3.]])
+    >>> cov.gradient()["logscale"].shape
+    (2, 2, 1)
+    >>> cov.fix("logscale")
+    >>> cov.nparams, cov.gradient()
+    (0, {})
     """
 
     def __init__(self, name: str | None = None) -> None:

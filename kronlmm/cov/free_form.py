@@ -32,6 +32,19 @@ class FreeFormCov(Function):
         f, added to the diagonal. Default 0.
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> from kronlmm.cov import FreeFormCov
+    >>> cov = FreeFormCov(2)
+    >>> cov.L = [[2.0, 0.0], [1.0, 1.0]]
+    >>> cov.value()
+    array([[4., 2.],
+           [2., 2.]])
+    >>> cov.Lu  # lower triangle of L, row by row (glimix-core's Lu)
+    array([2., 1., 1.])
+    >>> {name: g.shape for name, g in cov.gradient().items()}
+    {'Llow': (2, 2, 1), 'Llogd': (2, 2, 2)}
     """
 
     def __init__(self, dim: int, floor: float = 0.0, name: str | None = None) -> None:
@@ -101,14 +114,15 @@ class FreeFormCov(Function):
         L[np.tril_indices(self._dim)] = value
         self.L = L
 
-    def set_value(self, C: ArrayLike) -> None:
+    def set_value(self, C: ArrayLike, name: str = "C") -> None:
         """Set ``L`` so that ``value()`` equals ``C`` (needs ``C − f·I`` positive definite)."""
-        C = check_square_symmetric("C", C, size=self._dim)
+        C = check_square_symmetric(name, C, size=self._dim)
         try:
             self.L = np.linalg.cholesky(C - self._floor * np.eye(self._dim))
         except np.linalg.LinAlgError:
             raise ValueError(
-                "C minus the floor is not positive definite; cannot set a FreeFormCov to it"
+                f"{name} minus the floor ({self._floor:.3g}·I) is not positive definite; "
+                f"smallest eigenvalue of {name}: {np.linalg.eigvalsh(C)[0]:.3g}"
             ) from None
 
     # ---- value and gradient ----------------------------------------------------------------

@@ -25,6 +25,18 @@ class GivenCov(_ScaledCov):
         ``K₀``, n × n. It is copied; the copy is read-only.
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.cov import GivenCov
+    >>> cov = GivenCov(np.array([[1.0, 0.5], [0.5, 1.0]]))
+    >>> cov.scale = 2.0
+    >>> cov.value()
+    array([[2., 1.],
+           [1., 2.]])
+    >>> cov.gradient()["logscale"].shape  # ∂K/∂logscale, parameter axis last
+    (2, 2, 1)
     """
 
     def __init__(self, K0: ArrayLike, name: str | None = None) -> None:

@@ -77,6 +77,25 @@ class Kron2SumCov(Function):
         p, the number of traits.
     rank : int, optional
         Number of columns of ``L₀`` (1 ≤ rank ≤ p). Default 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.cov import Kron2SumCov
+    >>> rng = np.random.default_rng(0)
+    >>> cov = Kron2SumCov(rng.standard_normal((5, 2)), dim=2, rank=1)
+    >>> cov.C0.L = [[1.0], [0.5]]
+    >>> cov.C1.L = [[1.0, 0.0], [0.3, 0.8]]
+    >>> K = cov.value()  # dense (n·p × n·p): only for small n·p
+    >>> K.shape
+    (10, 10)
+    >>> bool(np.isclose(cov.logdet(), np.linalg.slogdet(K)[1]))
+    True
+    >>> v = rng.standard_normal(10)
+    >>> bool(np.allclose(cov.solve(v), np.linalg.solve(K, v)))
+    True
+    >>> list(cov.gradient())
+    ['C0.Lu', 'C1.Llow', 'C1.Llogd']
     """
 
     def __init__(self, G: ArrayLike, dim: int, rank: int = 1) -> None:

@@ -24,6 +24,18 @@ class LinearCov(_ScaledCov):
         ``X``, n × m (a 1-D array is one column). It is copied; the copy is read-only.
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.cov import LinearCov
+    >>> cov = LinearCov(np.array([[1.0], [2.0]]))
+    >>> cov.value()
+    array([[1., 2.],
+           [2., 4.]])
+    >>> cov.fix("logscale")
+    >>> cov.gradient()  # fixed parameters drop out
+    {}
     """
 
     def __init__(self, X: ArrayLike, name: str | None = None) -> None:

@@ -30,6 +30,18 @@ class LRFreeFormCov(Function):
         Number of columns of ``L`` (maximum rank), ``1 ≤ m ≤ n``.
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> from kronlmm.cov import LRFreeFormCov
+    >>> cov = LRFreeFormCov(3, 1)
+    >>> cov.L = [[1.0], [2.0], [0.0]]
+    >>> cov.value()
+    array([[1., 2., 0.],
+           [2., 4., 0.],
+           [0., 0., 0.]])
+    >>> cov.gradient()["Lu"].shape
+    (3, 3, 3)
     """
 
     def __init__(self, n: int, m: int, name: str | None = None) -> None:
@@ -65,9 +77,9 @@ class LRFreeFormCov(Function):
             raise ValueError(f"Lu has {value.size} entries, expected n·m = {self._n * self._m}")
         self._Lu.set(value)
 
-    def set_value(self, C: ArrayLike) -> None:
+    def set_value(self, C: ArrayLike, name: str = "C") -> None:
         """Set ``L`` to the best rank-m factor of a PSD matrix ``C`` (eigen-truncation)."""
-        C = check_square_symmetric("C", C, size=self._n)
+        C = check_square_symmetric(name, C, size=self._n)
         w, V = np.linalg.eigh(C)
         order = np.argsort(w)[::-1][: self._m]
         self.L = V[:, order] * np.sqrt(np.clip(w[order], 0, None))[None, :]

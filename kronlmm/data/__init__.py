@@ -45,6 +45,13 @@ class ExamplePaths:
         ``FID IID age sex`` (tab separated).
     causal : pathlib.Path
         True causal variants and their per-allele effects (``beta_trait1`` …).
+
+    Examples
+    --------
+    >>> from kronlmm.data import ExamplePaths, example_paths
+    >>> paths = example_paths()
+    >>> isinstance(paths, ExamplePaths), paths.prefix.name
+    (True, 'example')
     """
 
     prefix: Path
@@ -67,6 +74,13 @@ def example_paths() -> ExamplePaths:
     ------
     InputFileNotFoundError
         If a file is missing (regenerate with ``python -m kronlmm.data.make_example``).
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> paths = example_paths()
+    >>> paths.bed.name, paths.pheno.name, paths.covar.name
+    ('example.bed', 'pheno.tsv', 'covar.tsv')
     """
     here = Path(__file__).resolve().parent
     prefix = here / "example"

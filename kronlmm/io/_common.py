@@ -19,6 +19,15 @@ class InputFileNotFoundError(FileNotFoundError, ValueError):
 
     Subclasses both :class:`FileNotFoundError` and :class:`ValueError`, so either ``except``
     clause catches it.
+
+    Examples
+    --------
+    >>> from kronlmm.io import read_table
+    >>> try:
+    ...     read_table("no/such/pheno.tsv")
+    ... except ValueError as err:  # also caught by `except FileNotFoundError`
+    ...     print(type(err).__name__, isinstance(err, FileNotFoundError))
+    InputFileNotFoundError True
     """
 
 

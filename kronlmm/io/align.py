@@ -65,6 +65,20 @@ class AlignedSamples:
         ``"kept"``.
     dropped_missing : numpy.ndarray
         IDs present in every source but dropped for a missing trait or covariate value.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import PlinkGenotypes, align_samples, read_table
+    >>> paths = example_paths()
+    >>> geno = PlinkGenotypes(paths.prefix)
+    >>> aligned = align_samples(geno, read_table(paths.pheno), read_table(paths.covar))
+    >>> aligned.Y.shape, aligned.covariate_matrix(intercept=True).shape
+    ((377, 3), (377, 3))
+    >>> aligned.trait_names, aligned.covariate_names
+    (['trait1', 'trait2', 'trait3'], ['age', 'sex'])
+    >>> bool((geno.sample_ids[aligned.genotype_index] == aligned.ids).all())
+    True
     """
 
     ids: NDArray[np.object_]
@@ -211,6 +225,19 @@ def align_samples(
     -----
     A sample is kept when it is in every given source and has no missing value in the
     selected traits and covariates (complete cases); see the module notes for the rules.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from kronlmm.io import align_samples, read_table
+    >>> pheno = read_table(pd.DataFrame({"IID": ["s3", "s1", "s2"], "y": [3.0, 1.0, None]}))
+    >>> covar = pd.DataFrame({"IID": ["s4", "s1", "s2", "s3"], "age": [60, 30, 40, 50]})
+    >>> covar = read_table(covar)
+    >>> aligned = align_samples(["s1", "s2", "s3", "s4"], pheno, covar)
+    >>> aligned.ids.tolist(), aligned.counts["missing_values"], aligned.counts["kept"]
+    (['s1', 's3'], 1, 2)
+    >>> aligned.phenotype_index.tolist(), aligned.covariate_index.tolist()
+    ([1, 0], [1, 3])
     """
     if phenotypes is None:
         raise ValueError("phenotypes are required (a DataFrame indexed by sample ID)")

@@ -78,6 +78,17 @@ class Kinship:
         Variants used (``None`` when read from a file).
     n_monomorphic : int or None
         Variants skipped because they did not vary (``None`` when read from a file).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.io import Kinship, check_kinship
+    >>> kin = check_kinship(["a", "b"], np.array([[1.0, 0.2], [0.2, 1.0]]))
+    >>> isinstance(kin, Kinship), kin.ids.tolist()
+    (True, ['a', 'b'])
+    >>> ids, K = kin  # unpacks like an (ids, K) pair
+    >>> K.shape
+    (2, 2)
     """
 
     ids: NDArray[np.object_]
@@ -106,6 +117,15 @@ class LowRankG:
         Variants used (columns of ``G``).
     n_monomorphic : int
         Variants skipped because they did not vary.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import PlinkGenotypes, low_rank_G
+    >>> geno = PlinkGenotypes(example_paths().prefix)
+    >>> ids, G = low_rank_G(geno, variant_index=slice(0, 200))  # unpacks like a pair
+    >>> G.shape[0] == ids.size == 400
+    True
     """
 
     ids: NDArray[np.object_]
@@ -134,6 +154,17 @@ def standardize_dosage(
         ``n × b'`` standardised columns of the ``b'`` variable variants (0 where missing).
     variable : numpy.ndarray
         Boolean mask of length ``b``: which columns were kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.io import standardize_dosage
+    >>> dosage = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [np.nan, 1.0]])
+    >>> Z, variable = standardize_dosage(dosage)
+    >>> variable.tolist()  # the second column does not vary
+    [True, False]
+    >>> Z[:, 0].round(4).tolist()  # the missing call is set to the mean, 0
+    [-1.2247, 0.0, 1.2247, 0.0]
     """
     d = np.asarray(dosage, dtype=np.float64)
     obs = ~np.isnan(d)
@@ -200,6 +231,19 @@ def grm_from_genotypes(
     -----
     Standardisation and missing-call handling are described in the module notes. Memory:
     ``n²`` floats for ``K`` plus one ``n × block_size`` block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import PlinkGenotypes, grm_from_genotypes
+    >>> geno = PlinkGenotypes(example_paths().prefix)
+    >>> kin = grm_from_genotypes(geno, sample_index=slice(0, 50))
+    >>> kin.K.shape, kin.n_variants + kin.n_monomorphic
+    ((50, 50), 3000)
+    >>> ids, K = kin  # unpacks like an (ids, K) pair
+    >>> ids[:2].tolist()
+    ['IND000', 'IND001']
     """
     ids = _selected_ids(plink, sample_index)
     n = ids.size
@@ -258,6 +302,20 @@ def low_rank_G(
     ------
     ValueError
         If no selected variant varies among the selected samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import PlinkGenotypes, grm_from_genotypes, low_rank_G
+    >>> geno = PlinkGenotypes(example_paths().prefix)
+    >>> rows, variants = slice(0, 50), slice(0, 200)
+    >>> lr = low_rank_G(geno, sample_index=rows, variant_index=variants)
+    >>> lr.G.shape[0], lr.n_variants + lr.n_monomorphic
+    (50, 200)
+    >>> kin = grm_from_genotypes(geno, sample_index=rows, variant_index=variants)
+    >>> bool(np.allclose(lr.G @ lr.G.T, kin.K))
+    True
     """
     ids = _selected_ids(plink, sample_index)
     parts: list[NDArray[np.float64]] = []
@@ -311,6 +369,14 @@ def check_kinship(
         Wrong shape, non-finite entries, duplicate IDs, asymmetric
         (``max |K - Kᵀ| > 1e-6 · max |K|``) or not positive semidefinite (smallest eigenvalue
         below ``-1e-6 ·`` largest).
+
+    Examples
+    --------
+    >>> from kronlmm.io import check_kinship
+    >>> check_kinship(["a", "b"], [[1.0, 0.2], [0.3, 1.0]])
+    Traceback (most recent call last):
+        ...
+    ValueError: kinship is not symmetric: K['a', 'b'] = 0.2 but K['b', 'a'] = 0.3
     """
     id_arr = as_ids(np.asarray(ids, dtype=object).ravel(), name)
     try:
@@ -369,6 +435,18 @@ def read_kinship(path: PathLike, *, check_psd: bool = True) -> Kinship:
     ValueError
         Malformed file (non-numeric cell, row and column IDs differ, missing arrays), duplicate
         IDs, asymmetric or not positive semidefinite matrix.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from kronlmm.io import read_kinship, write_kinship
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "kin.tsv")
+    ...     _ = write_kinship(path, ["s1", "s2"], [[1.0, 0.1], [0.1, 0.9]])
+    ...     kin = read_kinship(path)
+    >>> kin.ids.tolist(), kin.K.tolist()
+    (['s1', 's2'], [[1.0, 0.1], [0.1, 0.9]])
     """
     path = Path(path)
     check_exists(path, "kinship")
@@ -438,6 +516,19 @@ def write_kinship(
     -------
     pathlib.Path
         The path written.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from kronlmm.io import write_kinship
+    >>> K = [[1.0, 0.1], [0.1, 1.0]]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_kinship(os.path.join(tmp, "kin.csv"), ["s1", "s2"], K)
+    ...     print(path.read_text(), end="")
+    IID,s1,s2
+    s1,1,0.1
+    s2,0.1,1
     """
     path = Path(path)
     kin = check_kinship(ids, K, check_psd=False)

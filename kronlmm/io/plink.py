@@ -48,6 +48,15 @@ class GenotypeBlock(NamedTuple):
     dosage : numpy.ndarray
         ``float64`` array of shape ``(n_samples_selected, n_variants_in_block)``: counts of the
         effect allele, ``NaN`` where the call is missing.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import PlinkGenotypes
+    >>> geno = PlinkGenotypes(example_paths().prefix)
+    >>> variants, dosage = next(geno.iter_blocks(block_size=100))
+    >>> dosage.shape, list(variants.columns)
+    ((400, 100), ['chrom', 'pos', 'variant_id', 'effect_allele', 'other_allele'])
     """
 
     variants: pd.DataFrame
@@ -113,9 +122,15 @@ class PlinkGenotypes:
 
     Examples
     --------
-    >>> geno = PlinkGenotypes("data/example")          # doctest: +SKIP
-    >>> for variants, dosage in geno.iter_blocks(1000):  # doctest: +SKIP
-    ...     ...
+    >>> from kronlmm.data import example_paths
+    >>> geno = PlinkGenotypes(example_paths().prefix)
+    >>> geno.shape, geno.counted_allele
+    ((400, 3000), 'allele_1')
+    >>> for variants, dosage in geno.iter_blocks(1000):
+    ...     print(variants.index[0], dosage.shape)
+    0 (400, 1000)
+    1000 (400, 1000)
+    2000 (400, 1000)
     """
 
     def __init__(

@@ -56,6 +56,15 @@ class FamilyIDs(Mapping[str, str]):
 
     Immutable, so copying a DataFrame does not copy it (pandas deep-copies ``attrs`` on most
     operations, which would be slow for a plain dict of many samples).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from kronlmm.io import read_table
+    >>> df = read_table(pd.DataFrame({"FID": ["f1", "f2"], "IID": ["a", "b"], "y": [1.0, 2.0]}))
+    >>> fids = df.attrs["FID"]
+    >>> fids["b"], len(fids), list(df.columns)
+    ('f2', 2, ['y'])
     """
 
     def __init__(self, iids: Sequence[str], fids: Sequence[str]) -> None:
@@ -122,6 +131,16 @@ def read_table(
         For an unknown column (the available ones are listed), a value that is not a number
         (column, row, sample ID and value are named), duplicate or empty sample IDs, a missing
         ID column, or a DataFrame with a default ``RangeIndex``.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import read_table
+    >>> pheno = read_table(example_paths().pheno)
+    >>> pheno.index.name, list(pheno.columns), pheno.shape
+    ('IID', ['trait1', 'trait2', 'trait3'], (395, 3))
+    >>> pheno.attrs["FID"][pheno.index[0]][:3]  # FID kept aside, never a value column
+    'FAM'
     """
     if isinstance(path_or_df, pd.DataFrame):
         return _from_frame(path_or_df, id_col, columns, plink_missing)

@@ -33,6 +33,11 @@ class KronProjections:
     designs (``Vx``, ``Va`` orthonormal bases of their row spaces), so that
     ``rank(A ⊗ X) = a′·c′`` and ``B = Vx B′ Vaᵀ`` is the minimum-norm solution.
     Subscript ⊥ marks the part orthogonal to U: ``Y⊥ = Y − U UᵀY``.
+
+    ``Y`` enters only through ``Y₀ = Y − Xr B_off Arᵀ``, Y minus its least-squares fit in
+    the span of ``Ar ⊗ Xr`` (see :func:`remove_design_fit`). GLS residuals and likelihoods
+    are unchanged by that shift, the estimates shift by ``B_off``, and the Gram matrices
+    stay accurate for traits with a large mean (no cancellation of ``n·mean²`` terms).
     """
 
     n: int
@@ -48,8 +53,9 @@ class KronProjections:
     Va: NDArray[np.float64]  # (a, a′)
     logdet_MtM: float  # log|(Ar ⊗ Xr)ᵀ(Ar ⊗ Xr)|
     XtX: NDArray[np.float64]  # XrᵀXr (c′, c′)
-    XtY: NDArray[np.float64]  # XrᵀY (c′, p)
-    YtY: NDArray[np.float64]  # YᵀY (p, p)
+    XtY: NDArray[np.float64]  # XrᵀY₀ (c′, p)
+    YtY: NDArray[np.float64]  # Y₀ᵀY₀ (p, p)
+    B_off: NDArray[np.float64]  # (c′, a′) least-squares fit removed from Y
 
     @property
     def k(self) -> int:
@@ -74,6 +80,7 @@ class KronProjections:
         Va = column_basis(A)
         Xr = X @ Vx
         Ar = A @ Va
+        Y, B_off = remove_design_fit(Y, Xr, Ar)
         UY = U.T @ Y
         UX = U.T @ Xr
         if U.shape[1] == n:  # U spans ℝⁿ: the orthogonal parts are exactly zero
@@ -105,7 +112,30 @@ class KronProjections:
             XtX=XtX,
             XtY=Xr.T @ Y,
             YtY=Y.T @ Y,
+            B_off=B_off,
         )
+
+
+def remove_design_fit(
+    Y: NDArray[np.float64], Xr: NDArray[np.float64], Ar: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``Y₀ = Y − Xr B Arᵀ`` with B the least-squares fit of ``vec(Y)`` on ``Ar ⊗ Xr``.
+
+    Uses orthonormal bases (QR) and one step of refinement, so Y₀ is orthogonal to the
+    design to rounding of its own (small) entries, not of Y's. Returns ``(Y₀, B)``.
+    """
+    c, a = Xr.shape[1], Ar.shape[1]
+    B = np.zeros((c, a))
+    if c == 0 or a == 0:
+        return Y.copy(), B
+    Qx, Rx = np.linalg.qr(Xr)
+    Qa, Ra = np.linalg.qr(Ar)
+    Y0 = Y
+    for _ in range(2):
+        coef = Qx.T @ Y0 @ Qa  # (c′, a′) in the orthonormal bases
+        Y0 = Y0 - Qx @ coef @ Qa.T
+        B += sla.solve_triangular(Rx, sla.solve_triangular(Ra, coef.T, lower=False).T)
+    return Y0, B
 
 
 @dataclass

@@ -29,6 +29,20 @@ class FitResult:
         free parameters (in the units of the parameters).
     starts : list of float
         Final ``lml`` of every start tried (the best one is kept).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.lmm import Kron2Sum
+    >>> rng = np.random.default_rng(1)
+    >>> G = rng.standard_normal((60, 10)) / np.sqrt(10)
+    >>> Y = G @ rng.standard_normal((10, 2)) + rng.standard_normal((60, 2))
+    >>> model = Kron2Sum(Y, np.eye(2), np.ones((60, 1)), G)
+    >>> result = model.fit(verbose=False, restarts=2)
+    >>> result.success, len(result.starts)  # the moments start and 2 restarts
+    (True, 3)
+    >>> result.lml == max(result.starts)
+    True
     """
 
     success: bool

@@ -32,6 +32,18 @@ class KronMean(Function):
         ``X``, n × c (a 1-D array is one column). Copied, read-only.
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.mean import KronMean
+    >>> X = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])  # n = 3 samples, c = 2
+    >>> mean = KronMean(np.eye(2), X)  # p = 2 traits, A = I₂
+    >>> mean.B = [[1.0, -1.0], [0.5, 0.0]]  # c × a
+    >>> mean.value()  # vec of the 3 × 2 matrix X B Aᵀ, column by column
+    array([ 1. ,  1.5,  2. , -1. , -1. , -1. ])
+    >>> bool(np.allclose(mean.value(), mean.AX @ mean.B.ravel(order="F")))
+    True
     """
 
     def __init__(self, A: ArrayLike, X: ArrayLike, name: str | None = None) -> None:

@@ -23,6 +23,17 @@ class LinearMean(Function):
         ``X``, n × c (a 1-D array is one column). It is copied; the copy is read-only.
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.mean import LinearMean
+    >>> mean = LinearMean(np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]))
+    >>> mean.effsizes = [1.0, 0.5]
+    >>> mean.value()
+    array([1. , 1.5, 2. ])
+    >>> mean.gradient()["effsizes"].shape
+    (3, 2)
     """
 
     def __init__(self, X: ArrayLike, name: str | None = None) -> None:

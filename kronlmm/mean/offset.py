@@ -23,6 +23,16 @@ class OffsetMean(Function):
         n, the length of ``m``.
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> from kronlmm.mean import OffsetMean
+    >>> mean = OffsetMean(3)
+    >>> mean.offset = 2.0
+    >>> mean.value()
+    array([2., 2., 2.])
+    >>> mean.gradient()["offset"].shape
+    (3, 1)
     """
 
     def __init__(self, n: int, name: str | None = None) -> None:

@@ -28,6 +28,17 @@ class SumMean(Function):
         The terms ``m₀, m₁, …`` (at least one; each object at most once).
     name : str, optional
         Name used as prefix in composite objects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.mean import LinearMean, OffsetMean, SumMean
+    >>> mean = SumMean([OffsetMean(3), LinearMean(np.arange(3.0))])
+    >>> list(mean.parameters())
+    ['0.offset', '1.effsizes']
+    >>> mean.set_flat([1.0, 2.0])  # offset, then effsizes
+    >>> mean.value()
+    array([1., 3., 5.])
     """
 
     def __init__(self, means: Iterable[Function], name: str | None = None) -> None:

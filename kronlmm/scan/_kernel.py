@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from .._linalg import EconomicSVD, joint_whitening
 from ..cov.kron2sum import WhitenedKron2Sum
-from ..lmm._kron_terms import LOG2PI, KronProjections, gls_system
+from ..lmm._kron_terms import LOG2PI, KronProjections, gls_system, remove_design_fit
 
 #: Relative tolerance below which a candidate's residual (after X) counts as zero.
 COLLINEAR_RTOL = 1e-9
@@ -57,7 +57,10 @@ class NullModel:
     H00_chol : tuple
         Cholesky factor of the null ``H₀ = MᵀK⁻¹M``.
     beta0 : ndarray (a₀′c′,)
-        Null GLS estimate (reduced coordinates).
+        Null GLS estimate (reduced coordinates) for ``Y₀``: Y minus its least-squares fit
+        in the null design, which is what ``W`` holds (see
+        :func:`kronlmm.lmm._kron_terms.remove_design_fit`); add ``beta_offset`` for Y.
+    beta_offset : ndarray (a₀′c′,)
     quad0 : float
         ``rᵀK⁻¹r`` of the null.
     logdetK : float
@@ -76,6 +79,7 @@ class NullModel:
     At0: NDArray[np.float64]
     H00_chol: tuple
     beta0: NDArray[np.float64]
+    beta_offset: NDArray[np.float64]
     quad0: float
     logdetK: float
     Vx: NDArray[np.float64]
@@ -131,10 +135,11 @@ class NullModel:
         Rgram = SyyW - SxyW.T @ E - E.T @ SxyW + E.T @ proj.Sxx @ E
         quad0 = float(np.sum(Rt * Rt * invD) + np.trace(Rgram))
         Xr = X @ proj.Vx
+        Y0, _ = remove_design_fit(Y, Xr, A0 @ proj.Va)  # the Y of proj (same arithmetic)
         return cls(
             n=n,
             p=p,
-            W=np.ascontiguousarray(np.hstack([svd.U, Xr, Y])),
+            W=np.ascontiguousarray(np.hstack([svd.U, Xr, Y0])),
             Lh=wt.Lh,
             invD=invD,
             UX=proj.UX,
@@ -143,6 +148,7 @@ class NullModel:
             At0=At0,
             H00_chol=H_chol,
             beta0=beta0,
+            beta_offset=proj.B_off.ravel(order="F"),
             quad0=quad0,
             logdetK=wt.logdet,
             Vx=proj.Vx,

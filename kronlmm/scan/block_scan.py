@@ -36,6 +36,13 @@ class TestPlan:
     dof : int
     effect_names : list of str
         One per column of A₁.
+
+    Examples
+    --------
+    >>> from kronlmm.scan import TestPlan, make_plan
+    >>> plan = make_plan(2, "any", trait_names=["a", "b"])
+    >>> isinstance(plan, TestPlan), plan.dof, plan.A1r.shape, plan.effect_names
+    (True, 2, (2, 2), ['a', 'b'])
     """
 
     __test__ = False  # not a pytest test class
@@ -64,6 +71,16 @@ def make_plan(
     Or pass ``test=None`` with ``A1`` (p × a₁) and optionally ``A1_null`` (p × a₀),
     whose column space must lie inside that of A₁ (columns of ``[A1_null, A1]`` are used
     for the alternative otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.scan import make_plan
+    >>> [make_plan(3, test).dof for test in ("any", "common", "interaction")]
+    [3, 1, 2]
+    >>> A1 = np.hstack([np.ones((3, 1)), np.eye(3)])  # 4 columns of rank 3
+    >>> make_plan(3, None, A1=A1).dof
+    3
     """
     names = trait_names or [f"trait{t}" for t in range(p)]
     if len(names) != p:
@@ -117,6 +134,21 @@ def scan_block(
     A pure function of its inputs, so blocks can be mapped over in any order or on any
     worker. Untestable candidates (all values missing, constant, collinear with X) get a
     NaN row and a ``reason``; they never stop the scan.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.scan import KronFastScanner, ScanResult, make_plan, scan_block
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 100, 2
+    >>> Y, G = rng.standard_normal((n, p)), rng.standard_normal((n, 10))
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.1 * np.eye(p), np.eye(p))
+    >>> dosages = rng.binomial(2, 0.4, size=(n, 6)).astype(float)
+    >>> plan = make_plan(p, "common")
+    >>> parts = [scan_block(scanner.null, dosages[:, j : j + 3], plan) for j in (0, 3)]
+    >>> whole = scanner.scan_variants(dosages, "common")
+    >>> bool(np.allclose(ScanResult.concat(parts).chi2, whole.chi2))
+    True
     """
     G = np.asarray(G, dtype=float)
     if G.ndim != 2 or G.shape[0] != null.n:

@@ -41,6 +41,24 @@ class FastScanner:
     S2 : array_like (k,)
     v0, v1 : float
         Fixed variance components (``v1 > 0``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.lmm import LMM
+    >>> rng = np.random.default_rng(0)
+    >>> n = 200
+    >>> G = rng.standard_normal((n, 30)) / np.sqrt(30)
+    >>> dosages = rng.binomial(2, 0.3, size=(n, 40)).astype(float)
+    >>> y = G @ rng.standard_normal(30) + rng.standard_normal(n) + dosages[:, 3]
+    >>> lmm = LMM.from_G(y, np.ones((n, 1)), G)
+    >>> lmm.fit(verbose=False)
+    >>> scanner = lmm.get_fast_scanner()
+    >>> bool(np.isclose(scanner.null_lml(), lmm.lml()))  # ML null: the model's likelihood
+    True
+    >>> result = scanner.scan_variants(dosages)
+    >>> int(np.argmin(result.pvalue)), result.effect_names
+    (3, ['y'])
     """
 
     def __init__(

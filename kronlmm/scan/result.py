@@ -39,6 +39,27 @@ class ScanResult:
     effect_names : list of str
     ids : ndarray (m,) or None
         Candidate identifiers (e.g. variant IDs), if given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.scan import KronFastScanner
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 100, 2
+    >>> scanner = KronFastScanner(
+    ...     rng.standard_normal((n, p)), np.eye(p), np.ones((n, 1)),
+    ...     rng.standard_normal((n, 10)), C0=0.1 * np.eye(p), C1=np.eye(p),
+    ...     trait_names=["height", "weight"],
+    ... )
+    >>> dosages = rng.binomial(2, 0.4, size=(n, 3)).astype(float)
+    >>> dosages[0, 0] = np.nan  # a missing call: mean-imputed and counted
+    >>> dosages[:, 2] = 1.0  # constant: untestable
+    >>> res = scanner.scan_variants(dosages, ids=["rs1", "rs2", "rs3"])
+    >>> len(res), res.n_missing.tolist(), res.reason.tolist()
+    (3, [1, 0, 0], ['', '', 'constant'])
+    >>> df = res.to_dataframe()
+    >>> df.index.tolist(), df.columns[-4:].tolist()
+    (['rs1', 'rs2', 'rs3'], ['beta_height', 'beta_weight', 'se_height', 'se_weight'])
     """
 
     lml_null: NDArray[np.float64]

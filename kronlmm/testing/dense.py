@@ -87,6 +87,16 @@ def dense_lml(y: ArrayLike, m: ArrayLike, K: ArrayLike) -> float:
     -------
     float
         The log density.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import multivariate_normal
+    >>> from kronlmm.testing import dense_lml
+    >>> K = np.array([[2.0, 0.5], [0.5, 1.0]])
+    >>> y, m = np.array([1.0, -1.0]), np.zeros(2)
+    >>> bool(np.isclose(dense_lml(y, m, K), multivariate_normal(m, K).logpdf(y)))
+    True
     """
     y = as_vector("y", y)
     m = as_vector("m", m, size=y.size)
@@ -119,6 +129,14 @@ def dense_gls(
         ``β̂``, length c.
     beta_covariance : ndarray
         ``(MᵀK⁻¹M)⁺``, c × c.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.testing import dense_gls
+    >>> beta, cov = dense_gls([1.0, 2.0, 6.0], np.ones((3, 1)), np.eye(3))
+    >>> beta.round(6).tolist(), cov.round(6).tolist()
+    ([3.0], [[0.333333]])
     """
     y, M, L = _inputs(y, M, K)
     beta, Mw, _, _ = _gls(y, M, L)
@@ -144,6 +162,16 @@ def dense_ml_lml(y: ArrayLike, M: ArrayLike, K: ArrayLike) -> float:
     -------
     float
         The profile log-likelihood.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.testing import dense_gls, dense_lml, dense_ml_lml
+    >>> rng = np.random.default_rng(0)
+    >>> y, M, K = rng.standard_normal(6), rng.standard_normal((6, 2)), np.eye(6) + 0.5
+    >>> beta, _ = dense_gls(y, M, K)
+    >>> bool(np.isclose(dense_ml_lml(y, M, K), dense_lml(y, M @ beta, K)))
+    True
     """
     y, M, L = _inputs(y, M, K)
     _, _, rw, _ = _gls(y, M, L)
@@ -179,6 +207,18 @@ def dense_reml_lml(y: ArrayLike, M: ArrayLike, K: ArrayLike) -> float:
     -------
     float
         The REML log-likelihood.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.linalg import null_space
+    >>> from kronlmm.testing import dense_lml, dense_reml_lml
+    >>> rng = np.random.default_rng(0)
+    >>> y, M, K = rng.standard_normal(6), rng.standard_normal((6, 2)), np.eye(6) + 0.5
+    >>> Q = null_space(M.T)  # 6 × 4, orthonormal columns with Qᵀ M = 0
+    >>> contrasts = dense_lml(Q.T @ y, np.zeros(4), Q.T @ K @ Q)
+    >>> bool(np.isclose(dense_reml_lml(y, M, K), contrasts))
+    True
     """
     y, M, L = _inputs(y, M, K)
     _, Mw, rw, q = _gls(y, M, L)
@@ -203,6 +243,17 @@ def dense_kron2sum_cov(C0: ArrayLike, G: ArrayLike, C1: ArrayLike) -> NDArray[np
     -------
     ndarray
         ``K``, np × np, for ``vec(Y)`` with ``Y`` n × p stacked column by column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.cov import Kron2SumCov
+    >>> from kronlmm.testing import dense_kron2sum_cov
+    >>> G = np.arange(6.0).reshape(3, 2)
+    >>> cov = Kron2SumCov(G, dim=2, rank=2)
+    >>> K = dense_kron2sum_cov(cov.C0.value(), G, cov.C1.value())
+    >>> K.shape, bool(np.allclose(K, cov.value()))
+    ((6, 6), True)
     """
     C0 = check_square_symmetric("C0", C0)
     C1 = check_square_symmetric("C1", C1, size=C0.shape[0])

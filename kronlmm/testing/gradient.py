@@ -53,6 +53,16 @@ class GradientCheck:
         ``"logscale"`` for a scalar.
     rtol : float
         Tolerance used for :attr:`passed`.
+
+    Examples
+    --------
+    >>> from kronlmm.cov import LRFreeFormCov
+    >>> from kronlmm.testing import check_gradient
+    >>> check = check_gradient(LRFreeFormCov(3, 2))
+    >>> check.passed, check.labels[:2]
+    (True, ('Lu[0]', 'Lu[1]'))
+    >>> check.analytic.shape == check.numeric.shape == (3, 3, 6)
+    True
     """
 
     max_rel_error: float

@@ -1,0 +1,417 @@
+"""The null model of a GWAS: fitted once, then used to scan every variant."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .._version import __version__
+from ..io import PlinkGenotypes
+from ..lmm import FitResult, Kron2Sum
+from ..scan import make_plan, scan_block
+from ..scan.kron_scanner import default_block_size
+from ._inputs import KinshipInfo, KinshipSpec, TableSpec, prepare_inputs
+from .output import jsonable, write_json
+from .result import ASSOC_COLUMNS, EFFECT_COLUMNS, GwasResult
+
+__all__ = ["NullFit", "fit_null", "Progress"]
+
+logger = logging.getLogger("kronlmm")
+
+PathLike = str | os.PathLike[str]
+
+Progress = bool | Literal["auto"] | Callable[[int, int], None]
+"""Progress reporting: ``False`` (none), ``True`` (tqdm bar on stderr), ``"auto"`` (tqdm bar
+only when stderr is a terminal) or a callable ``progress(done, total)`` called after each
+block."""
+
+
+@dataclass(eq=False)
+class NullFit:
+    """A fitted multi-trait null model with labelled estimates, ready to scan variants.
+
+    Model: ``vec(Y) ~ N((Iₚ ⊗ X) vec(B), C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ)`` (see :mod:`kronlmm.lmm`).
+
+    Attributes
+    ----------
+    model : kronlmm.lmm.Kron2Sum
+        The fitted model.
+    genotypes : kronlmm.io.PlinkGenotypes
+        Where the variants to scan are read from.
+    samples : numpy.ndarray
+        IDs of the samples used, in model row order (sorted IDs).
+    genotype_index : numpy.ndarray
+        Their ``.fam`` positions.
+    trait_names : list of str
+        Traits (columns of Y).
+    covariate_names : list of str
+        Covariates (columns of X), ``"intercept"`` first when it was added.
+    intercept_added : bool
+        Whether the intercept was added (it is, unless the covariates already span a
+        constant column).
+    alignment : dict
+        Sample counts from :func:`kronlmm.io.align_samples` (per source,
+        ``"in_all_sources"``, ``"missing_values"`` dropped, ``"kept"``).
+    kinship : KinshipInfo
+        How ``G`` was obtained.
+    fit : kronlmm.lmm.FitResult
+        What the optimiser did (convergence, iterations, gradient norm).
+    """
+
+    model: Kron2Sum
+    genotypes: PlinkGenotypes
+    samples: NDArray[np.object_]
+    genotype_index: NDArray[np.intp]
+    trait_names: list[str]
+    covariate_names: list[str]
+    intercept_added: bool
+    alignment: dict[str, int]
+    kinship: KinshipInfo
+    fit: FitResult
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def C0(self) -> pd.DataFrame:
+        """Genetic trait covariance C₀ (traits × traits)."""
+        return pd.DataFrame(self.model.C0, index=self.trait_names, columns=self.trait_names)
+
+    @property
+    def C1(self) -> pd.DataFrame:
+        """Residual trait covariance C₁ (traits × traits)."""
+        return pd.DataFrame(self.model.C1, index=self.trait_names, columns=self.trait_names)
+
+    @property
+    def B(self) -> pd.DataFrame:
+        """Covariate effects B (covariates × traits), GLS estimate at C₀, C₁."""
+        return pd.DataFrame(self.model.B, index=self.covariate_names, columns=self.trait_names)
+
+    @property
+    def B_se(self) -> pd.DataFrame:
+        """Standard errors of :attr:`B` (covariates × traits)."""
+        c, p = len(self.covariate_names), len(self.trait_names)
+        se = np.sqrt(np.maximum(np.diag(self.model.beta_covariance), 0.0))
+        return pd.DataFrame(
+            se.reshape((c, p), order="F"), index=self.covariate_names, columns=self.trait_names
+        )
+
+    @property
+    def lml(self) -> float:
+        """Log-likelihood (ML) or restricted log-likelihood (REML) at the optimum."""
+        return float(self.model.lml())
+
+    @property
+    def converged(self) -> bool:
+        """Whether the optimiser met its convergence criteria."""
+        return bool(self.fit.success)
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the variance components were fitted by REML."""
+        return self.model.restricted
+
+    @property
+    def rank(self) -> int:
+        """Maximum rank of C₀."""
+        return self.model.rank
+
+    @property
+    def nsamples(self) -> int:
+        """Samples used."""
+        return int(self.samples.size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything about the null as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            ``kronlmm_version``, ``model``, ``restricted``, ``rank``, ``nsamples``,
+            ``trait_names``, ``covariate_names``, ``intercept_added``, ``C0``, ``C1``, ``B``,
+            ``B_se`` (nested lists: rows × columns as named), ``lml``, ``convergence``,
+            ``alignment`` and ``kinship``; plain JSON types only (NaN as ``None``).
+        """
+        return jsonable(
+            {
+                "kronlmm_version": __version__,
+                "model": "vec(Y) ~ N((I_p kron X) vec(B), C0 kron G G^T + C1 kron I_n)",
+                "restricted": self.restricted,
+                "rank": self.rank,
+                "nsamples": self.nsamples,
+                "trait_names": list(self.trait_names),
+                "covariate_names": list(self.covariate_names),
+                "intercept_added": self.intercept_added,
+                "C0": self.model.C0,
+                "C1": self.model.C1,
+                "B": self.model.B,
+                "B_se": self.B_se.to_numpy(),
+                "lml": self.lml,
+                "convergence": {
+                    "converged": self.converged,
+                    "message": self.fit.message,
+                    "iterations": self.fit.niter,
+                    "evaluations": self.fit.nfev,
+                    "gradient_norm": self.fit.grad_norm,
+                    "start_lmls": list(self.fit.starts),
+                },
+                "alignment": dict(self.alignment),
+                "kinship": asdict(self.kinship),
+            }
+        )
+
+    def write_json(self, path: PathLike) -> Path:
+        """Write :meth:`to_dict` as JSON, atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        return write_json(self.to_dict(), path)
+
+    # ------------------------------------------------------------------ scanning
+    def scan(
+        self,
+        test: str = "any",
+        *,
+        chunk_size: int | None = None,
+        progress: Progress = False,
+    ) -> GwasResult:
+        """Test every variant of :attr:`genotypes`, reading and scanning one block at a time.
+
+        Parameters
+        ----------
+        test : {"any", "common", "interaction"}
+            ``"any"``: an effect on any trait (dof = p); ``"common"``: one effect shared by
+            all traits (dof = 1); ``"interaction"``: trait-specific effects beyond a common
+            one (dof = p − 1).
+        chunk_size : int, optional
+            Variants per block (default: sized so that a block takes about 16 MiB).
+        progress : bool, "auto" or callable
+            See :data:`Progress`.
+
+        Returns
+        -------
+        GwasResult
+        """
+        null = self.model.get_fast_scanner().null
+        plan = make_plan(len(self.trait_names), test, trait_names=list(self.trait_names))
+        if chunk_size is None:
+            chunk_size = default_block_size(null.n, null.U.shape[1], null.p)
+        total = self.genotypes.nvariants
+        report = _reporter(progress, total)
+        assoc_parts: list[pd.DataFrame] = []
+        effect_parts: list[pd.DataFrame] = []
+        done = 0
+        try:
+            for variants, dosage in self.genotypes.iter_blocks(
+                chunk_size, sample_index=self.genotype_index
+            ):
+                ids = variants["variant_id"].to_numpy()
+                res = scan_block(null, dosage, plan, ids)
+                observed = ~np.isnan(dosage)
+                nobs = observed.sum(axis=0)
+                dose_sum = np.where(observed, dosage, 0.0).sum(axis=0)
+                eaf = np.full(nobs.size, np.nan)
+                np.divide(dose_sum, 2.0 * nobs, out=eaf, where=nobs > 0)
+                assoc_parts.append(
+                    pd.DataFrame(
+                        {
+                            "chrom": variants["chrom"].to_numpy(),
+                            "pos": variants["pos"].to_numpy(dtype=np.int64),
+                            "variant_id": ids,
+                            "effect_allele": variants["effect_allele"].to_numpy(),
+                            "other_allele": variants["other_allele"].to_numpy(),
+                            "effect_allele_frequency": eaf,
+                            "n": nobs.astype(np.int64),
+                            "lml_null": res.lml_null,
+                            "lml_alt": res.lml_alt,
+                            "chi2": res.chi2,
+                            "dof": res.dof.astype(np.int64),
+                            "p_value": res.pvalue,
+                            "neg_log10_p_value": res.neg_log10_pvalue,
+                            "reason": res.reason.astype(str),
+                        }
+                    )
+                )
+                q = len(res.effect_names)
+                effect_parts.append(
+                    pd.DataFrame(
+                        {
+                            "variant_id": np.repeat(ids, q),
+                            "trait": np.tile(np.asarray(res.effect_names, dtype=object), len(ids)),
+                            "beta": res.beta.ravel(),
+                            "se": res.se.ravel(),
+                        }
+                    )
+                )
+                done += len(ids)
+                report(done)
+        finally:
+            report(None)
+        assoc = _concat(assoc_parts, ASSOC_COLUMNS)
+        effects = _concat(effect_parts, EFFECT_COLUMNS)
+        for col in ("chrom", "variant_id", "effect_allele", "other_allele", "reason"):
+            assoc[col] = assoc[col].astype(str)
+        for col in ("variant_id", "trait"):
+            effects[col] = effects[col].astype(str)
+        result = GwasResult(assoc=assoc, effects=effects, null=self, test=test, dof=plan.dof)
+        untestable = len(assoc) - result.n_tested
+        logger.info(
+            "scanned %d variant(s) with the %r test (dof %d): %d tested, %d untestable",
+            len(assoc),
+            test,
+            plan.dof,
+            result.n_tested,
+            untestable,
+        )
+        if untestable:
+            counts = assoc.loc[assoc["reason"] != "", "reason"].value_counts()
+            logger.info(
+                "untestable variants: %s", ", ".join(f"{k} ({v})" for k, v in counts.items())
+            )
+        return result
+
+    def __repr__(self) -> str:
+        kind = "REML" if self.restricted else "ML"
+        state = "converged" if self.converged else "NOT converged"
+        return (
+            f"NullFit(n={self.nsamples}, traits={self.trait_names}, covariates="
+            f"{self.covariate_names}, {kind}, rank={self.rank}, lml={self.lml:.6g}, {state})"
+        )
+
+
+def _concat(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return pd.concat(parts, ignore_index=True)[list(columns)]
+
+
+def _reporter(progress: Progress, total: int) -> Callable[[int | None], None]:
+    """``report(done)`` after each block, ``report(None)`` at the end."""
+    if callable(progress):
+        return lambda done: None if done is None else progress(done, total)
+    if progress is False or progress is None:
+        return lambda done: None
+    if progress not in (True, "auto"):
+        raise ValueError(f"progress must be True, False, 'auto' or a callable, got {progress!r}")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="variant",
+        desc="scan",
+        file=sys.stderr,
+        disable=None if progress == "auto" else False,
+        leave=False,
+    )
+
+    def update(done: int | None) -> None:
+        if done is None:
+            bar.close()
+        else:
+            bar.update(done - bar.n)
+
+    return update
+
+
+def fit_null(
+    bfile: PathLike | PlinkGenotypes,
+    pheno: TableSpec,
+    pheno_cols: str | Sequence[str] | None = None,
+    covar: TableSpec | None = None,
+    covar_cols: str | Sequence[str] | None = None,
+    kinship: KinshipSpec = "grm",
+    *,
+    rank: int = 1,
+    restricted: bool = False,
+    block_size: int = 1000,
+) -> NullFit:
+    """Align the inputs by sample ID and fit the multi-trait null model once.
+
+    Parameters
+    ----------
+    bfile : str, os.PathLike or PlinkGenotypes
+        PLINK 1 prefix (``prefix.bed/.bim/.fam``) or an open genotype set.
+    pheno : str, os.PathLike or pandas.DataFrame
+        Phenotype file (``FID IID trait…``, see :func:`kronlmm.io.read_table`) or a
+        DataFrame indexed by sample ID.
+    pheno_cols : str or sequence of str, optional
+        Traits to use (default: every column).
+    covar : str, os.PathLike or pandas.DataFrame, optional
+        Covariates, as ``pheno``. An intercept is added unless the covariates already span
+        a constant column.
+    covar_cols : str or sequence of str, optional
+        Covariates to use (default: every column).
+    kinship : "grm", str, os.PathLike, kronlmm.io.Kinship or None, default "grm"
+        ``"grm"``: the standardised GRM of all variants of ``bfile`` (see Notes);
+        a path: a kinship file read by :func:`kronlmm.io.read_kinship` (checked to be
+        positive semidefinite); ``None``: no genetic random effect.
+    rank : int, default 1
+        Maximum rank of C₀.
+    restricted : bool, default False
+        Fit by REML instead of ML.
+    block_size : int, default 1000
+        Variants read at a time when building the GRM.
+
+    Returns
+    -------
+    NullFit
+
+    Raises
+    ------
+    ValueError
+        For any problem with the inputs (missing file, unknown column, non-numeric value,
+        duplicate IDs, no overlapping samples, constant trait, kinship not PSD, …); the
+        message names the file, column or sample.
+
+    Notes
+    -----
+    *Samples.* A sample is used when it is in every source and has every selected trait
+    and covariate (complete cases); samples dropped for a missing value are counted in
+    :attr:`NullFit.alignment` and logged on the ``"kronlmm"`` logger, and only an error when
+    none is left. Samples are put in sorted ID order, so results do not depend on the order
+    of the samples in any file.
+
+    *Kinship "grm".* With ``Z`` the standardised dosages of all ``m`` variable variants
+    (:func:`kronlmm.io.grm_from_genotypes`), ``G = Z/√m`` is used directly when ``m ≤ n``
+    (:func:`kronlmm.io.low_rank_G`); otherwise the GRM ``K = ZZᵀ/m`` is eigendecomposed and
+    ``G = V·√λ`` (tiny and negative eigenvalues dropped). A kinship file is factored the same
+    way. The GRM includes the tested variant (proximal contamination, as in GEMMA's default),
+    which makes tests slightly conservative; leave-one-chromosome-out kinships are not
+    implemented yet.
+    """
+    prep = prepare_inputs(
+        bfile, pheno, pheno_cols, covar, covar_cols, kinship, block_size=block_size
+    )
+    model = Kron2Sum(
+        prep.Y, np.eye(prep.Y.shape[1]), prep.X, prep.G, rank=rank, restricted=restricted
+    )
+    result = model.fit(verbose=False)
+    logger.info("null model (%s): %s", "REML" if restricted else "ML", result)
+    assert prep.aligned.genotype_index is not None
+    return NullFit(
+        model=model,
+        genotypes=prep.genotypes,
+        samples=prep.aligned.ids,
+        genotype_index=prep.aligned.genotype_index,
+        trait_names=prep.trait_names,
+        covariate_names=prep.covariate_names,
+        intercept_added=prep.intercept_added,
+        alignment=dict(prep.aligned.counts),
+        kinship=prep.kinship,
+        fit=result,
+    )

@@ -1,0 +1,256 @@
+"""Atomic writers and a reader for result tables (TSV, gzipped TSV, Parquet) and JSON.
+
+Every writer first writes a hidden temporary file next to the destination
+(``.NAME.<pid>.<random>.tmp``) and renames it onto the destination only once it is complete
+(:func:`os.replace`, atomic on POSIX and Windows). A run that fails part-way therefore never
+leaves a truncated file under the final name; the temporary file is removed on failure.
+
+Text tables are tab separated with a header row; missing numbers are written as ``NA``
+(``#NA`` in GWAS-SSF files, see :meth:`kronlmm.gwas.GwasResult.to_ssf`) and floats with
+enough digits to be read back exactly. A name ending in ``.gz`` is gzip-compressed (with a
+zero timestamp, so the same table always gives the same bytes).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "atomic_path",
+    "write_table",
+    "write_parquet_table",
+    "write_json",
+    "read_results",
+    "jsonable",
+    "STRING_COLUMNS",
+    "INTEGER_COLUMNS",
+]
+
+PathLike = str | os.PathLike[str]
+
+STRING_COLUMNS = frozenset(
+    {
+        "chrom",
+        "variant_id",
+        "effect_allele",
+        "other_allele",
+        "reason",
+        "trait",
+        "chromosome",
+    }
+)
+"""Columns read back as text by :func:`read_results` (never converted to numbers or NaN)."""
+
+INTEGER_COLUMNS = frozenset({"pos", "n", "dof", "base_pair_location"})
+"""Columns read back as ``int64`` by :func:`read_results`."""
+
+
+@contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Give a temporary path to write to; move it onto ``path`` only if the block succeeds.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Final destination. Its folder must exist.
+
+    Yields
+    ------
+    pathlib.Path
+        A fresh temporary path in the same folder (so the final rename stays on one file
+        system). Write the complete file there.
+
+    Notes
+    -----
+    If the ``with`` block raises, the temporary file is deleted and ``path`` is left as it
+    was (absent, or the previous complete version).
+    """
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+_PANDAS_MAJOR = int(pd.__version__.split(".")[0])
+# pandas < 3 parses floats exactly only with float_precision="round_trip" (deprecated in 3,
+# where the default is exact)
+_READ_FLOATS: dict[str, Any] = {"float_precision": "round_trip"} if _PANDAS_MAJOR < 3 else {}
+
+
+def write_table(df: pd.DataFrame, path: PathLike, *, na_rep: str = "NA") -> Path:
+    """Write a table as tab-separated text, atomically (gzip when ``path`` ends in ``.gz``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table; its index is not written.
+    path : str or os.PathLike
+        Destination, e.g. ``results.tsv`` or ``results.tsv.gz``.
+    na_rep : str, default ``"NA"``
+        Text written for missing values (GWAS-SSF uses ``"#NA"``).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = Path(path)
+    options: dict[str, Any] = {"sep": "\t", "index": False, "na_rep": na_rep}
+    with atomic_path(path) as tmp:
+        if path.name.lower().endswith(".gz"):
+            # no file name and a zero time stamp in the gzip header: reproducible bytes
+            with (
+                open(tmp, "wb") as raw,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+                io.TextIOWrapper(gz, encoding="utf-8", newline="") as text,
+            ):
+                df.to_csv(text, lineterminator="\n", **options)
+        else:
+            df.to_csv(tmp, lineterminator="\n", **options)
+    return path
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "writing or reading Parquet needs pyarrow: pip install 'kronlmm[parquet]'"
+        ) from None
+
+
+def write_parquet_table(df: pd.DataFrame, path: PathLike) -> Path:
+    """Write a table as Parquet (pyarrow), atomically; the index is not written.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path : str or os.PathLike
+        Destination, e.g. ``results.parquet``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ImportError
+        If pyarrow is not installed (``pip install 'kronlmm[parquet]'``).
+    """
+    _require_pyarrow()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, engine="pyarrow", index=False)
+    return path
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy/pandas values to plain JSON types, recursively.
+
+    Parameters
+    ----------
+    value : object
+        Mappings, sequences, numpy arrays and scalars, DataFrames (their values), paths.
+
+    Returns
+    -------
+    object
+        Dicts, lists, ``float``, ``int``, ``bool``, ``str`` or ``None`` (NaN and infinities
+        become ``None``).
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, pd.DataFrame):
+        return jsonable(value.to_numpy())
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(obj: Mapping[str, Any], path: PathLike) -> Path:
+    """Write a mapping as indented JSON, atomically (NaN written as ``null``).
+
+    Parameters
+    ----------
+    obj : mapping
+        Values may be numpy arrays or scalars; they are converted to plain JSON types.
+    path : str or os.PathLike
+        Destination.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = Path(path)
+    text = json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def read_results(path: PathLike) -> pd.DataFrame:
+    """Read a table written by :func:`write_table` or :func:`write_parquet_table`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.parquet`` file, or tab-separated text (``.gz`` compressed or not).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns (:data:`STRING_COLUMNS`) as strings with ``""`` kept as is, integer
+        columns (:data:`INTEGER_COLUMNS`) as ``int64``, every other column as ``float64``
+        with ``NA``/``#NA`` read as ``NaN``. Floats are parsed exactly as written
+        (round-trip precision).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        _require_pyarrow()
+        return pd.read_parquet(path, engine="pyarrow")
+    header = pd.read_csv(path, sep="\t", nrows=0, compression="infer").columns
+    dtypes: dict[str, Any] = {}
+    na_values: dict[str, list[str]] = {}
+    for col in header:
+        if col in STRING_COLUMNS:
+            dtypes[col] = str
+        elif col in INTEGER_COLUMNS:
+            dtypes[col] = np.int64
+        else:
+            dtypes[col] = np.float64
+            na_values[col] = ["NA", "#NA", "nan", "NaN"]
+    return pd.read_csv(
+        path,
+        sep="\t",
+        dtype=dtypes,
+        keep_default_na=False,
+        na_values=na_values,
+        compression="infer",
+        **_READ_FLOATS,
+    )

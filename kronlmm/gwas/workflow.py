@@ -1,0 +1,108 @@
+"""One-call GWAS: PLINK genotypes + phenotype/covariate tables → tidy result tables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ..io import PlinkGenotypes
+from ..scan import TESTS
+from ._inputs import KinshipSpec, TableSpec
+from .null import Progress, fit_null
+from .result import GwasResult
+
+__all__ = ["scan"]
+
+PathLike = str | os.PathLike[str]
+
+
+def scan(
+    bfile: PathLike | PlinkGenotypes,
+    pheno: TableSpec,
+    pheno_cols: str | Sequence[str] | None = None,
+    covar: TableSpec | None = None,
+    covar_cols: str | Sequence[str] | None = None,
+    kinship: KinshipSpec = "grm",
+    test: str = "any",
+    rank: int = 1,
+    restricted: bool = False,
+    chunk_size: int | None = None,
+    progress: Progress = False,
+) -> GwasResult:
+    """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
+
+    Parameters
+    ----------
+    bfile : str, os.PathLike or kronlmm.io.PlinkGenotypes
+        PLINK 1 prefix (``prefix.bed/.bim/.fam``). Dosages count ``.bim`` allele 1, reported
+        as ``effect_allele``.
+    pheno : str, os.PathLike or pandas.DataFrame
+        Phenotype file (``FID IID trait…``; tab, comma or whitespace separated, ``NA`` for
+        missing) or a DataFrame indexed by sample ID.
+    pheno_cols : str or sequence of str, optional
+        Traits to analyse jointly (default: every column).
+    covar : str, os.PathLike or pandas.DataFrame, optional
+        Covariates, like ``pheno``. An intercept is added unless the covariates already
+        span a constant column.
+    covar_cols : str or sequence of str, optional
+        Covariates to use (default: every column).
+    kinship : "grm", str, os.PathLike, kronlmm.io.Kinship or None, default "grm"
+        Genetic similarity of the random effect: the GRM of all variants of ``bfile``, a
+        kinship file, or ``None`` for none. See :func:`kronlmm.gwas.fit_null`.
+    test : {"any", "common", "interaction"}, default "any"
+        ``"any"``: effect on any trait (dof = p); ``"common"``: one shared effect (dof = 1);
+        ``"interaction"``: trait-specific effects beyond a common one (dof = p − 1).
+    rank : int, default 1
+        Maximum rank of the genetic trait covariance C₀.
+    restricted : bool, default False
+        Fit the null's variance components by REML (the scan's likelihoods are always ML at
+        those components, so likelihood ratios stay valid).
+    chunk_size : int, optional
+        Variants read and tested per block; the genotype matrix is never read whole.
+    progress : bool, "auto" or callable, default False
+        Progress bar (tqdm) or callback ``progress(done, total)``; see
+        :data:`kronlmm.gwas.Progress`.
+
+    Returns
+    -------
+    GwasResult
+        ``assoc`` (per-variant joint test), ``effects`` (per-variant, per-trait β and SE),
+        ``null`` (:class:`~kronlmm.gwas.NullFit`: C₀, C₁, B, lml, names, convergence,
+        alignment counts).
+
+    Raises
+    ------
+    ValueError
+        For any problem with the inputs; the message names the file, column or sample.
+
+    Notes
+    -----
+    Samples with a missing trait or covariate value are dropped (complete cases), counted in
+    ``result.alignment["missing_values"]`` and logged; it is an error only when no sample is
+    left. Missing genotype calls are mean-imputed per variant; ``n`` counts the observed
+    calls. With ``kinship="grm"`` the tested variant is part of the kinship (proximal
+    contamination, as in GEMMA's default), which makes tests slightly conservative;
+    leave-one-chromosome-out kinship is a planned improvement.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import scan
+    >>> paths = example_paths()
+    >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar)
+    >>> result.top(1)["variant_id"].item()
+    'rs20402064'
+    """
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {TESTS}, got {test!r}")
+    null = fit_null(
+        bfile,
+        pheno,
+        pheno_cols,
+        covar,
+        covar_cols,
+        kinship,
+        rank=rank,
+        restricted=restricted,
+    )
+    return null.scan(test, chunk_size=chunk_size, progress=progress)

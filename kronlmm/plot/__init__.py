@@ -1,0 +1,11 @@
+"""Plots of GWAS results: :func:`manhattan`, :func:`qq` (with genomic-control λ), saving.
+
+Needs matplotlib (``pip install 'kronlmm[plot]'``), imported only when a plot is drawn, so
+``import kronlmm.plot`` works without it. Each function takes a result table
+(:attr:`kronlmm.gwas.GwasResult.assoc`, or the result itself) and an optional
+:class:`matplotlib.axes.Axes`, and returns the axes drawn on.
+"""
+
+from .gwas import GENOME_WIDE, chromosome_order, manhattan, qq, require_matplotlib, save_plots
+
+__all__ = ["GENOME_WIDE", "chromosome_order", "manhattan", "qq", "require_matplotlib", "save_plots"]

@@ -1,0 +1,295 @@
+"""Manhattan and QQ plots of a GWAS result table (matplotlib, imported only when plotting)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats as st
+from numpy.typing import NDArray
+
+from ..gwas.result import GwasResult, genomic_control_lambda
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["manhattan", "qq", "save_plots", "chromosome_order", "require_matplotlib", "GENOME_WIDE"]
+
+GENOME_WIDE = 5e-8
+"""Conventional genome-wide significance threshold."""
+
+_CHROM_ALIASES = {"X": 23, "Y": 24, "XY": 25, "MT": 26, "M": 26}
+
+
+def require_matplotlib() -> Any:
+    """Import and return :mod:`matplotlib`, or fail with how to install it.
+
+    Returns
+    -------
+    module
+        :mod:`matplotlib`.
+
+    Raises
+    ------
+    ImportError
+        ``"... pip install 'kronlmm[plot]'"`` when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(
+            "plotting needs matplotlib, which is not installed: pip install 'kronlmm[plot]'"
+        ) from None
+    return matplotlib
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    if ax is not None:
+        return ax
+    require_matplotlib()
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _table(table: pd.DataFrame | GwasResult) -> pd.DataFrame:
+    if isinstance(table, GwasResult):
+        return table.assoc
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected a result table (DataFrame) or GwasResult, got {type(table)}")
+    return table
+
+
+def _chrom_key(name: str) -> tuple[int, int, str]:
+    s = re.sub(r"^chr", "", str(name), flags=re.IGNORECASE)
+    if s.isdigit():
+        return (0, int(s), "")
+    if s.upper() in _CHROM_ALIASES:
+        return (0, _CHROM_ALIASES[s.upper()], "")
+    return (1, 0, s)
+
+
+def chromosome_order(chroms: Iterable[object]) -> list[str]:
+    """Distinct chromosome names in natural order: 1…22, X, Y, XY, MT, then others sorted.
+
+    Parameters
+    ----------
+    chroms : iterable
+        Chromosome names (``"chr"`` prefixes are ignored for sorting).
+
+    Returns
+    -------
+    list of str
+    """
+    return sorted({str(c) for c in chroms}, key=_chrom_key)
+
+
+def _neg_log10_p(df: pd.DataFrame) -> NDArray[np.float64]:
+    if "neg_log10_p_value" in df:
+        return df["neg_log10_p_value"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return -np.log10(df["p_value"].to_numpy(dtype=np.float64))
+
+
+def manhattan(
+    table: pd.DataFrame | GwasResult,
+    ax: Axes | None = None,
+    *,
+    threshold: float | None = GENOME_WIDE,
+    highlight: Sequence[str] | None = None,
+    colors: Sequence[str] = ("#1f4e79", "#7fa7cf"),
+    point_size: float = 6.0,
+    title: str | None = None,
+) -> Axes:
+    """Manhattan plot: ``−log10 p`` against genomic position, chromosomes side by side.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or GwasResult
+        Result table with ``chrom``, ``pos`` and ``neg_log10_p_value`` (or ``p_value``)
+        columns, e.g. :attr:`GwasResult.assoc`; rows without a p-value are skipped.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (a new figure from :mod:`matplotlib.pyplot` when ``None``).
+    threshold : float or None, default 5e-8
+        p-value of a dashed horizontal significance line (``None``: no line).
+    highlight : sequence of str, optional
+        ``variant_id`` values to mark in red (e.g. known causal variants).
+    colors : sequence of str
+        Colours alternating between chromosomes.
+    point_size : float, default 6
+        Marker area.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    df = _table(table)
+    ax = _axes(ax, (10.0, 4.0))
+    y = _neg_log10_p(df)
+    keep = np.isfinite(y)
+    chrom = df["chrom"].astype(str).to_numpy()[keep]
+    pos = df["pos"].to_numpy(dtype=np.float64)[keep]
+    y = y[keep]
+    order = chromosome_order(chrom)
+    x = np.empty_like(pos)
+    ticks, labels = [], []
+    offset = 0.0
+    for i, name in enumerate(order):
+        sel = chrom == name
+        lo, hi = float(pos[sel].min()), float(pos[sel].max())
+        x[sel] = pos[sel] - lo + offset
+        width = max(hi - lo, 1.0)
+        ticks.append(offset + width / 2)
+        labels.append(name)
+        ax.scatter(
+            x[sel], y[sel], s=point_size, c=colors[i % len(colors)], linewidths=0, rasterized=True
+        )
+        offset += width * 1.02 + 1.0
+    if highlight is not None and keep.any():
+        ids = df["variant_id"].astype(str).to_numpy()[keep]
+        mark = np.isin(ids, np.asarray(list(highlight), dtype=str))
+        if mark.any():
+            ax.scatter(
+                x[mark], y[mark], s=point_size * 4, c="#c0392b", zorder=3, label="highlighted"
+            )
+            ax.legend(loc="upper right", frameon=False)
+    if threshold is not None:
+        ax.axhline(-np.log10(threshold), color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(labels)
+    ax.set_xlabel("chromosome")
+    ax.set_ylabel(r"$-\log_{10}\,p$")
+    if offset > 0:
+        ax.set_xlim(-0.01 * offset, offset)
+    ax.set_ylim(bottom=0)
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def qq(
+    table: pd.DataFrame | GwasResult,
+    ax: Axes | None = None,
+    *,
+    ci: float | None = 0.95,
+    point_size: float = 8.0,
+    title: str | None = None,
+) -> Axes:
+    """QQ plot of observed against expected ``−log10 p``, annotated with genomic-control λ.
+
+    λ is computed from the test statistics, ``median(chi2) / chi2.ppf(0.5, dof)``
+    (:func:`kronlmm.gwas.genomic_control_lambda`), when the table has ``chi2`` and ``dof``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or GwasResult
+        Result table with ``neg_log10_p_value`` (or ``p_value``) and, for λ, ``chi2`` and
+        ``dof``; rows without a p-value are skipped.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (a new figure from :mod:`matplotlib.pyplot` when ``None``).
+    ci : float or None, default 0.95
+        Pointwise confidence band of the uniform order statistics (``None``: no band).
+    point_size : float, default 8
+        Marker area.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    df = _table(table)
+    ax = _axes(ax, (4.5, 4.5))
+    obs = _neg_log10_p(df)
+    obs = np.sort(obs[np.isfinite(obs)])[::-1]
+    m = obs.size
+    if m:
+        rank = np.arange(1, m + 1)
+        expected = -np.log10((rank - 0.5) / m)
+        if ci is not None:
+            alpha = (1.0 - ci) / 2
+            lo = -np.log10(st.beta.ppf(1 - alpha, rank, m - rank + 1))
+            hi = -np.log10(st.beta.ppf(alpha, rank, m - rank + 1))
+            ax.fill_between(expected, lo, hi, color="0.85", linewidth=0, label=f"{ci:.0%} band")
+        ax.scatter(expected, obs, s=point_size, c="#1f4e79", linewidths=0, rasterized=True)
+        top = float(expected[0])
+        ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8)
+    if {"chi2", "dof"} <= set(df.columns):
+        lam = genomic_control_lambda(df["chi2"], df["dof"])
+        ax.text(
+            0.04,
+            0.96,
+            rf"$\lambda_{{GC}}$ = {lam:.3f}",
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+        )
+    ax.set_xlabel(r"expected $-\log_{10}\,p$")
+    ax.set_ylabel(r"observed $-\log_{10}\,p$")
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def save_plots(
+    table: pd.DataFrame | GwasResult,
+    manhattan_path: str | os.PathLike[str] | None,
+    qq_path: str | os.PathLike[str] | None,
+    *,
+    highlight: Sequence[str] | None = None,
+    title: str | None = None,
+    dpi: int = 150,
+) -> list[Path]:
+    """Draw the Manhattan and QQ plots and save them as PNG files, atomically.
+
+    Uses :class:`matplotlib.figure.Figure` directly (no :mod:`matplotlib.pyplot` state, so
+    nothing is shown and nothing needs a display).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or GwasResult
+        Result table (see :func:`manhattan` and :func:`qq`).
+    manhattan_path, qq_path : str, os.PathLike or None
+        Destinations (``None``: skip that plot).
+    highlight : sequence of str, optional
+        Variant IDs to mark on the Manhattan plot.
+    title : str, optional
+        Title of both plots.
+    dpi : int, default 150
+        Resolution.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
+    from ..gwas.output import atomic_path
+
+    written = []
+    for path, draw, size in (
+        (
+            manhattan_path,
+            lambda ax: manhattan(table, ax, highlight=highlight, title=title),
+            (10, 4),
+        ),
+        (qq_path, lambda ax: qq(table, ax, title=title), (4.5, 4.5)),
+    ):
+        if path is None:
+            continue
+        fig = Figure(figsize=size, layout="constrained")
+        draw(fig.add_subplot())
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+        written.append(Path(path))
+    return written
