@@ -33,6 +33,7 @@ import re
 import warnings
 
 import numpy as np
+import peers
 import pytest
 import scipy.linalg as sla
 from scipy.optimize import minimize
@@ -514,7 +515,7 @@ def _glimix_data(rng, n=200, p=2, r=20):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # optimix calls L-BFGS-B with disp
 @pytest.mark.parametrize("restricted", [False, True], ids=["ML", "REML"])
 def test_agrees_with_glimix_core_rank1(rng, restricted):
-    glimix = pytest.importorskip("glimix_core.lmm")
+    glimix = peers.glimix_lmm(fits=True)
     Y, X, G = _glimix_data(rng)
     p = Y.shape[1]
     peer = glimix.Kron2Sum(Y, np.eye(p), X, G, rank=1, restricted=restricted)

@@ -11,6 +11,7 @@ import math
 import warnings
 
 import numpy as np
+import peers
 import pytest
 import scipy.linalg as sla
 from numpy_sugar.linalg import economic_qs
@@ -360,7 +361,7 @@ def test_recovers_simulated_heritability():
 @pytest.mark.parametrize("case", ["full", "lowrank_QS", "rankdef_X"])
 @pytest.mark.parametrize("restricted", [False, True])
 def test_agrees_with_glimix_core(case, restricted):
-    glimix_lmm = pytest.importorskip("glimix_core.lmm")
+    glimix_lmm = peers.glimix_lmm(fits=True)
     y, X, K, _ = _data(case, seed=11)
     QS = economic_qs(K)
     ours = LMM(y, X, QS, restricted=restricted)
