@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats as st
 from numpy.typing import ArrayLike, NDArray
 
 from .._linalg import column_basis
+from .._stats import chi2_logsf
 from .._validate import as_matrix
 from ._kernel import NullModel, degenerate_reason, fit_block, impute_block, rotate_block
 from .result import ScanResult
@@ -178,7 +178,7 @@ def scan_block(
         quad_alt = null.quad0 - alt.dquad
         quad_null = null.quad0 - dq_null
         chi2 = np.maximum(N * np.log1p((alt.dquad - dq_null) / quad_alt), 0.0)
-        logsf = st.chi2.logsf(chi2, plan.dof)
+        logsf = chi2_logsf(chi2, plan.dof)
         scale = quad_alt / N
         out["lml_alt"][ok] = null.profiled_lml(quad_alt)
         out["lml_null"][ok] = null.profiled_lml(quad_null)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.stats as st
 from numpy.typing import ArrayLike, NDArray
 
 from .._linalg import EconomicSVD, column_basis, economic_svd
+from .._stats import chi2_logsf
 from .._validate import as_matrix, check_square_symmetric
 from ._kernel import NullModel, degenerate_reason, fit_block, rotate_block
 from .block_scan import TestPlan, make_plan, scan_block
@@ -156,7 +156,8 @@ class KronFastScanner:
 
         Returns a dict with ``lml``, ``effsizes0`` (c × a₀), ``effsizes0_se``,
         ``effsizes1`` (c₁ × a₁), ``effsizes1_se``, ``scale``, plus ``chi2``, ``dof``,
-        ``pvalue`` and ``reason`` ("" unless the set is untestable, then values are NaN).
+        ``pvalue``, ``neg_log10_pvalue`` and ``reason`` ("" unless the set is untestable;
+        then the values are NaN).
         """
         null = self._null
         A1 = as_matrix("A1", A1, nrows=null.p)
@@ -174,7 +175,7 @@ class KronFastScanner:
             return {
                 "lml": np.nan, "effsizes0": nan0, "effsizes0_se": nan0.copy(),
                 "effsizes1": nan1, "effsizes1_se": nan1.copy(), "scale": np.nan,
-                "chi2": np.nan, "dof": 0, "pvalue": np.nan,
+                "chi2": np.nan, "dof": 0, "pvalue": np.nan, "neg_log10_pvalue": np.nan,
                 "reason": reason or "A1 has rank 0",
             }  # fmt: skip
         fit = fit_block(null, rb, A1 @ Va)
@@ -199,7 +200,8 @@ class KronFastScanner:
             "scale": float(scale),
             "chi2": chi2,
             "dof": dof,
-            "pvalue": float(st.chi2.sf(chi2, dof)),
+            "pvalue": float(np.exp(chi2_logsf(chi2, dof))),
+            "neg_log10_pvalue": float(-chi2_logsf(chi2, dof) / np.log(10.0)),
             "reason": "",
         }
 
