@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml setup.cfg
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) examples/fit_kron2sum.py
+	$(VENV)/bin/kronlmm example --out out/example
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

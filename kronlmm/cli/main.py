@@ -34,11 +34,14 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from .._version import __version__
+
+if TYPE_CHECKING:  # imported when a command runs, so that --help and --version are quick
+    from ..gwas import GwasResult, NullFit
 
 __all__ = ["main", "build_parser", "output_paths", "OUTPUT_SUFFIXES"]
 
@@ -132,6 +135,7 @@ def _add_model_inputs(parser: argparse.ArgumentParser) -> None:
         "--rank",
         type=_positive_int,
         default=1,
+        metavar="K",
         help="maximum rank of the genetic trait covariance C0 (default 1; the number of "
         "traits gives a full-rank C0)",
     )
@@ -278,7 +282,7 @@ def _progress(args: argparse.Namespace) -> str | bool:
     return "auto"
 
 
-def _fit_null(args: argparse.Namespace) -> Any:
+def _fit_null(args: argparse.Namespace) -> NullFit:
     from ..gwas import fit_null
 
     return fit_null(
@@ -294,7 +298,7 @@ def _fit_null(args: argparse.Namespace) -> Any:
 
 
 def _write_outputs(
-    result: Any, prefix: str, plots: bool, highlight: Sequence[str] | None = None
+    result: GwasResult, prefix: str, plots: bool, highlight: Sequence[str] | None = None
 ) -> list[Path]:
     paths = output_paths(prefix)
     paths["assoc"].parent.mkdir(parents=True, exist_ok=True)
@@ -315,10 +319,10 @@ def _fmt_p(p: float, neg_log10: float) -> str:
         return "NA"
     if p > 0:
         return f"{p:.3g}"
-    return f"1e-{neg_log10:.1f}"
+    return f"10^-{neg_log10:.1f}"  # below the smallest double: from the log survival function
 
 
-def _summary(result: Any, out: TextIO) -> None:
+def _summary(result: GwasResult, out: TextIO) -> None:
     null = result.null
     print(
         f"{result.n_tested} of {len(result.assoc)} variants tested ({result.test!r} test, "

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,12 +16,12 @@ from numpy.typing import NDArray
 
 from .._version import __version__
 from ..io import PlinkGenotypes
-from ..lmm import FitResult, Kron2Sum
-from ..scan import make_plan, scan_block
-from ..scan.kron_scanner import default_block_size
 from ._inputs import KinshipInfo, KinshipSpec, TableSpec, prepare_inputs
 from .output import jsonable, write_json
 from .result import ASSOC_COLUMNS, EFFECT_COLUMNS, GwasResult
+
+if TYPE_CHECKING:  # the model and scan modules are imported when first needed
+    from ..lmm import FitResult, Kron2Sum
 
 __all__ = ["NullFit", "fit_null", "Progress"]
 
@@ -207,11 +207,23 @@ class NullFit:
         -------
         GwasResult
         """
+        from ..scan import make_plan, scan_block
+        from ..scan.kron_scanner import default_block_size
+
         null = self.model.get_fast_scanner().null
         plan = make_plan(len(self.trait_names), test, trait_names=list(self.trait_names))
         if chunk_size is None:
             chunk_size = default_block_size(null.n, null.U.shape[1], null.p)
         total = self.genotypes.nvariants
+        dup = self.genotypes.variants["variant_id"].duplicated()
+        if dup.any():
+            logger.warning(
+                "%d variant ID(s) occur more than once in the .bim file (e.g. %r); rows of "
+                "the effects table follow the assoc table's order, %d per variant",
+                int(dup.sum()),
+                str(self.genotypes.variants["variant_id"][dup].iloc[0]),
+                plan.Va.shape[0],
+            )
         report = _reporter(progress, total)
         assoc_parts: list[pd.DataFrame] = []
         effect_parts: list[pd.DataFrame] = []
@@ -394,6 +406,8 @@ def fit_null(
     which makes tests slightly conservative; leave-one-chromosome-out kinships are not
     implemented yet.
     """
+    from ..lmm import Kron2Sum
+
     prep = prepare_inputs(
         bfile, pheno, pheno_cols, covar, covar_cols, kinship, block_size=block_size
     )

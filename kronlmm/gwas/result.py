@@ -14,13 +14,18 @@ effect_allele              str      the counted allele (``.bim`` A1 by default)
 other_allele               str      the other allele
 effect_allele_frequency    float64  mean observed dosage / 2 over the samples used
 n                          int64    samples used with an observed call for this variant
-lml_null, lml_alt          float64  ML log-likelihoods (scale re-profiled) of null and alt.
+lml_null, lml_alt          float64  ML log-likelihoods of null and alternative (see below)
 chi2                       float64  likelihood-ratio statistic ``2(lml_alt − lml_null)``
 dof                        int64    degrees of freedom of the test
 p_value                    float64  ``P(χ²_dof > chi2)`` (0 where it underflows)
 neg_log10_p_value          float64  ``−log10 p`` from the log survival function (exact)
 reason                     str      ``""`` if tested; otherwise why the row is NaN
 =========================  =======  ==========================================================
+
+``lml_null``/``lml_alt`` are maximum (never restricted) log-likelihoods with C₀, C₁ fixed
+at the null estimates and the overall scale re-profiled, so their difference is a valid
+likelihood ratio; after an ML fit ``lml_null`` equals the null's ``lml`` (for the
+``"interaction"`` test the null also contains the common effect of the variant).
 
 ``effects`` (long; one row per variant and effect, in ``assoc`` row order, effects inner),
 columns :data:`EFFECT_COLUMNS`: ``variant_id``, ``trait`` (the trait name, or ``"common"``
@@ -47,7 +52,6 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-import scipy.stats as st
 from numpy.typing import ArrayLike
 
 from .output import write_parquet_table, write_table
@@ -145,6 +149,8 @@ def genomic_control_lambda(chi2: ArrayLike, dof: ArrayLike | int) -> float:
     ValueError
         If the statistics have different degrees of freedom.
     """
+    import scipy.stats as st
+
     x = np.asarray(chi2, dtype=np.float64).ravel()
     d = np.broadcast_to(np.asarray(dof), x.shape)
     keep = np.isfinite(x)
@@ -282,6 +288,8 @@ class GwasResult:
             variants are left out. Write them with
             ``kronlmm.gwas.write_table(df, path, na_rep="#NA")``.
         """
+        import scipy.stats as st
+
         a = self.assoc
         tested = (a["reason"] == "").to_numpy()
         joint = a.loc[tested].rename(columns=_SSF_RENAME)[list(SSF_JOINT_COLUMNS)]

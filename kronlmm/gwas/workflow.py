@@ -6,7 +6,6 @@ import os
 from collections.abc import Sequence
 
 from ..io import PlinkGenotypes
-from ..scan import TESTS
 from ._inputs import KinshipSpec, TableSpec
 from .null import Progress, fit_null
 from .result import GwasResult
@@ -93,6 +92,8 @@ def scan(
     >>> result.top(1)["variant_id"].item()
     'rs20402064'
     """
+    from ..scan import TESTS
+
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
     null = fit_null(

@@ -1,6 +1,8 @@
-"""Plots of GWAS results: :func:`manhattan`, :func:`qq` (with genomic-control λ), saving.
+"""Plots of GWAS results.
 
-Needs matplotlib (``pip install 'kronlmm[plot]'``), imported only when a plot is drawn, so
+:func:`manhattan` and :func:`qq` (annotated with genomic-control λ) draw on an axes;
+:func:`save_plots` writes both as PNG files. Needs matplotlib
+(``pip install 'kronlmm[plot]'``), imported only when a plot is drawn, so
 ``import kronlmm.plot`` works without it. Each function takes a result table
 (:attr:`kronlmm.gwas.GwasResult.assoc`, or the result itself) and an optional
 :class:`matplotlib.axes.Axes`, and returns the axes drawn on.

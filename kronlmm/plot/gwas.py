@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats as st
 from numpy.typing import NDArray
 
 from ..gwas.result import GwasResult, genomic_control_lambda
@@ -69,10 +68,10 @@ def _table(table: pd.DataFrame | GwasResult) -> pd.DataFrame:
 def _chrom_key(name: str) -> tuple[int, int, str]:
     s = re.sub(r"^chr", "", str(name), flags=re.IGNORECASE)
     if s.isdigit():
-        return (0, int(s), "")
+        return (0, int(s), str(name))
     if s.upper() in _CHROM_ALIASES:
-        return (0, _CHROM_ALIASES[s.upper()], "")
-    return (1, 0, s)
+        return (0, _CHROM_ALIASES[s.upper()], str(name))
+    return (1, 0, str(name))
 
 
 def chromosome_order(chroms: Iterable[object]) -> list[str]:
@@ -206,6 +205,8 @@ def qq(
     -------
     matplotlib.axes.Axes
     """
+    import scipy.stats as st
+
     df = _table(table)
     ax = _axes(ax, (4.5, 4.5))
     obs = _neg_log10_p(df)
