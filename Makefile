@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-kron2sum bench-scan peers clean
+.PHONY: run test lint docs bench bench-kron2sum bench-scan peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,19 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Sphinx, warnings as errors; -E re-reads every page so no warning is skipped.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -E -W --keep-going -b html docs docs/_build/html
+
 lint: $(STAMP)
-	$(PY) -m ruff check kronlmm tests examples benchmarks
-	$(PY) -m ruff format --check kronlmm tests examples benchmarks
+	$(PY) -m ruff check kronlmm tests examples benchmarks docs/conf.py
+	$(PY) -m ruff format --check kronlmm tests examples benchmarks docs/conf.py
 
 # Benchmarks print tables side by side with the peers (see benchmarks/README.md).
 # BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--threads 1".
@@ -43,4 +53,4 @@ peers: .venv-peers/.installed
 	touch $@
 
 clean:
-	rm -rf $(VENV) .venv-* .pytest_cache
+	rm -rf $(VENV) .venv-* .pytest_cache docs/_build docs/api docs/_generated
