@@ -29,7 +29,7 @@ from kronlmm.gwas import GwasResult, read_results, scan
 
 PATHS = example_paths()
 CAUSAL = pd.read_csv(PATHS.causal, sep="\t")
-CLI = [sys.executable, "-m", "kronlmm.cli.main"]
+CLI = [sys.executable, "-m", "kronlmm.cli"]
 OUTPUT_NAMES = ("assoc.tsv.gz", "effects.tsv.gz", "null.json", "manhattan.png", "qq.png")
 
 

@@ -198,3 +198,68 @@ def test_chunk_store_round_trip(setup, tmp_path):
     _assert_same(_frame(back), _frame(result), exact=True)
     assert back.effect_names == result.effect_names
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+# ------------------------------------------------------------------ the GWAS workflow
+
+
+@pytest.fixture(scope="module")
+def example_null():
+    from kronlmm.data import example_paths
+    from kronlmm.gwas import fit_null
+
+    paths = example_paths()
+    return fit_null(paths.prefix, paths.pheno, covar=paths.covar, rank=2)
+
+
+def _num_close(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for col in a.columns:
+        if pd.api.types.is_float_dtype(a[col]):
+            np.testing.assert_allclose(a[col], b[col], rtol=1e-10, atol=1e-12, err_msg=col)
+        else:
+            pd.testing.assert_series_equal(a[col], b[col], check_exact=True)
+
+
+@pytest.mark.parametrize("chunk", [700, 1000])
+def test_gwas_scan_on_dask_matches_serial(example_null, chunk, tmp_path):
+    serial = example_null.scan("any", chunk_size=chunk)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+        on_dask = example_null.scan("any", chunk_size=chunk, scheduler=client)
+    _num_close(on_dask.assoc, serial.assoc)
+    _num_close(on_dask.effects, serial.effects)
+
+
+def test_gwas_checkpoint_resume_reads_only_missing_blocks(example_null, tmp_path):
+    first = example_null.scan("common", chunk_size=500, checkpoint=tmp_path)
+    files = sorted(tmp_path.glob("chunk-*.npz"))
+    assert len(files) == 6  # 3000 variants in blocks of 500
+    files[3].unlink()
+    stamps = {f.name: f.stat().st_mtime_ns for f in files if f.exists()}
+    second = example_null.scan("common", chunk_size=500, checkpoint=tmp_path)
+    assert {f.name: f.stat().st_mtime_ns for f in files if f.name in stamps} == stamps
+    assert files[3].exists()
+    _num_close(second.assoc, first.assoc)
+    with pytest.raises(ValueError, match="different scan"):
+        example_null.scan("common", chunk_size=400, checkpoint=tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_workers_matches_serial(tmp_path):
+    import subprocess
+
+    def run(*extra: str) -> pd.DataFrame:
+        out = tmp_path / ("w" if extra else "s")
+        cmd = [sys.executable, "-m", "kronlmm.cli", "example", "--out", str(out), "--no-plots",
+               "--rank", "1", "--chunk-size", "800", *extra]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return pd.read_csv(out / "example.assoc.tsv.gz", sep="\t", keep_default_na=False,
+                           na_values=[""])  # fmt: skip
+
+    serial = run()
+    workers = run("--workers", "2", "--checkpoint", str(tmp_path / "ck"))
+    _num_close(workers, serial)
+    assert len(list((tmp_path / "ck").glob("chunk-*.npz"))) == 4

@@ -5,6 +5,7 @@ Usage::
     kronlmm scan --bfile PREFIX --pheno FILE [--pheno-cols T ...] [--covar FILE
                  [--covar-cols C ...]] [--kinship grm|none|FILE] [--test any|common|interaction]
                  [--rank K] [--reml] [--chunk-size N] [--out PREFIX] [--no-plots]
+                 [--scheduler ADDRESS | --workers N] [--checkpoint DIR]
                  [--no-progress]
     kronlmm fit-null --bfile PREFIX --pheno FILE [...] [--out PREFIX]
     kronlmm example [--out DIR] [--test ...] [--top N] [--no-plots]
@@ -160,6 +161,29 @@ def _add_scan_options(parser: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--no-plots", action="store_true", help="do not draw the Manhattan and QQ plots")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    d = parser.add_argument_group("distributed (Dask; pip install 'kronlmm[dask]')")
+    where = d.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="scan on an existing Dask cluster (e.g. tcp://host:8786); workers read their "
+        "own variant blocks, so the .bed must be at the same path for them",
+    )
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="scan on a local Dask cluster of N single-threaded worker processes",
+    )
+    d.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        default=None,
+        help="keep per-block results in DIR; rerunning the same scan resumes, recomputing "
+        "only blocks that are not there yet",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,7 +368,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     prefix = _check_prefix(args.out)
     plots = _prepare_plots(args)
     null = _fit_null(args)
-    result = null.scan(args.test, chunk_size=args.chunk_size, progress=_progress(args))
+    result = null.scan(
+        args.test,
+        chunk_size=args.chunk_size,
+        progress=_progress(args),
+        scheduler=args.scheduler,
+        workers=args.workers,
+        checkpoint=args.checkpoint,
+    )
     written = _write_outputs(result, prefix, plots)
     _summary(result, sys.stdout)
     top = result.top(1)
@@ -399,7 +430,14 @@ def _cmd_example(args: argparse.Namespace) -> int:
     causal = pd.read_csv(paths.causal, sep="\t", dtype={"variant_id": str})
     causal_ids = set(causal["variant_id"])
     null = fit_null(paths.prefix, paths.pheno, covar=paths.covar, rank=args.rank)
-    result = null.scan(args.test, chunk_size=args.chunk_size, progress=_progress(args))
+    result = null.scan(
+        args.test,
+        chunk_size=args.chunk_size,
+        progress=_progress(args),
+        scheduler=args.scheduler,
+        workers=args.workers,
+        checkpoint=args.checkpoint,
+    )
     written = _write_outputs(result, str(out_dir / "example"), plots, highlight=sorted(causal_ids))
     out = sys.stdout
     _summary(result, out)

@@ -15,7 +15,7 @@ from ..scan.result import ScanResult
 __all__ = ["ChunkStore"]
 
 _ARRAYS = ("lml_null", "lml_alt", "chi2", "dof", "pvalue", "neg_log10_pvalue", "scale",
-           "beta", "se", "n_missing")  # fmt: skip
+           "beta", "se", "n_missing", "mean")  # fmt: skip
 
 
 class ChunkStore:

@@ -72,7 +72,7 @@ class BedChunk:
             count_A1=self.count_A1, num_threads=1,
         ) as bed:  # fmt: skip
             return bed.read(index=np.s_[self.sample_index, self.start : self.stop],
-                            dtype="float64")  # fmt: skip
+                            dtype="float64", order="F")  # fmt: skip
 
 
 def null_fingerprint(null: NullModel, plan: TestPlan) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -189,6 +190,9 @@ class NullFit:
         *,
         chunk_size: int | None = None,
         progress: Progress = False,
+        scheduler: Any = None,
+        workers: int | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> GwasResult:
         """Test every variant of :attr:`genotypes`, reading and scanning one block at a time.
 
@@ -202,80 +206,43 @@ class NullFit:
             Variants per block (default: sized so that a block takes about 16 MiB).
         progress : bool, "auto" or callable
             See :data:`Progress`.
+        scheduler : str or distributed.Client, optional
+            Run the scan on an existing Dask cluster (scheduler address such as
+            ``"tcp://host:8786"``, or a client). Each worker reads its own variant blocks
+            from the ``.bed`` file, which must be reachable at the same path.
+        workers : int, optional
+            Start a local Dask cluster with this many single-threaded worker processes.
+        checkpoint : path, optional
+            Directory for per-block results (implies Dask): an interrupted scan started
+            again with the same inputs recomputes only the blocks not yet written.
 
         Returns
         -------
         GwasResult
         """
-        from ..scan import make_plan, scan_block
+        from ..scan import make_plan
         from ..scan.kron_scanner import default_block_size
 
         null = self.model.get_fast_scanner().null
         plan = make_plan(len(self.trait_names), test, trait_names=list(self.trait_names))
         if chunk_size is None:
             chunk_size = default_block_size(null.n, null.U.shape[1], null.p)
-        total = self.genotypes.nvariants
-        dup = self.genotypes.variants["variant_id"].duplicated()
+        variants = self.genotypes.variants
+        dup = variants["variant_id"].duplicated()
         if dup.any():
             logger.warning(
                 "%d variant ID(s) occur more than once in the .bim file (e.g. %r); rows of "
                 "the effects table follow the assoc table's order, %d per variant",
                 int(dup.sum()),
-                str(self.genotypes.variants["variant_id"][dup].iloc[0]),
+                str(variants["variant_id"][dup].iloc[0]),
                 plan.Va.shape[0],
             )
-        report = _reporter(progress, total)
-        assoc_parts: list[pd.DataFrame] = []
-        effect_parts: list[pd.DataFrame] = []
-        done = 0
-        try:
-            for variants, dosage in self.genotypes.iter_blocks(
-                chunk_size, sample_index=self.genotype_index
-            ):
-                ids = variants["variant_id"].to_numpy()
-                res = scan_block(null, dosage, plan, ids)
-                observed = ~np.isnan(dosage)
-                nobs = observed.sum(axis=0)
-                dose_sum = np.where(observed, dosage, 0.0).sum(axis=0)
-                eaf = np.full(nobs.size, np.nan)
-                np.divide(dose_sum, 2.0 * nobs, out=eaf, where=nobs > 0)
-                assoc_parts.append(
-                    pd.DataFrame(
-                        {
-                            "chrom": variants["chrom"].to_numpy(),
-                            "pos": variants["pos"].to_numpy(dtype=np.int64),
-                            "variant_id": ids,
-                            "effect_allele": variants["effect_allele"].to_numpy(),
-                            "other_allele": variants["other_allele"].to_numpy(),
-                            "effect_allele_frequency": eaf,
-                            "n": nobs.astype(np.int64),
-                            "lml_null": res.lml_null,
-                            "lml_alt": res.lml_alt,
-                            "chi2": res.chi2,
-                            "dof": res.dof.astype(np.int64),
-                            "p_value": res.pvalue,
-                            "neg_log10_p_value": res.neg_log10_pvalue,
-                            "reason": res.reason.astype(str),
-                        }
-                    )
-                )
-                q = len(res.effect_names)
-                effect_parts.append(
-                    pd.DataFrame(
-                        {
-                            "variant_id": np.repeat(ids, q),
-                            "trait": np.tile(np.asarray(res.effect_names, dtype=object), len(ids)),
-                            "beta": res.beta.ravel(),
-                            "se": res.se.ravel(),
-                        }
-                    )
-                )
-                done += len(ids)
-                report(done)
-        finally:
-            report(None)
-        assoc = _concat(assoc_parts, ASSOC_COLUMNS)
-        effects = _concat(effect_parts, EFFECT_COLUMNS)
+        if scheduler is not None or workers is not None or checkpoint is not None:
+            res = self._scan_on_dask(null, plan, chunk_size, progress, scheduler, workers,
+                                     checkpoint)  # fmt: skip
+            assoc, effects = _result_tables(variants, res, null.n)
+        else:
+            assoc, effects = self._scan_serial(null, plan, chunk_size, progress)
         for col in ("chrom", "variant_id", "effect_allele", "other_allele", "reason"):
             assoc[col] = assoc[col].astype(str)
         for col in ("variant_id", "trait"):
@@ -296,6 +263,57 @@ class NullFit:
                 "untestable variants: %s", ", ".join(f"{k} ({v})" for k, v in counts.items())
             )
         return result
+
+    def _scan_serial(
+        self, null: Any, plan: Any, chunk_size: int, progress: Progress
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from ..scan import scan_block
+
+        report = _reporter(progress, self.genotypes.nvariants)
+        assoc_parts: list[pd.DataFrame] = []
+        effect_parts: list[pd.DataFrame] = []
+        done = 0
+        try:
+            for variants, dosage in self.genotypes.iter_blocks(
+                chunk_size, sample_index=self.genotype_index
+            ):
+                res = scan_block(null, dosage, plan, variants["variant_id"].to_numpy())
+                assoc_part, effect_part = _result_tables(variants, res, null.n)
+                assoc_parts.append(assoc_part)
+                effect_parts.append(effect_part)
+                done += len(variants)
+                report(done)
+        finally:
+            report(None)
+        return _concat(assoc_parts, ASSOC_COLUMNS), _concat(effect_parts, EFFECT_COLUMNS)
+
+    def _scan_on_dask(
+        self,
+        null: Any,
+        plan: Any,
+        chunk_size: int,
+        progress: Progress,
+        scheduler: Any,
+        workers: int | None,
+        checkpoint: str | os.PathLike[str] | None,
+    ) -> Any:
+        from ..distributed import BedChunk, scan_chunks
+
+        geno = self.genotypes
+        sample_index = np.asarray(self.genotype_index, dtype=np.intp)
+        ids = geno.variants["variant_id"].to_numpy()
+        bounds = list(range(0, geno.nvariants, chunk_size))
+        chunks = [
+            BedChunk(str(geno.bed_path), geno.nsamples, geno.nvariants, sample_index,
+                     start, min(start + chunk_size, geno.nvariants), geno.count_A1)
+            for start in bounds
+        ]  # fmt: skip
+        id_chunks = [ids[c.start : c.stop] for c in chunks]
+        manifest = {"bed": str(geno.bed_path), "chunk_size": int(chunk_size)}
+        with _dask_client(scheduler, workers) as client:
+            return scan_chunks(null, chunks, plan, ids=id_chunks, client=client,
+                               checkpoint=checkpoint, manifest=manifest,
+                               progress=bool(progress))  # fmt: skip
 
     def __repr__(self) -> str:
         kind = "REML" if self.restricted else "ML"
@@ -429,3 +447,69 @@ def fit_null(
         kinship=prep.kinship,
         fit=result,
     )
+
+
+def _result_tables(variants: pd.DataFrame, res: Any, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The joint-test rows and the per-trait effect rows of one scanned block."""
+    ids = variants["variant_id"].to_numpy()
+    nobs = (n - res.n_missing).astype(np.int64)
+    assoc = pd.DataFrame(
+        {
+            "chrom": variants["chrom"].to_numpy(),
+            "pos": variants["pos"].to_numpy(dtype=np.int64),
+            "variant_id": ids,
+            "effect_allele": variants["effect_allele"].to_numpy(),
+            "other_allele": variants["other_allele"].to_numpy(),
+            "effect_allele_frequency": res.mean / 2.0,
+            "n": nobs,
+            "lml_null": res.lml_null,
+            "lml_alt": res.lml_alt,
+            "chi2": res.chi2,
+            "dof": res.dof.astype(np.int64),
+            "p_value": res.pvalue,
+            "neg_log10_p_value": res.neg_log10_pvalue,
+            "reason": res.reason.astype(str),
+        }
+    )
+    q = len(res.effect_names)
+    effects = pd.DataFrame(
+        {
+            "variant_id": np.repeat(ids, q),
+            "trait": np.tile(np.asarray(res.effect_names, dtype=object), len(ids)),
+            "beta": res.beta.ravel(),
+            "se": res.se.ravel(),
+        }
+    )
+    return assoc, effects
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: Any, workers: int | None) -> Iterator[Any]:
+    """A Dask client: the one given, one connected to ``scheduler``, a local cluster of
+    ``workers`` processes, or ``None`` (Dask's default scheduler)."""
+    if scheduler is not None and workers is not None:
+        raise ValueError("give either scheduler (an existing cluster) or workers, not both")
+    if scheduler is None and workers is None:
+        yield None
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError("distributed scans need Dask: pip install 'kronlmm[dask]'") from None
+    if scheduler is not None and not isinstance(scheduler, str):
+        yield scheduler  # a Client already
+        return
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout="30s")
+        except OSError as err:
+            raise ValueError(f"cannot connect to the Dask scheduler {scheduler!r}: {err}") from None
+        with client:
+            yield client
+        return
+    if int(workers) < 1:
+        raise ValueError(f"workers must be ≥ 1, got {workers}")
+    with distributed.LocalCluster(
+        n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+        yield client

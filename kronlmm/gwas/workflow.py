@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ..io import PlinkGenotypes
 from ._inputs import KinshipSpec, TableSpec
@@ -27,6 +28,9 @@ def scan(
     restricted: bool = False,
     chunk_size: int | None = None,
     progress: Progress = False,
+    scheduler: Any = None,
+    workers: int | None = None,
+    checkpoint: PathLike | None = None,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 
@@ -61,6 +65,13 @@ def scan(
     progress : bool, "auto" or callable, default False
         Progress bar (tqdm) or callback ``progress(done, total)``; see
         :data:`kronlmm.gwas.Progress`.
+    scheduler : str or distributed.Client, optional
+        Scan on an existing Dask cluster (scheduler address or client); workers read their
+        own blocks of the ``.bed`` file. See :meth:`kronlmm.gwas.NullFit.scan`.
+    workers : int, optional
+        Scan on a local Dask cluster of this many single-threaded worker processes.
+    checkpoint : str or os.PathLike, optional
+        Directory of per-block results; a rerun recomputes only missing blocks.
 
     Returns
     -------
@@ -106,4 +117,11 @@ def scan(
         rank=rank,
         restricted=restricted,
     )
-    return null.scan(test, chunk_size=chunk_size, progress=progress)
+    return null.scan(
+        test,
+        chunk_size=chunk_size,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+        checkpoint=checkpoint,
+    )

@@ -249,11 +249,15 @@ class Kron2Sum:
         """Dense ``K`` (n·p × n·p); only for small n·p."""
         return self._cov.value()
 
-    def get_fast_scanner(self):  # noqa: ANN201 - returns KronFastScanner
-        """Association scanner with C₀, C₁ fixed at their current values."""
+    def get_fast_scanner(self, trait_names: list[str] | None = None):  # noqa: ANN201
+        """:class:`~kronlmm.scan.KronFastScanner` with C₀, C₁ fixed at their current values.
+
+        ``trait_names`` (one per column of Y) name the per-trait effects of the scans
+        (default ``trait0``, ``trait1``, …).
+        """
         from ..scan.kron_scanner import KronFastScanner
 
-        return KronFastScanner.from_model(self)
+        return KronFastScanner.from_model(self, trait_names=trait_names)
 
     # ---- starting values ---------------------------------------------------------------
     def _set_C(self, C0: NDArray[np.float64], C1: NDArray[np.float64]) -> None:

@@ -300,28 +300,35 @@ def degenerate_reason(rb: RotatedBlock) -> NDArray[np.object_]:
     return reasons
 
 
-def impute_block(G: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+def impute_block(
+    G: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
     """Replace NaN entries by the mean of the observed entries of their column.
 
-    Returns the imputed block (the input itself when nothing is missing) and the count of
-    missing entries per column. A column with no observed value is set to 0 (its count
-    equals n; callers report it as untestable). Infinite values raise ValueError.
+    Returns the imputed block (the input itself when nothing is missing), the count of
+    missing entries per column and the mean of the observed entries per column (NaN for a
+    column with none; such a column is set to 0 and callers report it as untestable).
+    Infinite values raise ValueError.
     """
     G = np.asarray(G, dtype=float)
+    n = G.shape[0]
     colsum = G.sum(axis=0)
     suspect = np.flatnonzero(~np.isfinite(colsum))
     nmiss = np.zeros(G.shape[1], dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = colsum / n
     if suspect.size == 0:
-        return G, nmiss
+        return G, nmiss, means
     sub = G[:, suspect]
     if np.any(np.isinf(sub)):
         j = int(suspect[np.flatnonzero(np.isinf(sub).any(axis=0))[0]])
         raise ValueError(f"candidate column {j} contains an infinite value")
     miss = np.isnan(sub)
     nmiss[suspect] = miss.sum(axis=0)
-    nobs = G.shape[0] - nmiss[suspect]
+    nobs = n - nmiss[suspect]
     sums = np.where(miss, 0.0, sub).sum(axis=0)
-    means = np.divide(sums, nobs, out=np.zeros_like(sums), where=nobs > 0)
+    sub_means = np.divide(sums, nobs, out=np.full_like(sums, np.nan), where=nobs > 0)
+    means[suspect] = sub_means
     G = G.copy()
-    G[:, suspect] = np.where(miss, means[None, :], sub)
-    return G, nmiss
+    G[:, suspect] = np.where(miss, np.nan_to_num(sub_means)[None, :], sub)
+    return G, nmiss, means

@@ -154,7 +154,7 @@ def scan_block(
     if G.ndim != 2 or G.shape[0] != null.n:
         raise ValueError(f"candidate block has shape {G.shape}, expected ({null.n}, m)")
     n, m = G.shape
-    Gi, nmiss = impute_block(G)
+    Gi, nmiss, means = impute_block(G)
     rb = rotate_block(null, Gi)
     reason = degenerate_reason(rb)
     flagged = np.flatnonzero(reason != "")
@@ -200,6 +200,7 @@ def scan_block(
         beta=beta,
         se=se,
         n_missing=nmiss.astype(np.int64),
+        mean=means,
         reason=reason,
         effect_names=list(plan.effect_names),
         ids=None if ids is None else np.asarray(ids),

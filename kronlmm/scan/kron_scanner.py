@@ -103,8 +103,13 @@ class KronFastScanner:
         self._trait_names = trait_names
 
     @classmethod
-    def from_model(cls, model: Kron2Sum) -> KronFastScanner:
+    def from_model(cls, model: Kron2Sum, trait_names: list[str] | None = None) -> KronFastScanner:
         """Scanner at the current C₀, C₁ of a :class:`~kronlmm.lmm.Kron2Sum` model."""
+        if trait_names is not None and len(trait_names) != model.ntraits:
+            raise ValueError(
+                f"trait_names has {len(trait_names)} names, expected {model.ntraits} "
+                "(one per column of Y)"
+            )
         return cls(
             model.Y,
             model.A,
@@ -112,6 +117,7 @@ class KronFastScanner:
             model.cov.svd,
             model.C0,
             model.C1,
+            trait_names=None if trait_names is None else [str(t) for t in trait_names],
             _proj=model._proj,
         )
 

@@ -34,6 +34,9 @@ class ScanResult:
         (``√(s · diag Cov)``), one column per ``effect_names``.
     n_missing : ndarray (m,) of int
         Missing genotype values (mean-imputed) per candidate.
+    mean : ndarray (m,)
+        Mean of each candidate's observed values (for dosages: twice the frequency of the
+        counted allele); NaN where nothing was observed.
     reason : ndarray (m,) of str
         Empty for tested candidates; otherwise why the row is NaN.
     effect_names : list of str
@@ -72,6 +75,7 @@ class ScanResult:
     beta: NDArray[np.float64]
     se: NDArray[np.float64]
     n_missing: NDArray[np.int64]
+    mean: NDArray[np.float64]
     reason: NDArray[np.object_]
     effect_names: list[str]
     ids: NDArray | None = None
