@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from .._progress import Progress, progress_reporter, wants_bar
 from .._version import __version__
 from ..io import PlinkGenotypes
 from ._inputs import KinshipInfo, KinshipSpec, TableSpec, prepare_inputs
@@ -29,11 +29,6 @@ __all__ = ["NullFit", "fit_null", "Progress"]
 logger = logging.getLogger("kronlmm")
 
 PathLike = str | os.PathLike[str]
-
-Progress = bool | Literal["auto"] | Callable[[int, int], None]
-"""Progress reporting: ``False`` (none), ``True`` (tqdm bar on stderr), ``"auto"`` (tqdm bar
-only when stderr is a terminal) or a callable ``progress(done, total)`` called after each
-block."""
 
 
 @dataclass(eq=False)
@@ -269,7 +264,7 @@ class NullFit:
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         from ..scan import scan_block
 
-        report = _reporter(progress, self.genotypes.nvariants)
+        report = progress_reporter(progress, self.genotypes.nvariants)
         assoc_parts: list[pd.DataFrame] = []
         effect_parts: list[pd.DataFrame] = []
         done = 0
@@ -313,7 +308,7 @@ class NullFit:
         with _dask_client(scheduler, workers) as client:
             return scan_chunks(null, chunks, plan, ids=id_chunks, client=client,
                                checkpoint=checkpoint, manifest=manifest,
-                               progress=bool(progress))  # fmt: skip
+                               progress=wants_bar(progress))  # fmt: skip
 
     def __repr__(self) -> str:
         kind = "REML" if self.restricted else "ML"
@@ -328,34 +323,6 @@ def _concat(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     return pd.concat(parts, ignore_index=True)[list(columns)]
-
-
-def _reporter(progress: Progress, total: int) -> Callable[[int | None], None]:
-    """``report(done)`` after each block, ``report(None)`` at the end."""
-    if callable(progress):
-        return lambda done: None if done is None else progress(done, total)
-    if progress is False or progress is None:
-        return lambda done: None
-    if progress not in (True, "auto"):
-        raise ValueError(f"progress must be True, False, 'auto' or a callable, got {progress!r}")
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=total,
-        unit="variant",
-        desc="scan",
-        file=sys.stderr,
-        disable=None if progress == "auto" else False,
-        leave=False,
-    )
-
-    def update(done: int | None) -> None:
-        if done is None:
-            bar.close()
-        else:
-            bar.update(done - bar.n)
-
-    return update
 
 
 def fit_null(

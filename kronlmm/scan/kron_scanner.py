@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,6 +9,7 @@ import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
 from .._linalg import EconomicSVD, column_basis, economic_svd
+from .._progress import Progress, progress_reporter, wants_bar
 from .._stats import chi2_logsf
 from .._validate import as_matrix, check_square_symmetric
 from ._kernel import NullModel, degenerate_reason, fit_block, rotate_block
@@ -154,6 +153,8 @@ class KronFastScanner:
 
     @property
     def null_beta_se(self) -> NDArray[np.float64]:
+        """Standard errors of ``null_beta``: square roots of the diagonal of
+        ``null_beta_covariance``."""
         return np.sqrt(np.diag(self.null_beta_covariance))
 
     # ---- one candidate set (glimix-core compatible) -----------------------------------------
@@ -231,7 +232,7 @@ class KronFastScanner:
         A1_null: ArrayLike | None = None,
         ids: ArrayLike | None = None,
         block_size: int | None = None,
-        progress: bool | Callable[[int, int], None] = False,
+        progress: Progress = False,
         client: object = None,
         checkpoint: str | None = None,
         blas_threads: int | None = 1,
@@ -240,8 +241,8 @@ class KronFastScanner:
 
         Missing values (NaN) are replaced by the mean of the candidate's observed values
         (``n_missing`` reports how many); untestable candidates get a NaN row with a
-        ``reason``. ``progress=True`` shows a bar on stderr (tqdm if installed); a
-        callable is called as ``progress(done, total)`` after each block.
+        ``reason``. ``progress``: ``True`` shows a bar on stderr, ``"auto"`` only on a
+        terminal; a callable is called as ``progress(done, total)`` after each block.
 
         ``G`` may be a ``dask.array`` (chunked along the variants), and ``client`` (a
         ``distributed.Client``) and ``checkpoint`` (a directory of per-chunk results, for
@@ -265,7 +266,7 @@ class KronFastScanner:
                 G = da.from_array(G, chunks=(G.shape[0], bs))
             return scan_dask_array(
                 null, G, plan, ids=ids, client=client, checkpoint=checkpoint,
-                blas_threads=blas_threads, progress=bool(progress),
+                blas_threads=blas_threads, progress=wants_bar(progress),
             )  # fmt: skip
         G = np.asarray(G, dtype=float)
         if G.ndim == 1:
@@ -276,7 +277,7 @@ class KronFastScanner:
         if ids is not None and ids.shape != (m,):
             raise ValueError(f"ids has shape {ids.shape}, expected ({m},)")
         bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
-        report = _progress_reporter(progress, m)
+        report = progress_reporter(progress, m, unit="candidate")
         parts = []
         for start in range(0, max(m, 1), bs):
             stop = min(start + bs, m)
@@ -286,30 +287,3 @@ class KronFastScanner:
             report(stop)
         report(None)
         return ScanResult.concat(parts)
-
-
-def _progress_reporter(progress, total: int):  # noqa: ANN001, ANN202
-    if callable(progress):
-        return lambda done: None if done is None else progress(done, total)
-    if not progress:
-        return lambda done: None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is optional here
-
-        def plain(done):  # noqa: ANN001, ANN202
-            if done is not None:
-                print(f"\rscanned {done}/{total}", end="", file=sys.stderr)
-            else:
-                print(file=sys.stderr)
-
-        return plain
-    bar = tqdm(total=total, unit="candidate", file=sys.stderr)
-
-    def update(done):  # noqa: ANN001, ANN202
-        if done is None:
-            bar.close()
-        else:
-            bar.update(done - bar.n)
-
-    return update
