@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench bench-kron2sum bench-scan peers clean
+.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +36,16 @@ lint: $(STAMP)
 
 # Benchmarks print tables side by side with the peers (see benchmarks/README.md).
 # BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--threads 1".
-bench: bench-kron2sum bench-scan
+bench: bench-kron2sum bench-scan bench-distributed
 
 bench-kron2sum: $(STAMP)
 	$(PY) benchmarks/bench_kron2sum.py $(BENCH_ARGS)
 
 bench-scan: $(STAMP) peers
 	$(PY) benchmarks/bench_scan.py $(BENCH_ARGS)
+
+bench-distributed: $(STAMP)
+	$(PY) benchmarks/bench_distributed.py $(BENCH_ARGS)
 
 # FaST-LMM lives in its own environment so that it cannot change the main one.
 peers: .venv-peers/.installed

@@ -41,12 +41,14 @@ __all__ = [
     "ensure_threads",
     "fmt_seconds",
     "machine_summary",
+    "max_abs_diff",
     "median_time",
     "print_table",
     "run_peer",
     "simulate_dosages",
     "simulate_genotypes",
     "simulate_kron2sum",
+    "write_plink",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -196,6 +198,42 @@ def simulate_kron2sum(
     return {"Y": Y, "A": A, "X": X, "G": G, "C0": C0, "C1": C1, "B": B}
 
 
+def write_plink(
+    prefix: str | os.PathLike[str],
+    dosage: NDArray[np.float64],
+    *,
+    sample_ids: Sequence[str] | None = None,
+    variant_ids: Sequence[str] | None = None,
+    chrom: str = "1",
+) -> Path:
+    """Write n × m dosages (counts of allele 1: 0/1/2, NaN for missing) as
+    ``prefix.bed/.bim/.fam`` with bed-reader's ``to_bed`` (``count_A1=True``, as
+    :class:`kronlmm.io.PlinkGenotypes` reads by default). Samples ``s000000…`` (FID =
+    IID) unless ``sample_ids`` is given; variants ``v000000…`` on chromosome ``chrom`` at
+    positions 1000, 2000, …, alleles A/G. Returns the prefix."""
+    from bed_reader import to_bed
+
+    prefix = Path(prefix)
+    n, m = dosage.shape
+    iid = list(sample_ids) if sample_ids is not None else [f"s{i:06d}" for i in range(n)]
+    sid = list(variant_ids) if variant_ids is not None else [f"v{j:06d}" for j in range(m)]
+    to_bed(
+        prefix.with_name(prefix.name + ".bed"),
+        dosage,
+        properties={
+            "fid": iid,
+            "iid": iid,
+            "chromosome": [chrom] * m,
+            "sid": sid,
+            "bp_position": [1000 * (j + 1) for j in range(m)],
+            "allele_1": ["A"] * m,
+            "allele_2": ["G"] * m,
+        },
+        count_A1=True,
+    )
+    return prefix
+
+
 # ---- timing -------------------------------------------------------------------------------
 def median_time(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any, list[float]]:
     """Run ``fn`` ``repeat`` times; return (median seconds, last result, all seconds),
@@ -220,6 +258,16 @@ def fmt_seconds(t: float | None) -> str:
     if t >= 1e-3:
         return f"{t * 1e3:.1f} ms"
     return f"{t * 1e6:.0f} µs"
+
+
+def max_abs_diff(a: Any, b: Any) -> float:
+    """``max |a − b|`` over the entries finite in both (0.0 when there are none); ``inf``
+    when the shapes or the positions of the non-finite entries differ."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or not np.array_equal(np.isfinite(a), np.isfinite(b)):
+        return float("inf")
+    ok = np.isfinite(a)
+    return float(np.max(np.abs(a[ok] - b[ok]))) if ok.any() else 0.0
 
 
 # ---- tables -------------------------------------------------------------------------------

@@ -30,9 +30,40 @@ __all__ = ["ChunkReader", "BedChunk", "scan_chunks", "scan_dask_array", "null_fi
 
 
 class ChunkReader(Protocol):
-    """Anything that produces a candidate chunk (n × m float array) when asked, on a worker."""
+    """Anything that produces a candidate chunk (n × m float array) when asked, on a worker.
 
-    def read(self) -> NDArray[np.float64]: ...
+    A chunk of :func:`scan_chunks` that has a ``read()`` method is shipped to a worker as
+    is (it should be small and picklable) and read there, so the candidates never pass
+    through the process that submits the scan. :class:`BedChunk` is the PLINK reader.
+
+    Examples
+    --------
+    A reader that simulates its candidates on the worker:
+
+    >>> import numpy as np
+    >>> from kronlmm.distributed import scan_chunks
+    >>> from kronlmm.scan import KronFastScanner
+    >>> class Simulated:
+    ...     def __init__(self, seed, n, m):
+    ...         self.seed, self.n, self.m = seed, n, m
+    ...
+    ...     def read(self):
+    ...         rng = np.random.default_rng(self.seed)
+    ...         return rng.binomial(2, 0.3, size=(self.n, self.m)).astype(float)
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 200, 2
+    >>> Y = rng.standard_normal((n, p))
+    >>> G = rng.standard_normal((n, 20)) / np.sqrt(20)
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.2 * np.eye(p), np.eye(p))
+    >>> readers = [Simulated(seed, n, 10) for seed in range(3)]
+    >>> result = scan_chunks(scanner.null, readers, scanner.plan("any"))
+    >>> result.chi2.shape
+    (30,)
+    """
+
+    def read(self) -> NDArray[np.float64]:
+        """The chunk's candidates, an n × m float array (NaN for missing values)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,22 @@ class BedChunk:
         Variant range.
     count_A1 : bool
         Count allele 1 (the .bim's 5th column), as :class:`kronlmm.io.PlinkGenotypes` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.distributed import BedChunk
+    >>> from kronlmm.io import PlinkGenotypes
+    >>> paths = example_paths()
+    >>> geno = PlinkGenotypes(paths.prefix)
+    >>> chunk = BedChunk(str(paths.bed), geno.nsamples, geno.nvariants,
+    ...                  sample_index=np.arange(geno.nsamples), start=100, stop=150)
+    >>> block = chunk.read()  # on a worker, when the chunk is scanned
+    >>> block.shape
+    (400, 50)
+    >>> bool(np.array_equal(block, geno.read(slice(100, 150)), equal_nan=True))
+    True
     """
 
     bed: str
@@ -65,6 +112,8 @@ class BedChunk:
     count_A1: bool = True
 
     def read(self) -> NDArray[np.float64]:
+        """Dosages of variants ``start:stop`` for the samples of ``sample_index``
+        (``float64``, samples × variants, NaN for missing calls)."""
         from bed_reader import open_bed
 
         with open_bed(
@@ -76,7 +125,35 @@ class BedChunk:
 
 
 def null_fingerprint(null: NullModel, plan: TestPlan) -> str:
-    """A short hash identifying a null model and test (for checkpoint manifests)."""
+    """A short hash identifying a null model and test (for checkpoint manifests).
+
+    Parameters
+    ----------
+    null : NullModel
+        Fitted null terms (``KronFastScanner.null``).
+    plan : TestPlan
+        The test (``KronFastScanner.plan("any")``).
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits; equal for the same null and test, different otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.distributed import null_fingerprint
+    >>> from kronlmm.scan import KronFastScanner
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 100, 2
+    >>> Y, G = rng.standard_normal((n, p)), rng.standard_normal((n, 10))
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.2 * np.eye(p), np.eye(p))
+    >>> key = null_fingerprint(scanner.null, scanner.plan("any"))
+    >>> len(key), key == null_fingerprint(scanner.null, scanner.plan("any"))
+    (16, True)
+    >>> key == null_fingerprint(scanner.null, scanner.plan("common"))
+    False
+    """
     h = hashlib.sha256()
     for arr in (null.Lh, null.invD, null.UX, null.Yt, null.beta0, plan.A1r, plan.Va):
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -151,6 +228,47 @@ def scan_chunks(
         BLAS threads per task (None: leave as is). Default 1: one task per core.
     progress : bool
         Show Dask's progress bar.
+
+    Returns
+    -------
+    ScanResult
+        One row per candidate, chunks in the order given (whatever order they finished in).
+
+    Examples
+    --------
+    Without a client, Dask's local threaded scheduler runs the chunks:
+
+    >>> import numpy as np
+    >>> from kronlmm.distributed import scan_chunks
+    >>> from kronlmm.scan import KronFastScanner
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 200, 2
+    >>> Y = rng.standard_normal((n, p))
+    >>> G = rng.standard_normal((n, 20)) / np.sqrt(20)
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.2 * np.eye(p), np.eye(p))
+    >>> dosages = rng.binomial(2, 0.3, size=(n, 30)).astype(float)
+    >>> chunks = [dosages[:, :10], dosages[:, 10:20], dosages[:, 20:]]
+    >>> ids = [[f"v{i}" for i in range(a, a + 10)] for a in (0, 10, 20)]
+    >>> result = scan_chunks(scanner.null, chunks, scanner.plan("any"), ids=ids)
+    >>> result.to_dataframe().index[[0, -1]].tolist()
+    ['v0', 'v29']
+    >>> in_memory = scanner.scan_variants(dosages, "any")
+    >>> bool(np.allclose(result.chi2, in_memory.chi2, rtol=1e-10))
+    True
+
+    With ``checkpoint``, finished chunks are kept on disk and a rerun only computes the
+    missing ones:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> _ = scan_chunks(scanner.null, chunks, scanner.plan("any"), checkpoint=tmp.name)
+    >>> sorted(path.name for path in Path(tmp.name).iterdir())
+    ['chunk-000000.npz', 'chunk-000001.npz', 'chunk-000002.npz', 'manifest.json']
+    >>> again = scan_chunks(scanner.null, chunks, scanner.plan("any"), checkpoint=tmp.name)
+    >>> bool(np.array_equal(again.chi2, result.chi2, equal_nan=True))
+    True
+    >>> tmp.cleanup()
     """
     from dask import delayed
 
@@ -181,17 +299,24 @@ def scan_chunks(
     client = client if client is not None else _default_client()
     if todo and client is not None:
         null_ref = client.scatter(null, broadcast=True, hash=False)
-        futures = []
-        for i in todo:
-            chunk = chunks[i]
-            if hasattr(chunk, "dask"):  # a dask collection/delayed: compute on the cluster
-                chunk = client.compute(chunk)
-            futures.append(
-                client.submit(
-                    _run_chunk, null_ref, chunk, plan, ids[i], i, store_dir, blas_threads,
-                    key=f"kronlmm-scan-{token}-{i}", pure=False,
-                )
-            )  # fmt: skip
+        # Dask collections are computed on the cluster in one call (one graph, so a shared
+        # source array is sent once); in-memory arrays are scattered once each; readers
+        # (e.g. BedChunk) travel as they are and read on the worker.
+        lazy = [i for i in todo if hasattr(chunks[i], "dask")]
+        arrays = [i for i in todo if isinstance(chunks[i], np.ndarray)]
+        inputs: dict[int, Any] = {i: chunks[i] for i in todo}
+        if lazy:
+            inputs.update(zip(lazy, client.compute([chunks[i] for i in lazy]), strict=True))
+        if arrays:
+            scattered = client.scatter([chunks[i] for i in arrays], hash=False)
+            inputs.update(zip(arrays, scattered, strict=True))
+        futures = [
+            client.submit(
+                _run_chunk, null_ref, inputs[i], plan, ids[i], i, store_dir, blas_threads,
+                key=f"kronlmm-scan-{token}-{i}", pure=False,
+            )
+            for i in todo
+        ]  # fmt: skip
         if progress:
             from distributed import progress as dask_progress
 
@@ -234,6 +359,45 @@ def scan_dask_array(
 
     The array is rechunked to one chunk along the samples if needed; its variant chunks
     become the scan's chunks. Keyword arguments go to :func:`scan_chunks`.
+
+    Parameters
+    ----------
+    null : NullModel
+        Fitted null terms (``KronFastScanner.null``).
+    G : dask.array.Array
+        Candidates, samples × variants.
+    plan : TestPlan
+        What to test (``KronFastScanner.plan("any")``).
+    ids : array_like, optional
+        One identifier per variant.
+    **kwargs
+        ``client``, ``checkpoint``, ``manifest``, ``blas_threads``, ``progress`` of
+        :func:`scan_chunks`.
+
+    Returns
+    -------
+    ScanResult
+
+    Examples
+    --------
+    ``KronFastScanner.scan_variants`` calls this for a ``dask.array``:
+
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from kronlmm.distributed import scan_dask_array
+    >>> from kronlmm.scan import KronFastScanner
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 200, 2
+    >>> Y = rng.standard_normal((n, p))
+    >>> G = rng.standard_normal((n, 20)) / np.sqrt(20)
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.2 * np.eye(p), np.eye(p))
+    >>> dosages = da.from_array(rng.binomial(2, 0.3, size=(n, 30)).astype(float), chunks=(n, 10))
+    >>> result = scan_dask_array(scanner.null, dosages, scanner.plan("common"))
+    >>> result.chi2.shape, int(result.dof[0])
+    ((30,), 1)
+    >>> same = scanner.scan_variants(dosages, "common")
+    >>> bool(np.allclose(result.chi2, same.chi2, rtol=1e-10))
+    True
     """
     import dask.array as da
 

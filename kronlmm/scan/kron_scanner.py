@@ -256,18 +256,20 @@ class KronFastScanner:
             ids = np.asarray(ids)
         is_dask = hasattr(G, "dask") and hasattr(G, "chunks")
         if is_dask or client is not None or checkpoint is not None:
-            import dask.array as da
+            from ..distributed.scan import scan_chunks, scan_dask_array
 
-            from ..distributed.scan import scan_dask_array
-
-            if not is_dask:
-                G = np.asarray(G, dtype=float)
-                bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
-                G = da.from_array(G, chunks=(G.shape[0], bs))
-            return scan_dask_array(
-                null, G, plan, ids=ids, client=client, checkpoint=checkpoint,
-                blas_threads=blas_threads, progress=wants_bar(progress),
-            )  # fmt: skip
+            kw = {"client": client, "checkpoint": checkpoint, "blas_threads": blas_threads,
+                  "progress": wants_bar(progress)}  # fmt: skip
+            if is_dask:
+                return scan_dask_array(null, G, plan, ids=ids, **kw)
+            G = np.asarray(G, dtype=float)
+            if G.ndim != 2 or G.shape[0] != null.n:
+                raise ValueError(f"G has shape {G.shape}, expected ({null.n}, m)")
+            bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
+            starts = range(0, G.shape[1], bs)
+            chunks = [np.ascontiguousarray(G[:, a : a + bs]) for a in starts]
+            id_chunks = None if ids is None else [ids[a : a + bs] for a in starts]
+            return scan_chunks(null, chunks, plan, ids=id_chunks, **kw)
         G = np.asarray(G, dtype=float)
         if G.ndim == 1:
             G = G[:, None]
