@@ -65,10 +65,12 @@ class Parameter:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the value (fixed at construction)."""
         return self._value.shape
 
     @property
     def size(self) -> int:
+        """Number of entries of the value (its length in a flat parameter vector)."""
         return self._value.size
 
     @property
@@ -78,6 +80,7 @@ class Parameter:
 
     @property
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(lower, upper)``: element-wise bounds, arrays of the parameter's shape."""
         return self._lower, self._upper
 
     def set_bounds(self, lower: ArrayLike, upper: ArrayLike) -> None:
@@ -236,6 +239,7 @@ class Function:
 
     # ---- values and gradients --------------------------------------------------------
     def value(self) -> NDArray[np.float64]:  # pragma: no cover - abstract
+        """The dense value at the current parameters (subclasses implement it)."""
         raise NotImplementedError
 
     def _own_gradient(self) -> dict[str, NDArray[np.float64]]:

@@ -192,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> from kronlmm.cli import build_parser
+    >>> parser = build_parser()
+    >>> args = parser.parse_args(["scan", "--bfile", "data/cohort", "--pheno", "pheno.tsv",
+    ...                           "--workers", "4", "--checkpoint", "ck/"])
+    >>> args.command, args.bfile, args.test, args.workers, args.checkpoint, args.scheduler
+    ('scan', 'data/cohort', 'any', 4, 'ck/', None)
+    >>> args = parser.parse_args(["scan", "--bfile", "data/cohort", "--pheno", "pheno.tsv",
+    ...                           "--scheduler", "tcp://head-node:8786"])
+    >>> args.scheduler, args.workers
+    ('tcp://head-node:8786', None)
     """
     parser = argparse.ArgumentParser(
         prog="kronlmm",
@@ -518,6 +531,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status: 0 on success, 1 on bad input or a failed analysis, 2 on a usage error
         (argparse exits by itself then), 130 when interrupted.
+
+    Examples
+    --------
+    ``kronlmm fit-null`` on the bundled data, from Python (results to stdout, messages to
+    stderr; ``-q``: warnings and errors only):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from kronlmm.cli import main
+    >>> from kronlmm.data import example_paths
+    >>> paths = example_paths()
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> status = main(["fit-null", "--bfile", str(paths.prefix), "--pheno", str(paths.pheno),
+    ...                "--covar", str(paths.covar), "--out", f"{tmp.name}/run1", "-q"])
+    null model (ML, rank 1): 377 samples; traits trait1, trait2, trait3; covariates ...
+    lml = ... (converged, ... iterations)
+    C0 (genetic trait covariance):
+    ...
+    outputs:
+      .../run1.null.json
+    >>> status, sorted(path.name for path in Path(tmp.name).iterdir())
+    (0, ['run1.null.json'])
+
+    A problem with the input is one line on stderr and exit status 1:
+
+    >>> import contextlib
+    >>> import sys
+    >>> with contextlib.redirect_stderr(sys.stdout):
+    ...     status = main(["fit-null", "--bfile", "no/such/prefix", "--pheno", str(paths.pheno)])
+    kronlmm: error: PLINK file(s) 'no/such/prefix.bed', ... not found ...
+    >>> status
+    1
+    >>> tmp.cleanup()
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -58,6 +58,7 @@ class FreeFormCov(Function):
 
     @property
     def dim(self) -> int:
+        """p, the dimension of ``C`` (p × p)."""
         return self._dim
 
     @property
@@ -127,6 +128,7 @@ class FreeFormCov(Function):
 
     # ---- value and gradient ----------------------------------------------------------------
     def value(self) -> NDArray[np.float64]:
+        """``C = L Lᵀ + f·Iₚ`` (p × p, positive definite)."""
         L = self.L
         return L @ L.T + self._floor * np.eye(self._dim)
 

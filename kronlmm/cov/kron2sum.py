@@ -118,10 +118,12 @@ class Kron2SumCov(Function):
     # ---- data views ------------------------------------------------------------------------
     @property
     def G(self) -> NDArray[np.float64]:
+        """The factor ``G`` (n × r) of the genetic similarity ``GGᵀ``, as given."""
         return self._G
 
     @property
     def nsamples(self) -> int:
+        """n, the number of samples (rows of ``G``)."""
         return self._G.shape[0]
 
     @property
@@ -131,10 +133,12 @@ class Kron2SumCov(Function):
 
     @property
     def ntraits(self) -> int:
+        """p, the number of traits (the dimension of C₀ and C₁)."""
         return self._dim
 
     @property
     def rank(self) -> int:
+        """Maximum rank of C₀ (the number of columns of ``L₀``)."""
         return self.C0.shape[1]
 
     @property
@@ -165,6 +169,11 @@ class Kron2SumCov(Function):
             )
 
     def value(self) -> NDArray[np.float64]:
+        """The dense ``K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ`` (n·p × n·p).
+
+        Only for small problems: raises ValueError when n·p exceeds ``DENSE_LIMIT``
+        (20 000); use :meth:`solve`, :meth:`logdet` and :meth:`logdet_gradient` instead.
+        """
         self._check_dense()
         n = self.nsamples
         return np.kron(self.C0.value(), self._G @ self._G.T) + np.kron(self.C1.value(), np.eye(n))

@@ -54,6 +54,7 @@ class LRFreeFormCov(Function):
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n, m)``, the shape of the factor ``L``: C is n × n of rank at most m."""
         return (self._n, self._m)
 
     @property
@@ -85,6 +86,7 @@ class LRFreeFormCov(Function):
         self.L = V[:, order] * np.sqrt(np.clip(w[order], 0, None))[None, :]
 
     def value(self) -> NDArray[np.float64]:
+        """``C = L Lᵀ`` (n × n, positive semidefinite, rank at most m)."""
         L = self.L
         return L @ L.T
 

@@ -32,10 +32,45 @@ class ChunkStore:
         Created if missing. Must be reachable from every worker (shared file system).
     manifest : dict
         JSON-serialisable description of the scan.
+
+    Raises
+    ------
+    ValueError
+        If ``directory`` already holds a manifest that differs from ``manifest``.
+
+    Examples
+    --------
+    :func:`~kronlmm.distributed.scan_chunks` (``checkpoint=...``) manages the store; by hand:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from kronlmm.distributed import ChunkStore
+    >>> from kronlmm.scan import KronFastScanner
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 100, 2
+    >>> Y, G = rng.standard_normal((n, p)), rng.standard_normal((n, 10))
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.2 * np.eye(p), np.eye(p))
+    >>> part = scanner.scan_variants(rng.binomial(2, 0.3, size=(n, 5)).astype(float))
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = ChunkStore(Path(tmp.name) / "ck", {"test": "any", "nchunks": 2})
+    >>> store.write(0, part)
+    >>> store.done(0), store.done(1)
+    (True, False)
+    >>> sorted(path.name for path in store.directory.iterdir())
+    ['chunk-000000.npz', 'manifest.json']
+    >>> bool(np.array_equal(store.read(0).chi2, part.chi2))
+    True
+    >>> ChunkStore(store.directory, {"test": "common", "nchunks": 2})
+    Traceback (most recent call last):
+        ...
+    ValueError: ... holds results of a different scan ...
+    >>> tmp.cleanup()
     """
 
     def __init__(self, directory: str | os.PathLike, manifest: dict[str, Any]) -> None:
-        self.directory = Path(directory)
+        # absolute, so that workers in other working directories write to the same place
+        self.directory = Path(directory).resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / "manifest.json"
         text = json.dumps(manifest, sort_keys=True, indent=1)
@@ -58,6 +93,7 @@ class ChunkStore:
         return store
 
     def path(self, index: int) -> Path:
+        """The file of chunk ``index`` (``chunk-000123.npz``), whether or not it exists."""
         return self.directory / f"chunk-{index:06d}.npz"
 
     def done(self, index: int) -> bool:

@@ -58,6 +58,19 @@ class KinshipInfo:
         Variants skipped for a GRM because they did not vary among the samples used.
     n_clipped : int
         Eigenvalues set to 0 (negative or below ``1e-10 ×`` the largest).
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import fit_null
+    >>> paths = example_paths()
+    >>> info = fit_null(paths.prefix, paths.pheno, covar=paths.covar).kinship
+    >>> info.source, info.method, info.rank
+    ('grm', 'eigendecomposition', 376)
+    >>> info.n_variants, info.n_monomorphic, info.n_clipped
+    (2984, 16, 1)
+    >>> fit_null(paths.prefix, paths.pheno, covar=paths.covar, kinship=None).kinship
+    KinshipInfo(source='none', method='none', rank=0, n_variants=None, ...)
     """
 
     source: str

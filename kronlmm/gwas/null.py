@@ -61,6 +61,29 @@ class NullFit:
         How ``G`` was obtained.
     fit : kronlmm.lmm.FitResult
         What the optimiser did (convergence, iterations, gradient norm).
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import fit_null
+    >>> paths = example_paths()
+    >>> null = fit_null(paths.prefix, paths.pheno, covar=paths.covar)
+    >>> null.nsamples, null.trait_names, null.converged
+    (377, ['trait1', 'trait2', 'trait3'], True)
+    >>> null.C0.round(2)
+            trait1  trait2  trait3
+    trait1    0.12    0.21    0.25
+    trait2    0.21    0.36    0.43
+    trait3    0.25    0.43    0.52
+    >>> null.B.shape  # covariates × traits
+    (3, 3)
+
+    Fitted once, the null serves any number of scans:
+
+    >>> null.scan("any").top(1)["variant_id"].item()
+    'rs20402064'
+    >>> null.scan("common", chunk_size=1000).top(1)["variant_id"].item()
+    'rs26858614'
     """
 
     model: Kron2Sum
@@ -295,16 +318,18 @@ class NullFit:
         from ..distributed import BedChunk, scan_chunks
 
         geno = self.genotypes
+        # absolute: workers may run in another working directory
+        bed = str(Path(geno.bed_path).resolve())
         sample_index = np.asarray(self.genotype_index, dtype=np.intp)
         ids = geno.variants["variant_id"].to_numpy()
         bounds = list(range(0, geno.nvariants, chunk_size))
         chunks = [
-            BedChunk(str(geno.bed_path), geno.nsamples, geno.nvariants, sample_index,
+            BedChunk(bed, geno.nsamples, geno.nvariants, sample_index,
                      start, min(start + chunk_size, geno.nvariants), geno.count_A1)
             for start in bounds
         ]  # fmt: skip
         id_chunks = [ids[c.start : c.stop] for c in chunks]
-        manifest = {"bed": str(geno.bed_path), "chunk_size": int(chunk_size)}
+        manifest = {"bed": bed, "chunk_size": int(chunk_size)}
         with _dask_client(scheduler, workers) as client:
             return scan_chunks(null, chunks, plan, ids=id_chunks, client=client,
                                checkpoint=checkpoint, manifest=manifest,
@@ -390,6 +415,21 @@ def fit_null(
     way. The GRM includes the tested variant (proximal contamination, as in GEMMA's default),
     which makes tests slightly conservative; leave-one-chromosome-out kinships are not
     implemented yet.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import fit_null
+    >>> paths = example_paths()
+    >>> null = fit_null(paths.prefix, paths.pheno, covar=paths.covar, rank=1)
+    >>> null.covariate_names, null.intercept_added
+    (['intercept', 'age', 'sex'], True)
+    >>> null.alignment["missing_values"], null.alignment["kept"]
+    (18, 377)
+    >>> null.C1.shape, null.converged
+    ((3, 3), True)
+    >>> sorted(null.to_dict())[:4]
+    ['B', 'B_se', 'C0', 'C1']
     """
     from ..lmm import Kron2Sum
 

@@ -75,6 +75,29 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     -----
     If the ``with`` block raises, the temporary file is deleted and ``path`` is left as it
     was (absent, or the previous complete version).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from kronlmm.gwas import atomic_path
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> target = Path(tmp.name) / "table.txt"
+    >>> with atomic_path(target) as part:
+    ...     _ = part.write_text("complete")
+    >>> target.read_text()
+    'complete'
+    >>> try:
+    ...     with atomic_path(target) as part:
+    ...         _ = part.write_text("half")
+    ...         raise RuntimeError("interrupted")
+    ... except RuntimeError:
+    ...     pass
+    >>> target.read_text()  # the previous complete version
+    'complete'
+    >>> sorted(path.name for path in Path(tmp.name).iterdir())  # no temporary file left
+    ['table.txt']
+    >>> tmp.cleanup()
     """
     final = Path(path)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -108,6 +131,25 @@ def write_table(df: pd.DataFrame, path: PathLike, *, na_rep: str = "NA") -> Path
     -------
     pathlib.Path
         The path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from kronlmm.gwas import read_results, write_table
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> table = pd.DataFrame({"variant_id": ["rs1", "rs2"], "pos": [100, 200],
+    ...                       "p_value": [0.5, float("nan")]})
+    >>> path = write_table(table, Path(tmp.name) / "hits.tsv.gz")
+    >>> first = path.read_bytes()
+    >>> write_table(table, path).read_bytes() == first  # same table, same bytes
+    True
+    >>> read_results(path)
+      variant_id  pos  p_value
+    0        rs1  100      0.5
+    1        rs2  200      NaN
+    >>> tmp.cleanup()
     """
     path = Path(path)
     options: dict[str, Any] = {"sep": "\t", "index": False, "na_rep": na_rep}
@@ -153,6 +195,20 @@ def write_parquet_table(df: pd.DataFrame, path: PathLike) -> Path:
     ------
     ImportError
         If pyarrow is not installed (``pip install 'kronlmm[parquet]'``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from kronlmm.gwas import read_results, write_parquet_table
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> table = pd.DataFrame({"variant_id": ["rs1", "rs2"], "pos": [100, 200],
+    ...                       "p_value": [0.5, 1e-300]})
+    >>> path = write_parquet_table(table, Path(tmp.name) / "hits.parquet")
+    >>> read_results(path).equals(table)
+    True
+    >>> tmp.cleanup()
     """
     _require_pyarrow()
     path = Path(path)
@@ -206,6 +262,20 @@ def write_json(obj: Mapping[str, Any], path: PathLike) -> Path:
     -------
     pathlib.Path
         The path written.
+
+    Examples
+    --------
+    >>> import json
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from kronlmm.gwas import write_json
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> values = {"C0": np.eye(2), "lml": np.nan, "n": np.int64(377)}
+    >>> path = write_json(values, Path(tmp.name) / "null.json")
+    >>> json.loads(path.read_text())
+    {'C0': [[1.0, 0.0], [0.0, 1.0]], 'lml': None, 'n': 377}
+    >>> tmp.cleanup()
     """
     path = Path(path)
     text = json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"
@@ -229,6 +299,22 @@ def read_results(path: PathLike) -> pd.DataFrame:
         columns (:data:`INTEGER_COLUMNS`) as ``int64``, every other column as ``float64``
         with ``NA``/``#NA`` read as ``NaN``. Floats are parsed exactly as written
         (round-trip precision).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from kronlmm.gwas import read_results, write_table
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> table = pd.DataFrame({"chrom": ["01", "X"], "pos": [100, 200],
+    ...                       "p_value": [0.1 + 0.2, float("nan")]})
+    >>> back = read_results(write_table(table, Path(tmp.name) / "hits.tsv"))
+    >>> back["chrom"].tolist(), back["pos"].dtype  # text stays text: "01", not 1
+    (['01', 'X'], dtype('int64'))
+    >>> bool(back["p_value"].iloc[0] == 0.1 + 0.2), back["p_value"].isna().tolist()
+    (True, [False, True])
+    >>> tmp.cleanup()
     """
     path = Path(path)
     if path.suffix.lower() == ".parquet":

@@ -148,6 +148,19 @@ def genomic_control_lambda(chi2: ArrayLike, dof: ArrayLike | int) -> float:
     ------
     ValueError
         If the statistics have different degrees of freedom.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.gwas import genomic_control_lambda
+    >>> rng = np.random.default_rng(0)
+    >>> chi2 = rng.chisquare(1, size=100_000)  # statistics of null variants, 1 dof
+    >>> round(genomic_control_lambda(chi2, 1), 2)
+    1.0
+    >>> round(genomic_control_lambda(1.2 * chi2, 1), 2)  # inflated by 20 %
+    1.2
+    >>> round(genomic_control_lambda([np.nan, 0.2, 0.455, 3.0], 1), 3)  # NaN ignored
+    1.0
     """
     import scipy.stats as st
 
@@ -172,6 +185,19 @@ class SsfTables(NamedTuple):
     per_trait : pandas.DataFrame
         Columns :data:`SSF_PER_TRAIT_COLUMNS`: one row per tested variant and trait, with
         that trait's effect, standard error and Wald p-value.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import scan
+    >>> paths = example_paths()
+    >>> ssf = scan(paths.prefix, paths.pheno, covar=paths.covar, test="any").to_ssf()
+    >>> len(ssf.joint), len(ssf.per_trait)  # tested variants; 3 traits each
+    (2984, 8952)
+    >>> "beta" in ssf.joint, ssf.per_trait["trait"].head(3).tolist()
+    (False, ['trait1', 'trait2', 'trait3'])
+    >>> ssf.joint.columns[:3].tolist()
+    ['chromosome', 'base_pair_location', 'effect_allele']
     """
 
     joint: pd.DataFrame
@@ -195,6 +221,37 @@ class GwasResult:
         ``"any"``, ``"common"`` or ``"interaction"``.
     dof : int
         Degrees of freedom of the test.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import scan
+    >>> paths = example_paths()
+    >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar, test="common")
+    >>> result
+    GwasResult(test='common', dof=1, variants=3000, tested=2984, samples=377, ...)
+    >>> result.top(2)[["variant_id", "chrom", "pos"]]
+          variant_id chrom       pos
+    2500  rs26858614     3  25936215
+    313   rs88169581     1  14749081
+    >>> result.effects.columns.tolist(), result.effects["trait"].iloc[0]
+    (['variant_id', 'trait', 'beta', 'se'], 'common')
+    >>> round(result.lambda_gc, 2)
+    1.01
+
+    The tables round-trip through the writers:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from kronlmm.gwas import read_results
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = result.write_tsv(Path(tmp.name) / "common.assoc.tsv.gz")
+    >>> read_results(path).equals(result.assoc)
+    True
+    >>> path = result.write_parquet(Path(tmp.name) / "common.assoc.parquet")
+    >>> read_results(path).equals(result.assoc)
+    True
+    >>> tmp.cleanup()
     """
 
     assoc: pd.DataFrame

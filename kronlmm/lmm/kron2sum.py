@@ -159,14 +159,17 @@ class Kron2Sum:
 
     @property
     def A(self) -> NDArray[np.float64]:
+        """The trait design A (p × a), as given (``Iₚ`` when ``A`` was ``None``)."""
         return self._A
 
     @property
     def X(self) -> NDArray[np.float64]:
+        """The covariates X (n × c), as given (``1ₙ`` when ``X`` was ``None``)."""
         return self._X
 
     @property
     def Y(self) -> NDArray[np.float64]:
+        """The outcomes Y (n × p), one trait per column."""
         return self._Y
 
     @property
@@ -176,22 +179,27 @@ class Kron2Sum:
 
     @property
     def nsamples(self) -> int:
+        """n, the number of samples (rows of Y)."""
         return self._Y.shape[0]
 
     @property
     def ntraits(self) -> int:
+        """p, the number of traits (columns of Y)."""
         return self._Y.shape[1]
 
     @property
     def ncovariates(self) -> int:
+        """c, the number of covariates (columns of X)."""
         return self._X.shape[1]
 
     @property
     def restricted(self) -> bool:
+        """Whether :meth:`fit` and :meth:`lml` use REML (True) or ML (False)."""
         return self._restricted
 
     @property
     def rank(self) -> int:
+        """Maximum rank of C₀ (the ``rank`` argument)."""
         return self._cov.rank
 
     def _evaluate(self, gradient: bool = False) -> KronLmlTerms:

@@ -37,6 +37,12 @@ def require_matplotlib() -> Any:
     ------
     ImportError
         ``"... pip install 'kronlmm[plot]'"`` when matplotlib is not installed.
+
+    Examples
+    --------
+    >>> from kronlmm.plot import require_matplotlib
+    >>> require_matplotlib().__name__
+    'matplotlib'
     """
     try:
         import matplotlib
@@ -85,6 +91,12 @@ def chromosome_order(chroms: Iterable[object]) -> list[str]:
     Returns
     -------
     list of str
+
+    Examples
+    --------
+    >>> from kronlmm.plot import chromosome_order
+    >>> chromosome_order(["2", "X", "10", "1", "chr3", "MT", "scaffold_7", "2"])
+    ['1', '2', 'chr3', '10', 'X', 'MT', 'scaffold_7']
     """
     return sorted({str(c) for c in chroms}, key=_chrom_key)
 
@@ -129,6 +141,32 @@ def manhattan(
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    A simulated result table (:attr:`GwasResult.assoc <kronlmm.gwas.GwasResult.assoc>` has
+    these columns and more), drawn on a figure that is saved, never shown:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> table = pd.DataFrame({
+    ...     "chrom": np.repeat(["1", "2", "X"], 200),
+    ...     "pos": np.tile(np.arange(200) * 1000, 3),
+    ...     "variant_id": [f"rs{i}" for i in range(600)],
+    ...     "p_value": rng.uniform(size=600),
+    ... })
+    >>> table.loc[250, "p_value"] = 1e-9  # one hit on chromosome 2
+    >>> import io
+    >>> from matplotlib.figure import Figure
+    >>> from kronlmm.plot import manhattan
+    >>> fig = Figure(figsize=(8, 3))
+    >>> ax = manhattan(table, fig.add_subplot(), highlight=["rs250"], title="simulated")
+    >>> [label.get_text() for label in ax.get_xticklabels()]
+    ['1', '2', 'X']
+    >>> round(ax.get_ylim()[1])  # the hit: -log10(1e-9)
+    9
+    >>> fig.savefig(io.BytesIO(), format="png")
     """
     df = _table(table)
     ax = _axes(ax, (10.0, 4.0))
@@ -204,6 +242,30 @@ def qq(
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> table = pd.DataFrame({
+    ...     "chrom": np.repeat(["1", "2", "X"], 200),
+    ...     "pos": np.tile(np.arange(200) * 1000, 3),
+    ...     "variant_id": [f"rs{i}" for i in range(600)],
+    ...     "p_value": rng.uniform(size=600),
+    ... })
+    >>> table.loc[250, "p_value"] = 1e-9  # one hit on chromosome 2
+    >>> import io
+    >>> from matplotlib.figure import Figure
+    >>> from scipy import stats
+    >>> from kronlmm.plot import qq
+    >>> table["dof"] = 1
+    >>> table["chi2"] = stats.chi2.isf(table["p_value"], 1)
+    >>> fig = Figure(figsize=(4, 4))
+    >>> ax = qq(table, fig.add_subplot())
+    >>> ax.texts[0].get_text().split("= ")[1]  # genomic-control lambda
+    '0.807'
+    >>> fig.savefig(io.BytesIO(), format="png")
     """
     import scipy.stats as st
 
@@ -271,6 +333,24 @@ def save_plots(
     -------
     list of pathlib.Path
         The files written.
+
+    Examples
+    --------
+    A scan of the bundled data (without a kinship, to keep the example quick):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import scan
+    >>> from kronlmm.plot import save_plots
+    >>> paths = example_paths()
+    >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar, kinship=None)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> written = save_plots(result, Path(tmp.name) / "manhattan.png", Path(tmp.name) / "qq.png",
+    ...                      highlight=["rs20402064"], title="example", dpi=50)
+    >>> [(path.name, path.read_bytes()[1:4]) for path in written]
+    [('manhattan.png', b'PNG'), ('qq.png', b'PNG')]
+    >>> tmp.cleanup()
     """
     require_matplotlib()
     from matplotlib.figure import Figure

@@ -99,18 +99,23 @@ class FastScanner:
 
     @property
     def null_scale(self) -> float:
+        """Profiled scale s of the null (1 after an ML fit of the same model)."""
         return self._kron.null_scale
 
     @property
     def null_beta(self) -> NDArray[np.float64]:
+        """Covariate effects β of the null (length c), GLS estimate at v₀, v₁."""
         return self._kron.null_beta
 
     @property
     def null_beta_covariance(self) -> NDArray[np.float64]:
+        """``s · (Xᵀ K⁻¹ X)⁻¹``: covariance of ``null_beta`` (c × c)."""
         return self._kron.null_beta_covariance
 
     @property
     def null_beta_se(self) -> NDArray[np.float64]:
+        """Standard errors of ``null_beta``: the square roots of the diagonal of
+        ``null_beta_covariance``."""
         return self._kron.null_beta_se
 
     def scan(self, M: ArrayLike) -> dict:
