@@ -327,7 +327,7 @@ def print_report(results: list[CaseResult], args: argparse.Namespace, nthreads: 
     print()
     print(
         f"- per = fit: kronlmm time = constructor + fit(), median of {args.repeat} runs "
-        "(3 starts, see Kron2Sum.fit); glimix-core time = constructor + fit(), one run in a "
+        "(default fit: one moment-based start); glimix-core time = constructor + fit(), one run in a "
         "child process (start-up and imports excluded)."
     )
     if any(res.eval_glimix is not None for res in results):

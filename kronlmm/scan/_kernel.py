@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from .._linalg import EconomicSVD, joint_whitening
 from ..cov.kron2sum import WhitenedKron2Sum
-from ..lmm._kron_terms import LOG2PI, KronProjections, gls_system, remove_design_fit
+from ..lmm._kron_terms import LOG2PI, KronProjections, kron_lml, remove_design_fit
 
 #: Relative tolerance below which a candidate's residual (after X) counts as zero.
 COLLINEAR_RTOL = 1e-9
@@ -123,17 +123,9 @@ class NullModel:
         if proj is None:
             proj = KronProjections.build(Y, A0, X, svd.U, svd.S2)
         wt = WhitenedKron2Sum(svd, n, joint_whitening(C0, C1))
-        H, b, At0 = gls_system(proj, wt)
-        H_chol = sla.cho_factor(H, lower=True)
-        beta0 = sla.cho_solve(H_chol, b)
-        Yt = proj.UY @ wt.Lh.T
-        invD = 1.0 / wt.D
-        E = beta0.reshape(At0.shape[1], proj.UX.shape[1]).T @ At0.T
-        Rt = Yt - proj.UX @ E
-        SyyW = wt.Lh @ proj.Syy @ wt.Lh.T
-        SxyW = proj.Sxy @ wt.Lh.T
-        Rgram = SyyW - SxyW.T @ E - E.T @ SxyW + E.T @ proj.Sxx @ E
-        quad0 = float(np.sum(Rt * Rt * invD) + np.trace(Rgram))
+        fit = kron_lml(proj, wt, restricted=False)  # the null's GLS fit and rᵀK⁻¹r
+        At0 = wt.Lh @ proj.Ar
+        beta0 = fit.Br.T.ravel()  # vec of B′ (c′ × a′), design index outer
         Xr = X @ proj.Vx
         Y0, _ = remove_design_fit(Y, Xr, A0 @ proj.Va)  # the Y of proj (same arithmetic)
         return cls(
@@ -141,15 +133,15 @@ class NullModel:
             p=p,
             W=np.ascontiguousarray(np.hstack([svd.U, Xr, Y0])),
             Lh=wt.Lh,
-            invD=invD,
+            invD=1.0 / wt.D,
             UX=proj.UX,
-            Yt=Yt,
+            Yt=proj.UY @ wt.Lh.T,
             XtX_chol=sla.cho_factor(proj.XtX, lower=True),
             At0=At0,
-            H00_chol=H_chol,
+            H00_chol=fit.H_chol,
             beta0=beta0,
             beta_offset=proj.B_off.ravel(order="F"),
-            quad0=quad0,
+            quad0=fit.quad,
             logdetK=wt.logdet,
             Vx=proj.Vx,
             Va0=proj.Va,
