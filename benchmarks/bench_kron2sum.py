@@ -327,8 +327,8 @@ def print_report(results: list[CaseResult], args: argparse.Namespace, nthreads: 
     print()
     print(
         f"- per = fit: kronlmm time = constructor + fit(), median of {args.repeat} runs "
-        "(default fit: one moment-based start); glimix-core time = constructor + fit(), one run in a "
-        "child process (start-up and imports excluded)."
+        "(default fit: one moment-based start); glimix-core time = constructor + fit(), one "
+        "run in a child process (start-up and imports excluded)."
     )
     if any(res.eval_glimix is not None for res in results):
         print(
