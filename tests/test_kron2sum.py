@@ -729,3 +729,31 @@ def test_restarts_never_lower_lml(seed, restricted):
         lmls[restarts] = model.lml()
     assert lmls[1] >= lmls[0]
     assert lmls[3] >= lmls[0]
+
+
+@pytest.mark.parametrize("restricted", [False, True], ids=["ML", "REML"])
+def test_precomputed_decomposition_equals_factor(rng, restricted):
+    """G given as its decomposition GGᵀ = U diag(S2) Uᵀ (e.g. an eigendecomposed kinship)
+    gives the same model as G itself (reference: the model built from G)."""
+    from kronlmm._linalg import EconomicSVD
+
+    n, p, r = 40, 3, 60
+    Y = rng.standard_normal((n, p))
+    X = np.c_[np.ones(n), rng.standard_normal(n)]
+    G = rng.standard_normal((n, r))
+    w, V = np.linalg.eigh(G @ G.T)
+    keep = w > 1e-10 * w[-1]
+    from_G = Kron2Sum(Y, np.eye(p), X, G, rank=2, restricted=restricted)
+    from_svd = Kron2Sum(Y, np.eye(p), X, EconomicSVD(V[:, keep], w[keep]), rank=2,
+                        restricted=restricted)  # fmt: skip
+    C0, C1 = _random_C(rng, p, 2)
+    for m in (from_G, from_svd):
+        m.set_start(C0, C1)
+    assert from_svd.lml() == pytest.approx(from_G.lml(), rel=1e-10)
+    np.testing.assert_allclose(from_svd.covariance(), from_G.covariance(), atol=1e-9)
+    for key, g in from_G.gradient().items():
+        np.testing.assert_allclose(from_svd.gradient()[key], g, rtol=1e-8, atol=1e-8)
+    with pytest.raises(ValueError, match=r"G.S2 must hold finite, strictly positive"):
+        Kron2Sum(Y, None, X, EconomicSVD(V[:, keep], -w[keep]))
+    with pytest.raises(ValueError, match=r"G.U has shape"):
+        Kron2Sum(Y, None, X, EconomicSVD(V[:-1, keep], w[keep]))

@@ -56,6 +56,17 @@ class WhitenedKron2Sum:
         return w0, w1
 
 
+def _checked_svd(svd: EconomicSVD) -> EconomicSVD:
+    """Validate a decomposition passed in place of G (shapes, finiteness, S2 > 0)."""
+    U = as_matrix("G.U", svd.U)
+    S2 = np.asarray(svd.S2, dtype=float)
+    if S2.shape != (U.shape[1],):
+        raise ValueError(f"G.S2 has shape {S2.shape}, expected ({U.shape[1]},) to match G.U")
+    if not np.all(np.isfinite(S2)) or np.any(S2 <= 0):
+        raise ValueError("G.S2 must hold finite, strictly positive eigenvalues of GGᵀ")
+    return EconomicSVD(U, S2)
+
+
 class Kron2SumCov(Function):
     r"""Covariance ``K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ`` of ``vec(Y)`` (Y: n × p, column-major vec).
 
@@ -72,7 +83,9 @@ class Kron2SumCov(Function):
 
     Parameters
     ----------
-    G : array_like, shape (n, r)
+    G : array_like, shape (n, r), or EconomicSVD
+        The factor G, or its decomposition ``GGᵀ = U diag(S2) Uᵀ`` when already known
+        (e.g. from an eigendecomposition of a kinship matrix), which skips the SVD.
     dim : int
         p, the number of traits.
     rank : int, optional
@@ -98,15 +111,18 @@ class Kron2SumCov(Function):
     ['C0.Lu', 'C1.Llow', 'C1.Llogd']
     """
 
-    def __init__(self, G: ArrayLike, dim: int, rank: int = 1) -> None:
+    def __init__(self, G: ArrayLike | EconomicSVD, dim: int, rank: int = 1) -> None:
         super().__init__()
-        G = as_matrix("G", G)
         self._dim = check_positive_int("dim", dim)
         rank = check_positive_int("rank", rank)
         if rank > self._dim:
             raise ValueError(f"rank must be ≤ dim (the number of traits), got {rank} > {dim}")
-        self._G = G
-        self._svd = economic_svd(G)
+        if isinstance(G, EconomicSVD):
+            self._svd = _checked_svd(G)
+            self._G = self._svd.U * np.sqrt(self._svd.S2)[None, :]
+        else:
+            self._G = as_matrix("G", G)
+            self._svd = economic_svd(self._G)
         self.C0 = self._add_child("C0", LRFreeFormCov(self._dim, rank))
         self.C1 = self._add_child("C1", FreeFormCov(self._dim))
         if self._svd.S2.size == 0:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from .._linalg import EconomicSVD
 from ..io import (
     AlignedSamples,
     Kinship,
@@ -95,8 +96,9 @@ class Prepared:
         ``n × p`` traits.
     X : numpy.ndarray
         ``n × c`` covariates (with the intercept when added).
-    G : numpy.ndarray
-        ``n × r`` genetic factor.
+    G : numpy.ndarray or EconomicSVD
+        ``n × r`` genetic factor, or the eigendecomposition ``K = U diag(S2) Uᵀ`` when the
+        kinship was decomposed (passed to the model as is, so it is not decomposed twice).
     trait_names, covariate_names : list of str
         Columns of ``Y`` and ``X``.
     intercept_added : bool
@@ -109,7 +111,7 @@ class Prepared:
     aligned: AlignedSamples
     Y: NDArray[np.float64]
     X: NDArray[np.float64]
-    G: NDArray[np.float64]
+    G: NDArray[np.float64] | EconomicSVD
     trait_names: list[str]
     covariate_names: list[str]
     intercept_added: bool
@@ -183,14 +185,17 @@ def _check_traits(Y: NDArray[np.float64], X: NDArray[np.float64], names: list[st
         )
 
 
-def _factor_from_kinship(K: NDArray[np.float64]) -> tuple[NDArray[np.float64], int]:
-    """``G = V·√λ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest."""
+def _factor_from_kinship(K: NDArray[np.float64]) -> tuple[EconomicSVD, int]:
+    """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest.
+
+    The decomposition itself is what the model needs (``G = V·√λ`` would be decomposed
+    again), so it is returned as an :class:`~kronlmm._linalg.EconomicSVD`.
+    """
     w, V = np.linalg.eigh(K)
     top = max(float(w[-1]), 0.0)
     keep = w > EIGEN_RTOL * top if top > 0 else np.zeros(w.size, dtype=bool)
     clipped = int(w.size - keep.sum())
-    G = V[:, keep] * np.sqrt(w[keep])
-    return np.ascontiguousarray(G), clipped
+    return EconomicSVD(np.ascontiguousarray(V[:, keep]), w[keep].copy()), clipped
 
 
 def _genetic_factor(
@@ -198,7 +203,7 @@ def _genetic_factor(
     genotypes: PlinkGenotypes,
     aligned: AlignedSamples,
     block_size: int,
-) -> tuple[NDArray[np.float64], KinshipInfo]:
+) -> tuple[NDArray[np.float64] | EconomicSVD, KinshipInfo]:
     n = aligned.nsamples
     if kinship is None:
         logger.info("no kinship: the model has no genetic random effect")
@@ -220,7 +225,7 @@ def _genetic_factor(
         info = KinshipInfo(
             source="grm",
             method="eigendecomposition",
-            rank=G.shape[1],
+            rank=G.S2.size,
             n_variants=grm.n_variants,
             n_monomorphic=grm.n_monomorphic,
             n_clipped=clipped,
@@ -230,7 +235,7 @@ def _genetic_factor(
     G, clipped = _factor_from_kinship(aligned.K)
     source = "Kinship object" if isinstance(kinship, Kinship) else str(kinship)
     return G, KinshipInfo(
-        source=source, method="eigendecomposition", rank=G.shape[1], n_clipped=clipped
+        source=source, method="eigendecomposition", rank=G.S2.size, n_clipped=clipped
     )
 
 
@@ -281,12 +286,12 @@ def prepare_inputs(
     _check_traits(Y, X, trait_names)
     G, info = _genetic_factor(kinship, genotypes, aligned, block_size)
     logger.info(
-        "null model inputs: %d samples, %d trait(s), %d covariate column(s), G with %d "
-        "column(s) (%s, %s)",
+        "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d "
+        "(%s, %s)",
         n,
         Y.shape[1],
         X.shape[1],
-        G.shape[1],
+        info.rank,
         info.source,
         info.method,
     )

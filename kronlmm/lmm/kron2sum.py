@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
+from .._linalg import EconomicSVD
 from .._validate import as_matrix, check_positive_int
 from ..cov.kron2sum import Kron2SumCov
 from ._kron_init import moment_start, ols_residual_moments, share_start
@@ -66,7 +67,9 @@ class Kron2Sum:
         Trait design; ``None`` means ``Iₚ``.
     X : array_like, shape (n, c), optional
         Covariates; ``None`` means an intercept column ``1ₙ``.
-    G : array_like, shape (n, r)
+    G : array_like, shape (n, r), or EconomicSVD
+        The genetic factor, or its decomposition ``GGᵀ = U diag(S2) Uᵀ`` if known already
+        (``kronlmm._linalg.EconomicSVD``; skips the SVD).
     rank : int, optional
         Maximum rank of C₀ (1 ≤ rank ≤ p). Default 1.
     restricted : bool, optional
@@ -95,7 +98,7 @@ class Kron2Sum:
         Y: ArrayLike,
         A: ArrayLike | None = None,
         X: ArrayLike | None = None,
-        G: ArrayLike | None = None,
+        G: ArrayLike | EconomicSVD | None = None,
         rank: int = 1,
         restricted: bool = False,
         *,
@@ -109,7 +112,11 @@ class Kron2Sum:
         X = np.ones((n, 1)) if X is None else as_matrix("X", X, nrows=n)
         if G is None:
             raise ValueError("G is required (use np.zeros((n, 0)) for no genetic term)")
-        G = as_matrix("G", G, nrows=n)
+        if isinstance(G, EconomicSVD):
+            if np.shape(G.U)[0] != n:
+                raise ValueError(f"G.U has shape {np.shape(G.U)}, expected ({n}, k)")
+        else:
+            G = as_matrix("G", G, nrows=n)
         rank = check_positive_int("rank", rank)
         if rank > p:
             raise ValueError(f"rank must be ≤ p = {p} (the number of traits), got {rank}")
