@@ -286,8 +286,7 @@ def prepare_inputs(
     _check_traits(Y, X, trait_names)
     G, info = _genetic_factor(kinship, genotypes, aligned, block_size)
     logger.info(
-        "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d "
-        "(%s, %s)",
+        "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d (%s, %s)",
         n,
         Y.shape[1],
         X.shape[1],
