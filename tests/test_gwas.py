@@ -379,3 +379,21 @@ def test_progress_reporting(result: GwasResult, capsys: pytest.CaptureFixture[st
     assert "scan:" in capsys.readouterr().err  # a tqdm bar
     result.null.scan(chunk_size=1500, progress="auto")  # stderr is not a terminal here
     assert capsys.readouterr().err == ""
+
+
+def test_trait_with_large_mean_is_scanned_not_rejected():
+    """A trait with mean 1e7 and sd ≈ 1 has variance left after the intercept; shifting a
+    trait by a constant changes nothing but its intercept (algebra), so the null lml and
+    C₀, C₁ equal those of the unshifted data."""
+    from kronlmm.data import example_paths
+    from kronlmm.gwas import fit_null
+    from kronlmm.io import read_table
+
+    paths = example_paths()
+    pheno = read_table(paths.pheno)
+    shifted = pheno.copy()
+    shifted["trait1"] = shifted["trait1"] + 1e7
+    ref = fit_null(paths.prefix, pheno, covar=paths.covar, kinship=None)
+    got = fit_null(paths.prefix, shifted, covar=paths.covar, kinship=None)
+    assert got.lml == pytest.approx(ref.lml, rel=1e-9)
+    np.testing.assert_allclose(got.C1.to_numpy(), ref.C1.to_numpy(), rtol=1e-6)

@@ -24,6 +24,7 @@ from ..io import (
     read_kinship,
     read_table,
 )
+from ..lmm._kron_init import no_variance_left
 
 __all__ = ["KinshipInfo", "Prepared", "prepare_inputs", "KinshipSpec", "TableSpec"]
 
@@ -175,9 +176,8 @@ def _check_traits(Y: NDArray[np.float64], X: NDArray[np.float64], names: list[st
                 f"{y[0]:g}); drop it with --pheno-cols / pheno_cols"
             )
     coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
-    resid = ((Y - X @ coef) ** 2).sum(axis=0)
-    raw = (Y**2).sum(axis=0)
-    bad = [names[j] for j in np.flatnonzero(resid <= 1e-12 * raw)]
+    resid_var = ((Y - X @ coef) ** 2).sum(axis=0) / max(n - X.shape[1], 1)
+    bad = [names[j] for j in no_variance_left(resid_var, np.mean(Y * Y, axis=0))]
     if bad:
         raise ValueError(
             f"trait(s) {', '.join(repr(b) for b in bad)} are explained exactly by the "

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._linalg import EconomicSVD
 from .._validate import as_matrix, check_positive_int
 from ..cov.kron2sum import Kron2SumCov
-from ._kron_init import moment_start, ols_residual_moments, share_start
+from ._kron_init import moment_start, no_variance_left, ols_residual_moments, share_start
 from ._kron_terms import KronLmlTerms, KronProjections, kron_lml
 from ._optimize import FitResult, maximize_lbfgsb, projected_gradient_norm
 from .warnings import FitWarning
@@ -132,9 +132,7 @@ class Kron2Sum:
             )
         _, _, total = ols_residual_moments(self._proj)
         tvar = np.diag(total)
-        # left-over variance at the rounding level of Y's own values counts as none
-        raw = np.mean(Y * Y, axis=0)
-        bad = np.flatnonzero(tvar <= (1e3 * np.finfo(float).eps) ** 2 * raw).tolist()
+        bad = no_variance_left(tvar, np.mean(Y * Y, axis=0)).tolist()
         if bad:
             raise ValueError(
                 f"trait column(s) {bad} of Y have no variance left after regressing out X; "
