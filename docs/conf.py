@@ -104,6 +104,7 @@ autosummary_context = {"inheritance_stops": INHERITANCE_STOPS}
 #: (module, title, required). Required modules must import; optional ones are documented when
 #: they exist and are skipped silently when they do not.
 API_MODULES = [
+    ("kronlmm.core", "Core: parameters, numerics, likelihood engine", True),
     ("kronlmm.lmm", "Models", True),
     ("kronlmm.scan", "Association scanners", True),
     ("kronlmm.gwas", "Genome-wide scans", False),
@@ -113,6 +114,7 @@ API_MODULES = [
     ("kronlmm.testing", "Testing helpers", True),
     ("kronlmm.data", "Bundled example data", True),
     ("kronlmm.distributed", "Distributed scans (Dask)", False),
+    ("kronlmm.features", "Many-feature models (limma-style, per-feature LMMs)", True),
     ("kronlmm.plot", "Plots", False),
     ("kronlmm.cli", "Command line", False),
 ]
@@ -177,11 +179,23 @@ def _entry(modname: str, module: object, name: str) -> tuple[object, str]:
     return obj, name
 
 
+def _home(obj: object) -> str | None:
+    """The kronlmm subpackage (``kronlmm.x``) that defines a class or function, if any."""
+    parts = str(getattr(obj, "__module__", "")).split(".")
+    return ".".join(parts[:2]) if parts[0] == "kronlmm" and len(parts) > 1 else None
+
+
 def _api_page(modname: str, title: str, module: object) -> str:
     names = list(getattr(module, "__all__", []))
     groups: dict[str, list[str]] = {k: [] for k in _SECTION_TITLES}
+    reexported: list[str] = []
     for name in names:
         obj, entry = _entry(modname, module, name)
+        home = _home(obj) if inspect.isclass(obj) or inspect.isfunction(obj) else None
+        if home is not None and home != modname and modname.count(".") == 1:
+            # documented once, on the page of the subpackage that defines it
+            reexported.append(f":{'class' if inspect.isclass(obj) else 'func'}:`{home}.{name}`")
+            continue
         groups[_kind(obj)].append(entry)
     out = [
         f".. This page is written by docs/conf.py from {modname}.__all__; do not edit.\n",
@@ -195,29 +209,10 @@ def _api_page(modname: str, title: str, module: object) -> str:
         out.append(_underline(_SECTION_TITLES[kind], "-"))
         entries = "\n".join(f"   {m}" for m in members)
         out.append(f".. autosummary::\n   :toctree: generated\n   :nosignatures:\n\n{entries}\n")
+    if reexported:
+        out.append(_underline("Also importable from here", "-"))
+        out.append(", ".join(reexported) + ".\n")
     return "\n".join(out)
-
-
-_BASE_PAGE = """\
-.. This page is written by docs/conf.py; do not edit.
-
-Base classes for your own objects
-=================================
-
-Every covariance and mean object of kronlmm derives from :class:`Function`, which owns
-named :class:`Parameter` objects. Subclass it to write your own covariance or mean; see
-:doc:`/covariance_mean` for a worked example. These two classes live in the module
-``kronlmm._function`` (import them from there); their interface is stable.
-
-.. currentmodule:: kronlmm._function
-
-.. autosummary::
-   :toctree: generated
-   :nosignatures:
-
-   Function
-   Parameter
-"""
 
 
 def _write_api_pages() -> None:
@@ -236,8 +231,6 @@ def _write_api_pages() -> None:
             continue
         (api / f"{modname}.rst").write_text(_api_page(modname, title, module), encoding="utf-8")
         pages.append(modname)
-    (api / "base.rst").write_text(_BASE_PAGE, encoding="utf-8")
-    pages.append("base")
     toc = "\n".join(f"   {p}" for p in pages)
     absent = ""
     if _ABSENT:

@@ -19,7 +19,7 @@ Run: .venv/bin/python examples/custom_covariance.py
 import numpy as np
 import scipy.optimize
 
-from kronlmm._function import Function, Parameter
+from kronlmm.core.parameters import Function, Parameter
 from kronlmm.cov import EyeCov, SumCov
 from kronlmm.testing import check_gradient
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from kronlmm._function import Function
+from kronlmm.core.parameters import Function
 from kronlmm.cov import (
     EyeCov,
     FreeFormCov,
@@ -384,7 +384,7 @@ def test_sumcov_falls_back_to_dense_contraction_for_plain_functions(rng):
     class Plain(Function):  # a user covariance without contract_gradient
         def __init__(self):
             super().__init__()
-            from kronlmm._function import Parameter
+            from kronlmm.core.parameters import Parameter
 
             self._a = self._add_parameter("a", Parameter(0.3))
 

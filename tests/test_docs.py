@@ -34,9 +34,9 @@ DOCS = ROOT / "docs"
 OPTIONFLAGS = doctest.ELLIPSIS
 
 #: Subpackages whose every public class and function must carry a ``>>>`` example.
-#: (kronlmm._function holds the base classes users subclass.)
+#: (kronlmm.core.parameters holds the base classes users subclass.)
 EXAMPLES_REQUIRED = [
-    "kronlmm._function",
+    "kronlmm.core",
     "kronlmm.cov",
     "kronlmm.mean",
     "kronlmm.lmm",
@@ -48,6 +48,7 @@ EXAMPLES_REQUIRED = [
     "kronlmm.plot",
     "kronlmm.cli",
     "kronlmm.distributed",
+    "kronlmm.features",
 ]
 
 

@@ -735,7 +735,7 @@ def test_restarts_never_lower_lml(seed, restricted):
 def test_precomputed_decomposition_equals_factor(rng, restricted):
     """G given as its decomposition GGᵀ = U diag(S2) Uᵀ (e.g. an eigendecomposed kinship)
     gives the same model as G itself (reference: the model built from G)."""
-    from kronlmm._linalg import EconomicSVD
+    from kronlmm.core.linalg import EconomicSVD
 
     n, p, r = 40, 3, 60
     Y = rng.standard_normal((n, p))

@@ -458,7 +458,7 @@ def test_null_terms_and_fast_scanner():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lmm.fit(verbose=False)
-    t = lmm._null_terms()
+    t = lmm.null_terms()
     for key in ("U", "S2", "v0", "v1", "beta", "X"):
         assert key in t
     np.testing.assert_allclose((t["U"] * t["S2"]) @ t["U"].T, K, atol=1e-10)
@@ -497,6 +497,6 @@ def test_fit_boundary_optima(truth, restricted):
 
 
 def test_fit_warning_is_the_shared_class():
-    from kronlmm.lmm.warnings import FitWarning as Shared
+    from kronlmm.core.warnings import FitWarning as Shared
 
     assert FitWarning is Shared and issubclass(FitWarning, UserWarning)

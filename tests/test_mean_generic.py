@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from kronlmm._function import Function
+from kronlmm.core.parameters import Function
 from kronlmm.mean import KronMean, LinearMean, OffsetMean, SumMean
 from kronlmm.testing import check_gradient
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.stats as st
 
-from kronlmm._stats import chi2_logsf
+from kronlmm.core.stats import chi2_logsf
 
 
 @pytest.mark.parametrize("dof", [1, 2, 3, 10, 40, 100])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from kronlmm._function import Function, Parameter
+from kronlmm.core.parameters import Function, Parameter
 from kronlmm.cov import EyeCov, FreeFormCov, LinearCov, SumCov
 from kronlmm.mean import KronMean
 from kronlmm.testing import (

@@ -1,6 +1,6 @@
 """Covariance objects.
 
-Each object is a :class:`kronlmm._function.Function` whose ``value()`` is a covariance
+Each object is a :class:`kronlmm.core.parameters.Function` whose ``value()`` is a covariance
 matrix ``K(θ)`` and whose ``gradient()`` maps the dotted name of every free parameter θ to
 ``∂K/∂θ`` (parameter axis last). ``contract_gradient(M)`` returns
 ``Σᵢⱼ M[i, j] ∂K[i, j]/∂θ`` without forming the gradient array.

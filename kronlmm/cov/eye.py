@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._function import Function, Parameter
-from .._validate import as_matrix, check_positive_int
+from ..core.parameters import Function, Parameter
+from ..core.validation import as_matrix, check_positive_int
 
 __all__ = ["EyeCov"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import check_square_symmetric
+from ..core.validation import check_square_symmetric
 from .eye import _ScaledCov
 
 __all__ = ["GivenCov"]

@@ -5,55 +5,17 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._function import Function
-from .._linalg import EconomicSVD, Whitening, economic_svd, joint_whitening
-from .._validate import as_matrix, check_positive_int
+from ..core.linalg import EconomicSVD, economic_svd
+from ..core.parameters import Function
+from ..core.validation import as_matrix, check_positive_int
+from ..core.whitening import WhitenedKron2Sum, joint_whitening
 from .free_form import FreeFormCov
 from .lr_free_form import LRFreeFormCov
 
-__all__ = ["Kron2SumCov", "WhitenedKron2Sum"]
+__all__ = ["Kron2SumCov"]
 
 #: Largest n·p for which the dense ``value()``/``gradient()`` are formed.
 DENSE_LIMIT = 20_000
-
-
-class WhitenedKron2Sum:
-    """The covariance in its whitened coordinates (Casale et al. 2015).
-
-    With ``GGᵀ = U diag(S2) Uᵀ`` (U: n × k) and ``Lh`` jointly diagonalising C₀ and C₁
-    (``Lh C₁ Lhᵀ = Iₚ``, ``Lh C₀ Lhᵀ = diag(λ)``), and ``Uₓ = [U, U⊥]`` orthonormal,
-
-        (Lh ⊗ Uₓᵀ) K (Lh ⊗ Uₓᵀ)ᵀ = diag(λ) ⊗ diag(S2, 0, …, 0) + Iₙₚ,
-
-    a diagonal matrix whose first k rows (per trait) are ``D = 1 + S2 λᵀ`` (k × p) and whose
-    remaining ``n − k`` rows are 1.
-
-    Attributes
-    ----------
-    Lh : ndarray (p, p)
-    lam : ndarray (p,)
-    D : ndarray (k, p)
-    n : int
-    logdet : float
-        ``log|K| = Σ log D + n·log|C₁|``.
-    """
-
-    def __init__(self, svd: EconomicSVD, n: int, wh: Whitening) -> None:
-        self.Lh = wh.Lh
-        self.lam = wh.lam
-        self.D = 1.0 + svd.S2[:, None] * wh.lam[None, :]
-        self.n = n
-        self.logdet = float(np.sum(np.log(self.D)) + n * wh.logdet_C1)
-
-    def trace_weights(self, S2: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
-        """Diagonals ``w0, w1`` of the trace of ``K⁻¹ dK`` in whitened coordinates.
-
-        ``tr(K⁻¹ dK) = tr(Lh dC₀ Lhᵀ diag w0) + tr(Lh dC₁ Lhᵀ diag w1)``.
-        """
-        k = self.D.shape[0]
-        w0 = (S2[:, None] / self.D).sum(axis=0)
-        w1 = (1.0 / self.D).sum(axis=0) + (self.n - k)
-        return w0, w1
 
 
 def _checked_svd(svd: EconomicSVD) -> EconomicSVD:

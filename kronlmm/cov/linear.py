@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import as_matrix
+from ..core.validation import as_matrix
 from .eye import _ScaledCov
 
 __all__ = ["LinearCov"]

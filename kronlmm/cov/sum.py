@@ -2,68 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._function import Function
-from .._validate import as_matrix
+from ..core.parameters import Function, check_children, composite_keys, merged_gradient
+from ..core.validation import as_matrix
 
 __all__ = ["SumCov"]
-
-
-# ---- helpers shared by the composite objects (SumCov, SumMean) -----------------------------
-def _composite_keys(children: Sequence[Function]) -> list[str]:
-    """Keys of composite children: their ``.name`` where usable, else their position.
-
-    A child's name is used when it is a non-empty string without ``"."`` that no other
-    child shares; every other child is keyed by its index (``"0"``, ``"1"``, …). If that
-    mix still collides (a child named ``"1"`` next to an unnamed second child), all
-    children are keyed by index.
-    """
-    names = [c.name for c in children]
-    keys = []
-    for i, name in enumerate(names):
-        usable = isinstance(name, str) and name != "" and "." not in name
-        keys.append(name if usable and names.count(name) == 1 else str(i))
-    if len(set(keys)) != len(keys):
-        keys = [str(i) for i in range(len(children))]
-    return keys
-
-
-def _check_children(argname: str, children: Iterable[object]) -> list[Function]:
-    """Return ``children`` as a non-empty list of Functions sharing no parameter object."""
-    out = list(children)
-    if not out:
-        raise ValueError(f"{argname} must contain at least one element, got none")
-    for i, c in enumerate(out):
-        if not isinstance(c, Function):
-            raise TypeError(
-                f"{argname}[{i}] must be a kronlmm Function (covariance or mean object), "
-                f"got {type(c).__name__}"
-            )
-    seen: dict[int, str] = {}
-    for i, c in enumerate(out):
-        for pname, p in c.parameters().items():
-            where = f"{argname}[{i}].{pname}"
-            if id(p) in seen:
-                raise ValueError(
-                    f"{where} is the same parameter object as {seen[id(p)]}; a composite "
-                    "cannot hold one object twice (its flat parameter vector would repeat "
-                    "it). Use separate instances."
-                )
-            seen[id(p)] = where
-    return out
-
-
-def _merged_gradient(func: Function) -> dict[str, NDArray[np.float64]]:
-    """Gradient of ``func``'s own free parameters merged with its children's (prefixed)."""
-    grad = Function.gradient(func)
-    for key, child in func._children.items():
-        for name, g in child.gradient().items():
-            grad[f"{key}.{name}"] = g
-    return grad
 
 
 class SumCov(Function):
@@ -93,7 +40,7 @@ class SumCov(Function):
 
     def __init__(self, covariances: Iterable[Function], name: str | None = None) -> None:
         super().__init__(name)
-        covs = _check_children("covariances", covariances)
+        covs = check_children("covariances", covariances)
         shapes = [np.shape(c.value()) for c in covs]
         ok = all(len(s) == 2 and s[0] == s[1] for s in shapes) and len(set(shapes)) == 1
         if not ok:
@@ -106,7 +53,7 @@ class SumCov(Function):
                 f"got shapes {listing}"
             )
         self._dim = shapes[0][0]
-        for key, cov in zip(_composite_keys(covs), covs, strict=True):
+        for key, cov in zip(composite_keys(covs), covs, strict=True):
             self._add_child(key, cov)
 
     @property
@@ -129,7 +76,7 @@ class SumCov(Function):
 
     def gradient(self) -> dict[str, NDArray[np.float64]]:
         """``∂K/∂θ`` for each free parameter θ of every term, keyed ``"<key>.<name>"``."""
-        return _merged_gradient(self)
+        return merged_gradient(self)
 
     def contract_gradient(self, M: ArrayLike) -> dict[str, NDArray[np.float64]]:
         """Return ``Σᵢⱼ M[i, j] ∂K[i, j]/∂θ`` for each free parameter θ.

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io._common import InputFileNotFoundError
+from ..io import InputFileNotFoundError
 
 __all__ = ["ExamplePaths", "example_paths"]
 

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..scan._kernel import NullModel
 from ..scan.block_scan import TestPlan, scan_block
+from ..scan.kernel import NullModel
 from ..scan.result import ScanResult
 from .checkpoint import ChunkStore
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .._linalg import EconomicSVD
+from ..core.linalg import EconomicSVD
+from ..core.numerics import no_variance_left
 from ..io import (
     AlignedSamples,
     Kinship,
@@ -24,7 +25,6 @@ from ..io import (
     read_kinship,
     read_table,
 )
-from ..lmm._kron_init import no_variance_left
 
 __all__ = ["KinshipInfo", "Prepared", "prepare_inputs", "KinshipSpec", "TableSpec"]
 
@@ -189,7 +189,7 @@ def _factor_from_kinship(K: NDArray[np.float64]) -> tuple[EconomicSVD, int]:
     """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest.
 
     The decomposition itself is what the model needs (``G = V·√λ`` would be decomposed
-    again), so it is returned as an :class:`~kronlmm._linalg.EconomicSVD`.
+    again), so it is returned as an :class:`~kronlmm.core.EconomicSVD`.
     """
     w, V = np.linalg.eigh(K)
     top = max(float(w[-1]), 0.0)

@@ -1,8 +1,13 @@
-"""Mixed models: :class:`Kron2Sum` (multi-trait) and :class:`LMM` (single trait)."""
+"""Mixed models: :class:`Kron2Sum` (multi-trait) and :class:`LMM` (single trait).
 
-from ._optimize import FitResult
+The association scanners built from a fitted model (:class:`FastScanner`,
+:class:`KronFastScanner`) are importable from here too, as in glimix-core.
+"""
+
+from ..core.optimize import FitResult
+from ..core.warnings import FitWarning
+from ..scan import FastScanner, KronFastScanner
 from .kron2sum import Kron2Sum
 from .lmm import LMM
-from .warnings import FitWarning
 
-__all__ = ["Kron2Sum", "LMM", "FitResult", "FitWarning"]
+__all__ = ["Kron2Sum", "LMM", "FitResult", "FitWarning", "FastScanner", "KronFastScanner"]

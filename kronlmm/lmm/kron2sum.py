@@ -9,13 +9,16 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
-from .._linalg import EconomicSVD
-from .._validate import as_matrix, check_positive_int
+from ..core.likelihood import KronLmlTerms, kron_lml
+from ..core.linalg import EconomicSVD
+from ..core.numerics import no_variance_left
+from ..core.optimize import FitResult, maximize_lbfgsb, projected_gradient_norm
+from ..core.projections import KronProjections
+from ..core.validation import as_matrix, check_positive_int
+from ..core.warnings import FitWarning
 from ..cov.kron2sum import Kron2SumCov
-from ._kron_init import moment_start, no_variance_left, ols_residual_moments, share_start
-from ._kron_terms import KronLmlTerms, KronProjections, kron_lml
-from ._optimize import FitResult, maximize_lbfgsb, projected_gradient_norm
-from .warnings import FitWarning
+from ..scan import KronFastScanner
+from .starts import moment_start, ols_residual_moments, share_start
 
 __all__ = ["Kron2Sum"]
 
@@ -69,7 +72,7 @@ class Kron2Sum:
         Covariates; ``None`` means an intercept column ``1ₙ``.
     G : array_like, shape (n, r), or EconomicSVD
         The genetic factor, or its decomposition ``GGᵀ = U diag(S2) Uᵀ`` if known already
-        (``kronlmm._linalg.EconomicSVD``; skips the SVD).
+        (``kronlmm.core.EconomicSVD``; skips the SVD).
     rank : int, optional
         Maximum rank of C₀ (1 ≤ rank ≤ p). Default 1.
     restricted : bool, optional
@@ -268,8 +271,6 @@ class Kron2Sum:
         ``trait_names`` (one per column of Y) name the per-trait effects of the scans
         (default ``trait0``, ``trait1``, …).
         """
-        from ..scan.kron_scanner import KronFastScanner
-
         return KronFastScanner.from_model(self, trait_names=trait_names)
 
     # ---- starting values ---------------------------------------------------------------

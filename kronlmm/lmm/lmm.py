@@ -21,9 +21,10 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import as_matrix, as_vector
-from ._fastlmm_terms import Profile, ProjectedTerms, build_terms, profile
-from .warnings import FitWarning
+from ..core.single_trait import Profile, ProjectedTerms, build_terms, profile
+from ..core.validation import as_matrix, as_vector
+from ..core.warnings import FitWarning
+from ..scan import FastScanner
 
 __all__ = ["LMM", "FitWarning"]
 
@@ -519,11 +520,9 @@ class LMM:
 
     def get_fast_scanner(self) -> Any:
         """:class:`~kronlmm.scan.FastScanner` with δ fixed at its current value."""
-        from ..scan.fast_scanner import FastScanner
-
         return FastScanner.from_lmm(self)
 
-    def _null_terms(self) -> dict[str, Any]:
+    def null_terms(self) -> dict[str, Any]:
         """Quantities of the fitted null model for association scanners.
 
         Returns

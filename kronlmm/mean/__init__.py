@@ -1,6 +1,6 @@
 """Mean objects.
 
-Each object is a :class:`kronlmm._function.Function` whose ``value()`` is a mean vector
+Each object is a :class:`kronlmm.core.parameters.Function` whose ``value()`` is a mean vector
 ``m(θ)`` and whose ``gradient()`` maps the dotted name of every free parameter θ to
 ``∂m/∂θ`` (shape ``(len(m), θ.size)``). ``contract_gradient(v)`` returns
 ``Σᵢ v[i] ∂m[i]/∂θ``.

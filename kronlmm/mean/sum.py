@@ -7,9 +7,8 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._function import Function
-from .._validate import as_vector
-from ..cov.sum import _check_children, _composite_keys, _merged_gradient
+from ..core.parameters import Function, check_children, composite_keys, merged_gradient
+from ..core.validation import as_vector
 
 __all__ = ["SumMean"]
 
@@ -43,7 +42,7 @@ class SumMean(Function):
 
     def __init__(self, means: Iterable[Function], name: str | None = None) -> None:
         super().__init__(name)
-        terms = _check_children("means", means)
+        terms = check_children("means", means)
         shapes = [np.shape(m.value()) for m in terms]
         if not (all(len(s) == 1 for s in shapes) and len(set(shapes)) == 1):
             listing = ", ".join(
@@ -54,7 +53,7 @@ class SumMean(Function):
                 f"all means of a SumMean must be vectors of the same length; got shapes {listing}"
             )
         self._size = shapes[0][0]
-        for key, term in zip(_composite_keys(terms), terms, strict=True):
+        for key, term in zip(composite_keys(terms), terms, strict=True):
             self._add_child(key, term)
 
     @property
@@ -77,7 +76,7 @@ class SumMean(Function):
 
     def gradient(self) -> dict[str, NDArray[np.float64]]:
         """``∂m/∂θ`` for each free parameter θ of every term, keyed ``"<key>.<name>"``."""
-        return _merged_gradient(self)
+        return merged_gradient(self)
 
     def contract_gradient(self, v: ArrayLike) -> dict[str, NDArray[np.float64]]:
         """Return ``Σᵢ v[i] ∂m[i]/∂θ`` for each free parameter θ, keyed as :meth:`gradient`."""

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._linalg import column_basis
-from .._stats import chi2_logsf
-from .._validate import as_matrix
-from ._kernel import NullModel, degenerate_reason, fit_block, impute_block, rotate_block
+from ..core.linalg import column_basis
+from ..core.stats import chi2_logsf
+from ..core.validation import as_matrix
+from .kernel import NullModel, degenerate_reason, fit_block, impute_block, rotate_block
 from .result import ScanResult
 
 __all__ = ["TestPlan", "make_plan", "scan_block", "TESTS"]

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._linalg import EconomicSVD
-from .._validate import as_matrix, as_vector
+from ..core.linalg import EconomicSVD
+from ..core.validation import as_matrix, as_vector
 from .kron_scanner import KronFastScanner
 from .result import ScanResult
-
-if TYPE_CHECKING:
-    from ..lmm.lmm import LMM
 
 __all__ = ["FastScanner"]
 
@@ -88,9 +85,9 @@ class FastScanner:
         )  # fmt: skip
 
     @classmethod
-    def from_lmm(cls, lmm: LMM) -> FastScanner:
+    def from_lmm(cls, lmm: Any) -> FastScanner:
         """Scanner at the current δ of a :class:`~kronlmm.lmm.LMM`."""
-        t = lmm._null_terms()
+        t = lmm.null_terms()
         return cls(t["y"], t["X"], t["U"], t["S2"], t["v0"], t["v1"])
 
     def null_lml(self) -> float:

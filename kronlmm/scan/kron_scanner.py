@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
-from .._linalg import EconomicSVD, column_basis, economic_svd
-from .._progress import Progress, progress_reporter, wants_bar
-from .._stats import chi2_logsf
-from .._validate import as_matrix, check_square_symmetric
-from ._kernel import NullModel, degenerate_reason, fit_block, rotate_block
+from ..core.linalg import EconomicSVD, column_basis, economic_svd
+from ..core.progress import Progress, progress_reporter, wants_bar
+from ..core.stats import chi2_logsf
+from ..core.validation import as_matrix, check_square_symmetric
 from .block_scan import TestPlan, make_plan, scan_block
+from .kernel import NullModel, degenerate_reason, fit_block, rotate_block
 from .result import ScanResult
-
-if TYPE_CHECKING:
-    from ..lmm.kron2sum import Kron2Sum
 
 __all__ = ["KronFastScanner"]
 
@@ -102,7 +99,7 @@ class KronFastScanner:
         self._trait_names = trait_names
 
     @classmethod
-    def from_model(cls, model: Kron2Sum, trait_names: list[str] | None = None) -> KronFastScanner:
+    def from_model(cls, model: Any, trait_names: list[str] | None = None) -> KronFastScanner:
         """Scanner at the current C₀, C₁ of a :class:`~kronlmm.lmm.Kron2Sum` model."""
         if trait_names is not None and len(trait_names) != model.ntraits:
             raise ValueError(

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import solve_triangular
 
-from .._validate import as_matrix, as_vector, check_square_symmetric
+from ..core.validation import as_matrix, as_vector, check_square_symmetric
 
 __all__ = [
     "dense_lml",

@@ -122,7 +122,7 @@ def check_gradient(
     The check runs in the flat space of the *free* parameters (``func.get_flat()``,
     ``func.set_flat()``, ``func.flat_gradient()``), so it works for every kronlmm
     covariance, mean or model object, including composites and objects with fixed
-    parameters, and for user-defined subclasses of :class:`kronlmm._function.Function`.
+    parameters, and for user-defined subclasses of :class:`kronlmm.core.parameters.Function`.
     The parameters are restored afterwards, also on error.
 
     For each flat parameter ``x[k]`` the step is ``hₖ = step·max(1, |x[k]|)`` and the

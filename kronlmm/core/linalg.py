@@ -8,7 +8,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import NDArray
 
-__all__ = ["EconomicSVD", "economic_svd", "Whitening", "joint_whitening", "column_basis"]
+__all__ = ["EconomicSVD", "economic_svd", "column_basis"]
 
 
 class EconomicSVD(NamedTuple):
@@ -20,6 +20,14 @@ class EconomicSVD(NamedTuple):
         Orthonormal left singular vectors.
     S2 : ndarray, shape (k,)
         Squared singular values (eigenvalues of ``GGᵀ``), all > 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core import EconomicSVD
+    >>> svd = EconomicSVD(np.eye(3)[:, :2], np.array([4.0, 1.0]))  # GGᵀ = diag(4, 1, 0)
+    >>> svd.S2.tolist(), svd.U.shape
+    ([4.0, 1.0], (3, 2))
     """
 
     U: NDArray[np.float64]
@@ -43,6 +51,17 @@ def economic_svd(G: NDArray[np.float64], rtol: float | None = None) -> EconomicS
     eigen-decomposition of the n × n matrix GGᵀ is used instead: it is 2–3 times faster
     and returns exactly orthonormal U; eigenvalues carry an absolute error of order
     ε·max(S2), which is what the likelihood is sensitive to anyway.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core import economic_svd
+    >>> G = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    >>> svd = economic_svd(G)
+    >>> svd.S2.round(12).tolist()
+    [4.0, 1.0]
+    >>> bool(np.allclose((svd.U * svd.S2) @ svd.U.T, G @ G.T))
+    True
     """
     n, r = G.shape
     if n == 0 or r == 0 or not np.any(G):
@@ -59,41 +78,19 @@ def economic_svd(G: NDArray[np.float64], rtol: float | None = None) -> EconomicS
     return EconomicSVD(np.ascontiguousarray(U[:, keep]), S2[keep].copy())
 
 
-class Whitening(NamedTuple):
-    """Joint diagonalisation of a pair of trait covariances.
-
-    ``Lh C1 Lhᵀ = I`` and ``Lh C0 Lhᵀ = diag(lam)``.
-
-    Attributes
-    ----------
-    Lh : ndarray, shape (p, p)
-    lam : ndarray, shape (p,)
-        Generalised eigenvalues of (C0, C1), clipped at 0.
-    logdet_C1 : float
-        ``log|C1|``.
-    """
-
-    Lh: NDArray[np.float64]
-    lam: NDArray[np.float64]
-    logdet_C1: float
-
-
-def joint_whitening(C0: NDArray[np.float64], C1: NDArray[np.float64]) -> Whitening:
-    """Return ``Lh`` with ``Lh C1 Lhᵀ = I`` and ``Lh C0 Lhᵀ`` diagonal (C1 ≻ 0, C0 ⪰ 0)."""
-    w1, E1 = np.linalg.eigh(C1)
-    if w1[0] <= 0:
-        raise np.linalg.LinAlgError("C1 is not positive definite")
-    W = E1 / np.sqrt(w1)[None, :]  # Wᵀ C1 W = I
-    M = W.T @ C0 @ W
-    lam, E = np.linalg.eigh((M + M.T) / 2)
-    return Whitening(E.T @ W.T, np.clip(lam, 0.0, None), float(np.sum(np.log(w1))))
-
-
 def column_basis(M: NDArray[np.float64], rtol: float | None = None) -> NDArray[np.float64]:
     """Orthonormal basis ``V`` (c × c′) of the row space of ``M`` (n × c).
 
     ``M V`` has full column rank c′ = rank(M), and for any ``b′`` the coefficients
     ``b = V b′`` are the minimum-norm ones giving the same fit ``M b = (M V) b′``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core import column_basis
+    >>> X = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])  # rank 1
+    >>> column_basis(X).shape
+    (2, 1)
     """
     if M.shape[1] == 0:
         return np.zeros((0, 0))

@@ -27,12 +27,11 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import NDArray
 
-from .._linalg import EconomicSVD, joint_whitening
-from ..cov.kron2sum import WhitenedKron2Sum
-from ..lmm._kron_terms import LOG2PI, KronProjections, kron_lml, remove_design_fit
-
-#: Relative tolerance below which a candidate's residual (after X) counts as zero.
-COLLINEAR_RTOL = 1e-9
+from ..core.likelihood import kron_lml
+from ..core.linalg import EconomicSVD
+from ..core.numerics import COLLINEAR_RTOL, LOG2PI
+from ..core.projections import KronProjections, remove_design_fit
+from ..core.whitening import WhitenedKron2Sum, joint_whitening
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class NullModel:
     beta0 : ndarray (a₀′c′,)
         Null GLS estimate (reduced coordinates) for ``Y₀``: Y minus its least-squares fit
         in the null design, which is what ``W`` holds (see
-        :func:`kronlmm.lmm._kron_terms.remove_design_fit`); add ``beta_offset`` for Y.
+        :func:`kronlmm.core.projections.remove_design_fit`); add ``beta_offset`` for Y.
     beta_offset : ndarray (a₀′c′,)
     quad0 : float
         ``rᵀK⁻¹r`` of the null.

@@ -18,12 +18,12 @@ below the child named ``C0`` is called ``"C0.Lu"``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Parameter", "Function"]
+__all__ = ["Parameter", "Function", "composite_keys", "check_children", "merged_gradient"]
 
 
 class Parameter:
@@ -39,7 +39,7 @@ class Parameter:
 
     Examples
     --------
-    >>> from kronlmm._function import Parameter
+    >>> from kronlmm.core.parameters import Parameter
     >>> par = Parameter([1.0, 2.0], bounds=(0.0, 10.0))
     >>> par.shape, par.fixed
     ((2,), False)
@@ -121,7 +121,7 @@ class Function:
     Examples
     --------
     >>> import numpy as np
-    >>> from kronlmm._function import Function, Parameter
+    >>> from kronlmm.core.parameters import Function, Parameter
     >>> class ScaledOnes(Function):  # K = s·11ᵀ, s = exp(logscale)
     ...     def __init__(self, dim, name=None):
     ...         super().__init__(name)
@@ -271,3 +271,56 @@ class Function:
             val = np.array2string(p.value, precision=4, suppress_small=True, threshold=12)
             lines.append(f"  {k}{state}: {val.replace(chr(10), chr(10) + '    ')}")
         return "\n".join(lines)
+
+
+# ---- helpers shared by the composite objects (SumCov, SumMean) -----------------------------
+def composite_keys(children: Sequence[Function]) -> list[str]:
+    """Keys of composite children: their ``.name`` where usable, else their position.
+
+    A child's name is used when it is a non-empty string without ``"."`` that no other
+    child shares; every other child is keyed by its index (``"0"``, ``"1"``, …). If that
+    mix still collides (a child named ``"1"`` next to an unnamed second child), all
+    children are keyed by index.
+    """
+    names = [c.name for c in children]
+    keys = []
+    for i, name in enumerate(names):
+        usable = isinstance(name, str) and name != "" and "." not in name
+        keys.append(name if usable and names.count(name) == 1 else str(i))
+    if len(set(keys)) != len(keys):
+        keys = [str(i) for i in range(len(children))]
+    return keys
+
+
+def check_children(argname: str, children: Iterable[object]) -> list[Function]:
+    """Return ``children`` as a non-empty list of Functions sharing no parameter object."""
+    out = list(children)
+    if not out:
+        raise ValueError(f"{argname} must contain at least one element, got none")
+    for i, c in enumerate(out):
+        if not isinstance(c, Function):
+            raise TypeError(
+                f"{argname}[{i}] must be a kronlmm Function (covariance or mean object), "
+                f"got {type(c).__name__}"
+            )
+    seen: dict[int, str] = {}
+    for i, c in enumerate(out):
+        for pname, p in c.parameters().items():
+            where = f"{argname}[{i}].{pname}"
+            if id(p) in seen:
+                raise ValueError(
+                    f"{where} is the same parameter object as {seen[id(p)]}; a composite "
+                    "cannot hold one object twice (its flat parameter vector would repeat "
+                    "it). Use separate instances."
+                )
+            seen[id(p)] = where
+    return out
+
+
+def merged_gradient(func: Function) -> dict[str, NDArray[np.float64]]:
+    """Gradient of ``func``'s own free parameters merged with its children's (prefixed)."""
+    grad = Function.gradient(func)
+    for key, child in func._children.items():
+        for name, g in child.gradient().items():
+            grad[f"{key}.{name}"] = g
+    return grad

@@ -5,23 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._kron_terms import KronProjections
-
-#: Residual variance at or below this fraction of a trait's mean square is rounding noise of
-#: Y's own values: the trait has no variance left after the covariates.
-NO_VARIANCE_RTOL = (1e3 * np.finfo(float).eps) ** 2
-
-
-def no_variance_left(
-    resid_var: NDArray[np.float64], mean_square: NDArray[np.float64]
-) -> NDArray[np.intp]:
-    """Indices of traits whose residual variance (after X) is at rounding level.
-
-    ``resid_var``: per-trait residual variance after regressing out X; ``mean_square``:
-    per-trait mean of Y². A trait with mean 1e7 and sd 1 keeps its variance (ratio 1e-14);
-    a constant trait leaves ~(ε·mean)², far below the threshold.
-    """
-    return np.flatnonzero(resid_var <= NO_VARIANCE_RTOL * mean_square)
+from ..core.projections import KronProjections
 
 
 def ols_residual_moments(

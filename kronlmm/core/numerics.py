@@ -1,0 +1,46 @@
+"""Numerical policy: the tolerances and constants every layer of kronlmm shares.
+
+One place for each judgement call about rounding, so that the model, the scanners and the
+workflow agree on what counts as zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "LOG2PI",
+    "NO_VARIANCE_RTOL",
+    "COLLINEAR_RTOL",
+    "no_variance_left",
+]
+
+#: ``log(2π)``, the constant of every Gaussian log-density.
+LOG2PI = float(np.log(2 * np.pi))
+
+#: Residual variance at or below this fraction of a trait's mean square is rounding noise of
+#: Y's own values: the trait has no variance left after the covariates.
+NO_VARIANCE_RTOL = (1e3 * np.finfo(float).eps) ** 2
+
+#: Relative tolerance below which a candidate's residual (after X) counts as zero.
+COLLINEAR_RTOL = 1e-9
+
+
+def no_variance_left(
+    resid_var: NDArray[np.float64], mean_square: NDArray[np.float64]
+) -> NDArray[np.intp]:
+    """Indices of traits whose residual variance (after X) is at rounding level.
+
+    ``resid_var``: per-trait residual variance after regressing out X; ``mean_square``:
+    per-trait mean of Y². A trait with mean 1e7 and sd 1 keeps its variance (ratio 1e-14);
+    a constant trait leaves ~(ε·mean)², far below the threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.numerics import no_variance_left
+    >>> no_variance_left(np.array([1.0, 1e-30]), np.array([1e14, 1.0])).tolist()
+    [1]
+    """
+    return np.flatnonzero(resid_var <= NO_VARIANCE_RTOL * mean_square)
