@@ -1,140 +1,249 @@
-"""Projections of the data and the whitened likelihood kernel of the Kron2Sum model.
+"""The Kron2Sum likelihood engine: ML and REML log-likelihood and gradient, n-free.
 
 Model (Y: n × p, column-major vec)::
 
     vec(Y) ~ N((A ⊗ X) vec(B),  K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ)
 
-With ``GGᵀ = U diag(S2) Uᵀ`` (U: n × k) and ``Lh`` jointly diagonalising (C₀, C₁), every
-quantity of the likelihood and its gradient is a function of projections computed once —
-``UᵀY``, ``UᵀX``, and the Gram matrices of the parts of Y and X orthogonal to U — plus p × p
-eigen-problems. After :class:`KronProjections` is built, :func:`kron_lml` touches no
-n-sized array.
+with B profiled (its GLS estimate). With N = n·p, ``M = A ⊗ X`` of rank m, ``r`` the GLS
+residual and ``|·|₊`` the product of non-zero eigenvalues:
+
+- ML:   ``lml = −½ [N log 2π + log|K| + rᵀK⁻¹r]``;
+- REML: ``lml = −½ [(N − m) log 2π − log|MᵀM|₊ + log|K| + log|MᵀK⁻¹M|₊ + rᵀK⁻¹r]``
+
+(the constants of GEMMA and glimix-core, so values compare directly). ML projects out the
+covariate directions that K cannot see, if any (:mod:`kronlmm.core.projections`).
+
+A *likelihood engine* owns the data of one problem and evaluates the likelihood at any
+trait covariances (C₀, C₁) in the units of the data. :class:`WhitenedLikelihood` is the
+engine for complete data: after :class:`~kronlmm.core.projections.KronProjections` it
+works in the whitened coordinates of :mod:`kronlmm.core.whitening`, where K is diagonal,
+and one evaluation costs O(k·p·(p + c²a²)) with no n-sized array (k: rank of G, c and a:
+ranks of X and A). Other engines (e.g. for missing values) implement the same
+:class:`LikelihoodEngine` protocol, so models and optimisers need not know which they use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
-import scipy.linalg as sla
 from numpy.typing import NDArray
 
+from .linalg import SPDFactor, spd_factor
 from .numerics import LOG2PI
 from .projections import KronProjections
-from .whitening import WhitenedKron2Sum
+from .whitening import SingularCovarianceError, WhitenedKron2Sum, joint_whitening
+
+__all__ = ["LikelihoodTerms", "LikelihoodEngine", "WhitenedLikelihood"]
 
 
 @dataclass
-class KronLmlTerms:
-    """Result of one evaluation of :func:`kron_lml`.
+class LikelihoodTerms:
+    """One evaluation of a likelihood engine.
 
     Attributes
     ----------
     lml : float
-        Log marginal likelihood (ML) or restricted log-likelihood (REML).
-    Br : ndarray (c′, a′)
-        GLS estimate of B′ (coefficients of ``Ar ⊗ Xr``).
-    H_chol : tuple
-        Cholesky factor of ``H = (Ar⊗Xr)ᵀK⁻¹(Ar⊗Xr)`` (``scipy.linalg.cho_factor``).
+        Log-likelihood (ML) or restricted log-likelihood (REML), in the units of the data;
+        ``-inf`` where K is singular.
+    B : ndarray (c, a)
+        GLS estimate of B (minimum-norm where A or X is rank deficient; NaN where K is
+        singular).
     quad : float
         ``rᵀK⁻¹r`` at the GLS estimate.
+    H : SPDFactor
+        ``MᵀK⁻¹M`` in the internal orthonormal basis (its rank is ``H.rank``).
+    T : ndarray or None
+        The map from internal basis coefficients to those of X and A (vec form).
+    Br : ndarray (c′, a′) or None
+        The GLS estimate in the internal basis (for the data minus its least-squares fit).
     M0, M1 : ndarray (p, p) or None
         ``∂lml/∂C₀`` and ``∂lml/∂C₁`` as matrices (``d lml = tr(M0 dC₀) + tr(M1 dC₁)``),
         when the gradient was requested.
     """
 
     lml: float
-    Br: NDArray[np.float64]
-    H_chol: tuple
+    B: NDArray[np.float64]
     quad: float
+    H: SPDFactor
+    T: NDArray[np.float64] | None = None
+    Br: NDArray[np.float64] | None = None
     M0: NDArray[np.float64] | None = None
     M1: NDArray[np.float64] | None = None
 
+    def beta_covariance(self) -> NDArray[np.float64]:
+        """``Cov(vec B̂) = T (MᵀK⁻¹M)⁻¹ Tᵀ`` (column-major vec, c·a × c·a), with T the map
+        from the internal basis to the coefficients of X and A (a pseudo-inverse where
+        the design is rank deficient)."""
+        if self.T is None:
+            m = self.B.size
+            return np.full((m, m), np.nan)
+        return self.T @ self.H.inverse() @ self.T.T
 
-def gls_system(proj: KronProjections, wt: WhitenedKron2Sum) -> tuple[NDArray, NDArray, NDArray]:
-    """``H = MᵀK⁻¹M`` (a′c′ × a′c′) and ``b = MᵀK⁻¹y`` for ``M = Ar ⊗ Xr``; also ``Ã = Lh Ar``.
 
-    ``H = Σₜ (ãₜãₜᵀ) ⊗ Wₜ`` with ``Wₜ = (UᵀXr)ᵀ diag(1/D[:, t]) UᵀXr + Xr⊥ᵀXr⊥``; entries
-    are ordered like ``vec(B′)`` (trait-design index outer).
+class LikelihoodEngine(Protocol):
+    """What a model needs from a likelihood engine."""
+
+    @property
+    def restricted(self) -> bool:
+        """REML (True) or ML (False)."""
+        ...
+
+    def evaluate(
+        self, C0: NDArray[np.float64], C1: NDArray[np.float64], gradient: bool = False
+    ) -> LikelihoodTerms:
+        """The (restricted) log-likelihood at C₀, C₁ (units of the data), B profiled."""
+        ...
+
+
+class WhitenedLikelihood:
+    """Complete-data likelihood engine in whitened coordinates.
+
+    Parameters
+    ----------
+    proj : KronProjections
+        The data, reduced once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.likelihood import WhitenedLikelihood
+    >>> from kronlmm.core.linalg import economic_svd
+    >>> from kronlmm.core.projections import KronProjections
+    >>> from kronlmm.testing import dense_ml_lml
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 6, 2
+    >>> Y, X, G = rng.normal(size=(n, p)), np.ones((n, 1)), rng.normal(size=(n, 3))
+    >>> proj, _, _ = KronProjections.build(Y, np.eye(p), X, economic_svd(G), restricted=False)
+    >>> engine = WhitenedLikelihood(proj)
+    >>> C0, C1 = np.array([[1.0, 0.3], [0.3, 0.5]]), np.array([[1.0, 0.1], [0.1, 2.0]])
+    >>> K = np.kron(C0, G @ G.T) + np.kron(C1, np.eye(n))
+    >>> dense = dense_ml_lml(Y.ravel(order="F"), np.kron(np.eye(p), X), K)
+    >>> bool(np.isclose(engine.evaluate(C0, C1).lml, dense, rtol=1e-12))
+    True
     """
+
+    def __init__(self, proj: KronProjections) -> None:
+        self.proj = proj
+
+    @property
+    def restricted(self) -> bool:
+        """REML (True) or ML (False): fixed by the projections."""
+        return self.proj.restricted
+
+    def whiten(self, C0: NDArray[np.float64], C1: NDArray[np.float64]) -> WhitenedKron2Sum:
+        """Whitened covariance at C₀, C₁ given in the units of the data."""
+        pr = self.proj
+        C0u, C1u = pr.scaling.to_unit(C0, C1)
+        return WhitenedKron2Sum(pr.S2, pr.n, joint_whitening(C0u, C1u), nperp=pr.nperp)
+
+    def evaluate(
+        self, C0: NDArray[np.float64], C1: NDArray[np.float64], gradient: bool = False
+    ) -> LikelihoodTerms:
+        """Evaluate at C₀, C₁ (units of the data); see the module docstring."""
+        pr = self.proj
+        try:
+            wt = self.whiten(C0, C1)
+        except SingularCovarianceError:
+            wt = None
+        if wt is None or wt.singular:
+            nan = np.full((pr.Tx.shape[0], pr.Ta.shape[0]), np.nan)
+            return LikelihoodTerms(lml=-np.inf, B=nan, quad=np.nan, H=spd_factor(np.zeros((0, 0))))
+        return _evaluate(pr, wt, gradient)
+
+
+def _evaluate(pr: KronProjections, wt: WhitenedKron2Sum, gradient: bool) -> LikelihoodTerms:
+    n, p, S2 = pr.n, pr.p, pr.S2
     Lh = wt.Lh
-    At = Lh @ proj.Ar
     invD = 1.0 / wt.D
-    Yt = proj.UY @ Lh.T
-    W = np.einsum("kc,kt,kd->tcd", proj.UX, invD, proj.UX) + proj.Sxx[None, :, :]
-    a, c = At.shape[1], proj.UX.shape[1]
-    H = np.einsum("ta,tb,tcd->acbd", At, At, W).reshape(a * c, a * c)
-    Z = proj.UX.T @ (Yt * invD) + proj.Sxy @ Lh.T
+    il1 = wt.inv_lam1
+    At = Lh @ pr.Aq  # (p, a)
+    a, c = At.shape[1], pr.UX.shape[1]
+    Yt = pr.UY @ Lh.T  # (k, p)
+    # GLS system H β = b with H = Σₜ (ãₜãₜᵀ) ⊗ Wₜ, Wₜ = UXᵀ diag(1/Dₜ) UX + Sxx/λ₁ₜ
+    W = np.einsum("kc,kt,kd->tcd", pr.UX, invD, pr.UX, optimize=True)
+    if pr.nperp:
+        W += il1[:, None, None] * pr.Sxx[None, :, :]
+    H = np.einsum("ta,tb,tcd->acbd", At, At, W, optimize=True).reshape(a * c, a * c)
+    Z = pr.UX.T @ (Yt * invD)
+    if pr.nperp:
+        Z += (pr.Sxy @ Lh.T) * il1[None, :]
     b = (Z @ At).ravel(order="F")
-    return H, b, At
-
-
-def kron_lml(
-    proj: KronProjections,
-    wt: WhitenedKron2Sum,
-    restricted: bool,
-    gradient: bool = False,
-) -> KronLmlTerms:
-    """Evaluate the (restricted) log-likelihood with B profiled, and optionally its gradient.
-
-    ML::
-
-        lml = −½ [N log 2π + log|K| + rᵀK⁻¹r]
-
-    REML (GEMMA's and glimix-core's constant)::
-
-        lml = −½ [(N − m) log 2π − log|MᵀM| + log|K| + log|MᵀK⁻¹M| + rᵀK⁻¹r]
-
-    with N = n·p, ``M = Ar ⊗ Xr`` of full column rank m = rank(A ⊗ X) and ``r = y − Mβ̂``
-    the GLS residual. The gradient is returned as the trait-level matrices ``M0``, ``M1``.
-    """
-    n, p, S2 = proj.n, proj.p, proj.S2
-    Lh = wt.Lh
-    invD = 1.0 / wt.D
-    H, b, At = gls_system(proj, wt)
-    m = H.shape[0]
-    if m:
-        H_chol = sla.cho_factor(H, lower=True, check_finite=False)
-        beta = sla.cho_solve(H_chol, b, check_finite=False)
-        logdet_H = 2.0 * float(np.sum(np.log(np.diag(H_chol[0]))))
+    Hf = spd_factor(H)
+    beta = Hf.solve(b)
+    Br = beta.reshape(a, c).T  # (c, a)
+    E = Br @ At.T  # (c, p): whitened fitted effect per trait
+    Rt = Yt - pr.UX @ E  # whitened residual, U part
+    quad = float(np.sum(Rt * Rt * invD))
+    if pr.nperp:
+        SyyW = Lh @ pr.Syy @ Lh.T
+        SxyW = pr.Sxy @ Lh.T
+        Rgram = SyyW - SxyW.T @ E - E.T @ SxyW + E.T @ pr.Sxx @ E
+        Rgram = (Rgram + Rgram.T) / 2
+        quad += float(np.sum(np.diag(Rgram) * il1))
     else:
-        H_chol = (np.zeros((0, 0)), True)
-        beta = np.zeros(0)
-        logdet_H = 0.0
-    Br = beta.reshape(At.shape[1], proj.UX.shape[1]).T  # (c′, a′)
-    E = Br @ At.T  # (c′, p): whitened fitted effect per trait
-    Rt = proj.UY @ Lh.T - proj.UX @ E  # whitened residual, first k rows
-    SyyW = Lh @ proj.Syy @ Lh.T
-    SxyW = proj.Sxy @ Lh.T
-    Rgram = SyyW - SxyW.T @ E - E.T @ SxyW + E.T @ proj.Sxx @ E  # whitened R⊥ᵀR⊥
-    quad = float(np.sum(Rt * Rt * invD) + np.trace(Rgram))
-    N = n * p
-    if restricted:
-        lml = -0.5 * ((N - m) * LOG2PI - proj.logdet_MtM + wt.logdet + logdet_H + quad)
+        Rgram = np.zeros((p, p))
+    if pr.restricted:
+        N, m = pr.n * p, Hf.rank
+        lml_u = -0.5 * ((N - m) * LOG2PI + wt.logdet + Hf.logdet + quad)
     else:
-        lml = -0.5 * (N * LOG2PI + wt.logdet + quad)
-    out = KronLmlTerms(lml=float(lml), Br=Br, H_chol=H_chol, quad=quad)
+        lml_u = -0.5 * (n * p * LOG2PI + wt.logdet + quad)
+    B = pr.Tx @ (Br + pr.B_off) @ pr.Ta.T
+    out = LikelihoodTerms(
+        lml=float(lml_u + pr.lml_offset),
+        B=B,
+        quad=quad,
+        H=Hf,
+        T=np.kron(pr.Ta, pr.Tx),
+        Br=Br,
+    )
     if not gradient:
         return out
 
-    Zt = Rt * invD  # K⁻¹r in whitened coordinates (first k rows)
+    Zt = Rt * invD  # K⁻¹r in whitened coordinates, U part
     P0 = Zt.T @ (S2[:, None] * Zt)
-    P1 = Zt.T @ Zt + Rgram
+    P1 = Zt.T @ Zt
+    if pr.nperp:
+        P1 += il1[:, None] * Rgram * il1[None, :]
     w0, w1 = wt.trace_weights(S2)
     Phi0 = 0.5 * (P0 - np.diag(w0))
     Phi1 = 0.5 * (P1 - np.diag(w1))
-    if restricted and m:
-        c = proj.UX.shape[1]
-        F = (proj.UX[:, None, None, :] * At[None, :, :, None] * invD[:, :, None, None]).reshape(
-            S2.size, p, m
-        )
-        Hinv = sla.cho_solve(H_chol, np.eye(m), check_finite=False)
-        FH = F @ Hinv
-        P0r = np.einsum("i,itm,ism->ts", S2, FH, F)
-        Q = np.einsum("acbd,cd->ab", Hinv.reshape(At.shape[1], c, At.shape[1], c), proj.Sxx)
-        P1r = np.einsum("itm,ism->ts", FH, F) + At @ Q @ At.T
-        Phi0 += 0.5 * P0r
-        Phi1 += 0.5 * P1r
-    out.M0 = Lh.T @ Phi0 @ Lh
-    out.M1 = Lh.T @ Phi1 @ Lh
+    if pr.restricted and Hf.rank:
+        R0, R1 = _reml_trace_terms(pr, At, invD, il1, Hf.inverse())
+        Phi0 += 0.5 * R0
+        Phi1 += 0.5 * R1
+    M0u = Lh.T @ Phi0 @ Lh
+    M1u = Lh.T @ Phi1 @ Lh
+    out.M0, out.M1 = pr.scaling.gradient_from_unit((M0u + M0u.T) / 2, (M1u + M1u.T) / 2)
     return out
+
+
+def _reml_trace_terms(
+    pr: KronProjections,
+    At: NDArray[np.float64],
+    invD: NDArray[np.float64],
+    il1: NDArray[np.float64],
+    Hinv: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Whitened ``∂ log|MᵀK⁻¹M| / ∂(Lh C Lhᵀ)`` terms with the sign of ``−tr(H⁻¹ ∂H)``.
+
+    ``R0ₜₛ = Σᵢ S2ᵢ Fᵢₜ H⁻¹ Fᵢₛᵀ`` and ``R1ₜₛ = Σᵢ Fᵢₜ H⁻¹ Fᵢₛᵀ + (⊥ part)`` with
+    ``Fᵢₜ = ãₜ ⊗ UXᵢ / Dᵢₜ``: formed as ``Σ_cd J[t,c,s,d] Σᵢ wᵢ Vᵢₜ꜀ Vᵢₛd`` where
+    ``J = Ã H⁻¹ Ãᵀ`` per covariate pair and ``Vᵢₜ꜀ = UXᵢ꜀ / Dᵢₜ``, which never builds the
+    k × p × (a·c) tensor F.
+    """
+    p, a = At.shape
+    c = pr.UX.shape[1]
+    k = pr.k
+    Hr = Hinv.reshape(a, c, a, c)
+    J = np.einsum("ta,acbd,sb->tcsd", At, Hr, At, optimize=True)  # (p, c, p, c)
+    V = (pr.UX[:, None, :] * invD[:, :, None]).reshape(k, p * c)  # (k, p·c)
+    G1 = (V.T @ V).reshape(p, c, p, c)
+    G0 = (V.T @ (pr.S2[:, None] * V)).reshape(p, c, p, c)
+    R0 = np.einsum("tcsd,tcsd->ts", J, G0)
+    R1 = np.einsum("tcsd,tcsd->ts", J, G1)
+    if pr.nperp:
+        Q = np.einsum("acbd,cd->ab", Hr, pr.Sxx)
+        R1 += il1[:, None] * (At @ Q @ At.T) * il1[None, :]
+    return R0, R1

@@ -8,7 +8,15 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import NDArray
 
-__all__ = ["EconomicSVD", "economic_svd", "column_basis"]
+__all__ = [
+    "EconomicSVD",
+    "economic_svd",
+    "column_basis",
+    "Basis",
+    "orthonormal_basis",
+    "SPDFactor",
+    "spd_factor",
+]
 
 
 class EconomicSVD(NamedTuple):
@@ -99,3 +107,169 @@ def column_basis(M: NDArray[np.float64], rtol: float | None = None) -> NDArray[n
         rtol = max(M.shape) * np.finfo(float).eps
     rank = int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
     return Vt[:rank].T.copy()
+
+
+class Basis(NamedTuple):
+    """An orthonormal basis of the column span of a matrix ``M`` (n × c).
+
+    ``Q = M T`` (n × c′, ``QᵀQ = I``, c′ = rank M), so that coefficients ``b′`` of ``Q``
+    map to the minimum-norm coefficients ``b = T b′`` of ``M`` with the same fit
+    ``M b = Q b′``.
+
+    Attributes
+    ----------
+    Q : ndarray, shape (n, c′)
+    T : ndarray, shape (c, c′)
+    log_pdet_gram : float
+        ``log`` of the pseudo-determinant of ``MᵀM`` (product of its non-zero eigenvalues).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.linalg import orthonormal_basis
+    >>> M = np.array([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0]])  # rank 1
+    >>> basis = orthonormal_basis(M)
+    >>> basis.Q.shape, bool(np.allclose(M @ basis.T, basis.Q))
+    ((3, 1), True)
+    """
+
+    Q: NDArray[np.float64]
+    T: NDArray[np.float64]
+    log_pdet_gram: float
+
+    @property
+    def rank(self) -> int:
+        """c′, the rank of ``M``."""
+        return int(self.Q.shape[1])
+
+
+def orthonormal_basis(M: NDArray[np.float64], rtol: float | None = None) -> Basis:
+    """Orthonormal basis of the column span of ``M``, robust to badly scaled columns.
+
+    Columns are first scaled to unit norm (all-zero columns are dropped), so that a
+    covariate in units of 1e6 next to one in units of 1e-6 does not decide the rank; the
+    singular values of the scaled matrix below ``rtol·max`` (default ``max(n, c)·ε``)
+    count as zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.linalg import orthonormal_basis
+    >>> M = np.column_stack([np.ones(4), 1e8 * np.arange(4.0)])
+    >>> basis = orthonormal_basis(M)
+    >>> basis.rank, bool(np.allclose(basis.Q.T @ basis.Q, np.eye(2)))
+    (2, True)
+    """
+    n, c = M.shape
+    if c == 0 or n == 0:
+        return Basis(np.zeros((n, 0)), np.zeros((c, 0)), 0.0)
+    norms = np.sqrt(np.einsum("ij,ij->j", M, M))
+    nz = norms > 0
+    if not np.any(nz):
+        return Basis(np.zeros((n, 0)), np.zeros((c, 0)), 0.0)
+    Ms = M[:, nz] / norms[nz]
+    U, s, _ = sla.svd(Ms, full_matrices=False, lapack_driver="gesdd", check_finite=False)
+    if rtol is None:
+        rtol = max(n, c) * np.finfo(float).eps
+    keep = s > rtol * s[0]
+    Q = np.ascontiguousarray(U[:, keep])
+    # M = Q R with R = QᵀM (c′ × c, full row rank); the minimum-norm T with M T = Q is
+    # R⁺ (it lies in the row space of M), which the column scaling above would not give
+    # for a rank-deficient M.
+    R = Q.T @ M
+    T = np.linalg.pinv(R, rcond=1e-15)
+    r = int(np.sum(keep))
+    sv = np.sort(sla.svdvals(M[:, nz], check_finite=False))[::-1][:r]
+    return Basis(Q, T, float(2.0 * np.sum(np.log(sv))))
+
+
+class SPDFactor:
+    """A symmetric positive semi-definite matrix ``H``, factorised without failing.
+
+    A Cholesky factorisation is tried first. If it fails (``H`` singular or indefinite
+    through rounding), the symmetric eigendecomposition is used instead and eigenvalues
+    at or below ``rtol·max`` are treated as zero: :meth:`solve` then returns the
+    minimum-norm (pseudo-inverse) solution, :attr:`logdet` is the log pseudo-determinant
+    and :attr:`rank` says how many directions were kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.linalg import spd_factor
+    >>> f = spd_factor(np.array([[4.0, 2.0], [2.0, 2.0]]))
+    >>> f.solve(np.array([2.0, 2.0])).round(12).tolist(), round(f.logdet, 12)
+    ([0.0, 1.0], 1.38629436112)
+    >>> g = spd_factor(np.array([[1.0, 1.0], [1.0, 1.0]]))  # singular: pseudo-inverse
+    >>> g.rank, g.solve(np.array([2.0, 2.0])).round(12).tolist()
+    (1, [1.0, 1.0])
+    """
+
+    def __init__(self, H: NDArray[np.float64], rtol: float | None = None) -> None:
+        H = np.asarray(H, dtype=float)
+        m = H.shape[0]
+        self.dim = m
+        self._chol: NDArray[np.float64] | None = None
+        self._eig: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        if m == 0:
+            self.logdet = 0.0
+            self.rank = 0
+            return
+        if rtol is None:
+            rtol = m * 1e3 * np.finfo(float).eps
+        d = np.diag(H)
+        dmax = float(np.max(d)) if d.size else 0.0
+        if dmax > 0 and np.all(np.isfinite(H)):
+            try:
+                L = np.linalg.cholesky(H)
+                ld = np.diag(L)
+                if float(np.min(ld)) ** 2 > rtol * dmax:
+                    self._chol = L
+                    self.logdet = 2.0 * float(np.sum(np.log(ld)))
+                    self.rank = m
+                    return
+            except np.linalg.LinAlgError:
+                pass
+        Hs = (H + H.T) / 2
+        if not np.all(np.isfinite(Hs)):
+            Hs = np.nan_to_num(Hs, nan=0.0, posinf=0.0, neginf=0.0)
+        w, V = np.linalg.eigh(Hs)
+        top = float(w[-1]) if w.size else 0.0
+        keep = w > rtol * max(top, 0.0) if top > 0 else np.zeros(m, dtype=bool)
+        self._eig = (w[keep], V[:, keep])
+        self.rank = int(np.sum(keep))
+        self.logdet = float(np.sum(np.log(w[keep])))
+
+    @property
+    def full_rank(self) -> bool:
+        """Whether all ``dim`` directions were kept (an ordinary inverse exists)."""
+        return self.rank == self.dim
+
+    def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``H⁻¹ b`` (or ``H⁺ b``) for a vector or a matrix of right-hand sides."""
+        b = np.asarray(b, dtype=float)
+        if self.dim == 0:
+            return np.zeros_like(b)
+        if self._chol is not None:
+            return sla.cho_solve((self._chol, True), b, check_finite=False)  # type: ignore[no-any-return]
+        assert self._eig is not None
+        w, V = self._eig
+        proj = V.T @ b
+        proj = proj / (w if proj.ndim == 1 else w[:, None])
+        return V @ proj  # type: ignore[no-any-return]
+
+    def inverse(self) -> NDArray[np.float64]:
+        """``H⁻¹`` (or the pseudo-inverse ``H⁺``), dense."""
+        return self.solve(np.eye(self.dim))
+
+
+def spd_factor(H: NDArray[np.float64], rtol: float | None = None) -> SPDFactor:
+    """Factorise a symmetric positive semi-definite matrix; see :class:`SPDFactor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.linalg import spd_factor
+    >>> spd_factor(np.eye(3)).rank
+    3
+    """
+    return SPDFactor(H, rtol)

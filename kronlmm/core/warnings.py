@@ -8,8 +8,9 @@ __all__ = ["FitWarning"]
 class FitWarning(UserWarning):
     """A fit stopped without meeting its convergence criteria.
 
-    The message says what happened: the optimiser's own message, the number of
-    iterations and the final gradient norm.
+    The message says what happened: the norm of the final projected gradient against
+    the tolerance, the number of iterations, and anything else that went wrong (e.g. C₁
+    ending at its floor). Here a tolerance no fit can meet forces it:
 
     Examples
     --------
@@ -21,7 +22,7 @@ class FitWarning(UserWarning):
     >>> model = Kron2Sum(rng.standard_normal((40, 2)), np.eye(2), np.ones((40, 1)), G)
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     result = model.fit(verbose=False, maxiter=1, restarts=0)
+    ...     result = model.fit(verbose=False, gtol=1e-300)
     >>> result.success, caught[0].category is FitWarning
     (False, True)
     """

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..core.parameters import Function, Parameter
-from ..core.validation import as_matrix, check_positive_int
+from ..core.parameters import Parameter
+from ..core.validation import as_matrix, check_positive_int, check_square_symmetric
+from .base import Covariance
 
 __all__ = ["EyeCov"]
 
@@ -14,7 +15,7 @@ __all__ = ["EyeCov"]
 LOGSCALE_BOUNDS = (-50.0, 50.0)
 
 
-class _ScaledCov(Function):
+class _ScaledCov(Covariance):
     r"""Base of covariances ``K = s·K₀`` with one parameter ``logscale``.
 
     ``s = exp(logscale)`` is the scale and ``K₀`` (``dim × dim``) a fixed matrix supplied by
@@ -78,6 +79,13 @@ class _ScaledCov(Function):
             return {}
         return {"logscale": np.array([self.scale * self._base_contract(M)])}
 
+    def set_value(self, C: ArrayLike, name: str = "C") -> None:
+        """Set ``s`` to the least-squares fit of ``C`` by ``s·K₀`` (at least 1e-300)."""
+        C = check_square_symmetric(name, C, size=self._dim)
+        K0 = self._base()
+        s = float(np.vdot(C, K0) / max(float(np.vdot(K0, K0)), 1e-300))
+        self.scale = max(s, 1e-300)
+
     def _repr_fields(self) -> str:
         return f"dim={self._dim}"
 
@@ -104,6 +112,8 @@ class EyeCov(_ScaledCov):
     array([[1.5, 0. ],
            [0. , 1.5]])
     """
+
+    positive_definite = True
 
     def __init__(self, dim: int, name: str | None = None) -> None:
         super().__init__(check_positive_int("dim", dim), name)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..core.parameters import Function, Parameter
+from ..core.parameters import Parameter
 from ..core.validation import as_matrix, check_positive_int, check_square_symmetric
 from ._lowrank_helpers import dLLt_dL
+from .base import Covariance
 
 __all__ = ["FreeFormCov"]
 
 
-class FreeFormCov(Function):
-    r"""Free-form positive-definite covariance ``C = L Lᵀ + f·Iₚ``.
+class FreeFormCov(Covariance):
+    r"""Free-form positive-definite covariance ``C = L Lᵀ + diag(f)``.
 
     ``L`` (p × p) is lower triangular with a positive diagonal, parameterised by
 
@@ -21,14 +22,18 @@ class FreeFormCov(Function):
     - ``Llogd``: the p logarithms of the diagonal, ``L[i, i] = exp(Llogd[i])``.
 
     The log-diagonal makes ``L`` unique (no sign symmetry, no saddle at ``L[i,i] = 0``)
-    and keeps ``C`` positive definite for every parameter value. ``f ≥ 0`` (``floor``)
-    is a fixed ridge; models set it relative to the scale of their data.
+    and keeps ``C`` positive definite for every parameter value. ``f ≥ 0`` (``floor``, a
+    scalar or one value per trait) is a fixed ridge; models set it relative to the
+    variance of each trait.
+
+    ``Lu`` is glimix-core's flat view of the same parameters: the strictly-lower entries
+    followed by the logarithms of the diagonal, ``Lu = [Llow, Llogd]``.
 
     Parameters
     ----------
     dim : int
         p, the dimension of ``C``.
-    floor : float, optional
+    floor : float or array_like of p floats, optional
         f, added to the diagonal. Default 0.
     name : str, optional
         Name used as prefix in composite objects.
@@ -41,13 +46,15 @@ class FreeFormCov(Function):
     >>> cov.value()
     array([[4., 2.],
            [2., 2.]])
-    >>> cov.Lu  # lower triangle of L, row by row (glimix-core's Lu)
-    array([2., 1., 1.])
+    >>> cov.Lu.round(6)  # glimix-core's Lu: strictly-lower entries, then log-diagonal
+    array([1.      , 0.693147, 0.      ])
     >>> {name: g.shape for name, g in cov.gradient().items()}
     {'Llow': (2, 2, 1), 'Llogd': (2, 2, 2)}
     """
 
-    def __init__(self, dim: int, floor: float = 0.0, name: str | None = None) -> None:
+    positive_definite = True
+
+    def __init__(self, dim: int, floor: float | ArrayLike = 0.0, name: str | None = None) -> None:
         super().__init__(name)
         self._dim = check_positive_int("dim", dim)
         self.floor = floor
@@ -62,16 +69,31 @@ class FreeFormCov(Function):
         return self._dim
 
     @property
-    def floor(self) -> float:
-        """The ridge f added to the diagonal (same units as ``C``)."""
+    def floor(self) -> float | NDArray[np.float64]:
+        """The ridge f added to the diagonal (same units as ``C``): a number, or one
+        value per trait."""
         return self._floor
 
     @floor.setter
-    def floor(self, value: float) -> None:
-        value = float(value)
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"floor must be a finite number ≥ 0, got {value!r}")
-        self._floor = value
+    def floor(self, value: float | ArrayLike) -> None:
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim == 0:
+            f = float(arr)
+            if not np.isfinite(f) or f < 0:
+                raise ValueError(f"floor must be a finite number ≥ 0, got {value!r}")
+            self._floor: float | NDArray[np.float64] = f
+            return
+        if arr.shape != (self._dim,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(
+                f"floor must be a number or {self._dim} finite numbers ≥ 0 (one per trait), "
+                f"got shape {arr.shape}"
+            )
+        arr = arr.copy()
+        arr.setflags(write=False)
+        self._floor = arr
+
+    def _floor_matrix(self) -> NDArray[np.float64]:
+        return np.diag(np.broadcast_to(np.asarray(self._floor, dtype=float), (self._dim,)))
 
     # ---- L views ---------------------------------------------------------------------
     @property
@@ -102,35 +124,76 @@ class FreeFormCov(Function):
 
     @property
     def Lu(self) -> NDArray[np.float64]:
-        """Lower triangle of ``L`` (``tril_indices(p)`` order), as in glimix-core."""
-        return self.L[np.tril_indices(self._dim)]
+        """glimix-core's flat parameters: ``[Llow, Llogd]`` (strictly-lower entries of
+        ``L`` row by row, then the logarithms of its diagonal)."""
+        return np.concatenate([self._Llow.value, self._Llogd.value])
 
     @Lu.setter
     def Lu(self, value: ArrayLike) -> None:
         value = np.asarray(value, float).ravel()
         k = self._dim * (self._dim + 1) // 2
         if value.size != k:
-            raise ValueError(f"Lu has {value.size} entries, expected p(p+1)/2 = {k}")
-        L = np.zeros((self._dim, self._dim))
-        L[np.tril_indices(self._dim)] = value
-        self.L = L
+            raise ValueError(
+                f"Lu has {value.size} entries, expected p(p+1)/2 = {k}: the p(p−1)/2 "
+                "strictly-lower entries of L followed by the p logarithms of its diagonal"
+            )
+        m = k - self._dim
+        self._Llow.set(value[:m])
+        self._Llogd.set(value[m:])
+
+    @property
+    def max_rank(self) -> int:
+        """p: C is always of full rank."""
+        return self._dim
+
+    def logdet(self) -> float:
+        """``log|C|``."""
+        return float(np.linalg.slogdet(self.value())[1])
+
+    def unit_scaling(
+        self, d: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(scale, shift)`` of the free flat parameters for trait units ``d``:
+        ``diag(d)·L`` is the factor of ``diag(d) C diag(d)`` (the floor aside)."""
+        d = np.asarray(d, dtype=float)
+        rows = self._tril[0]
+        per = {
+            "Llow": (d[rows], np.zeros(rows.size)),
+            "Llogd": (np.ones(self._dim), np.log(d)),
+        }
+        free = [k for k, p in self._parameters.items() if not p.fixed]
+        if not free:
+            return np.empty(0), np.empty(0)
+        return np.concatenate([per[k][0] for k in free]), np.concatenate([per[k][1] for k in free])
+
+    def unit_bounds(self) -> list[tuple[float, float]]:
+        """``Llow`` unbounded; the log-diagonal within ±20 (a factor e²⁰ ≈ 5·10⁸ around
+        the trait's standard deviation)."""
+        out: list[tuple[float, float]] = []
+        for k, p in self._parameters.items():
+            if p.fixed:
+                continue
+            bound = (-np.inf, np.inf) if k == "Llow" else (-20.0, 20.0)
+            out.extend([bound] * p.size)
+        return out
 
     def set_value(self, C: ArrayLike, name: str = "C") -> None:
-        """Set ``L`` so that ``value()`` equals ``C`` (needs ``C − f·I`` positive definite)."""
+        """Set ``L`` so that ``value()`` equals ``C`` (needs ``C − diag(f)`` positive
+        definite)."""
         C = check_square_symmetric(name, C, size=self._dim)
         try:
-            self.L = np.linalg.cholesky(C - self._floor * np.eye(self._dim))
+            self.L = np.linalg.cholesky(C - self._floor_matrix())
         except np.linalg.LinAlgError:
             raise ValueError(
-                f"{name} minus the floor ({self._floor:.3g}·I) is not positive definite; "
-                f"smallest eigenvalue of {name}: {np.linalg.eigvalsh(C)[0]:.3g}"
+                f"{name} minus the floor is not positive definite; smallest eigenvalue of "
+                f"{name}: {np.linalg.eigvalsh(C)[0]:.3g}"
             ) from None
 
     # ---- value and gradient ----------------------------------------------------------------
     def value(self) -> NDArray[np.float64]:
-        """``C = L Lᵀ + f·Iₚ`` (p × p, positive definite)."""
+        """``C = L Lᵀ + diag(f)`` (p × p, positive definite)."""
         L = self.L
-        return L @ L.T + self._floor * np.eye(self._dim)
+        return L @ L.T + self._floor_matrix()
 
     def _own_gradient(self) -> dict[str, NDArray[np.float64]]:
         L = self.L
@@ -153,4 +216,6 @@ class FreeFormCov(Function):
         return {k: v for k, v in out.items() if not self._parameters[k].fixed}
 
     def _repr_fields(self) -> str:
-        return f"dim={self._dim}, floor={self._floor:g}"
+        f = self._floor
+        text = f"{f:g}" if isinstance(f, float) else np.array2string(f, precision=3)
+        return f"dim={self._dim}, floor={text}"

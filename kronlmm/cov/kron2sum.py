@@ -6,9 +6,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..core.linalg import EconomicSVD, economic_svd
-from ..core.parameters import Function
 from ..core.validation import as_matrix, check_positive_int
 from ..core.whitening import WhitenedKron2Sum, joint_whitening
+from .base import Covariance, TraitCovariance
 from .free_form import FreeFormCov
 from .lr_free_form import LRFreeFormCov
 
@@ -29,12 +29,13 @@ def _checked_svd(svd: EconomicSVD) -> EconomicSVD:
     return EconomicSVD(U, S2)
 
 
-class Kron2SumCov(Function):
+class Kron2SumCov(Covariance):
     r"""Covariance ``K = C₀ ⊗ GGᵀ + C₁ ⊗ Iₙ`` of ``vec(Y)`` (Y: n × p, column-major vec).
 
-    - ``C₀ = L₀L₀ᵀ`` (p × p, rank ≤ ``rank``): an :class:`LRFreeFormCov`, child ``"C0"``;
-    - ``C₁ = L₁L₁ᵀ + f·Iₚ`` (p × p, positive definite): a :class:`FreeFormCov`, child
-      ``"C1"``;
+    - C₀ (p × p), child ``"C0"``: any trait covariance (:class:`TraitCovariance`); by
+      default an :class:`LRFreeFormCov` ``L₀L₀ᵀ`` of rank ≤ ``rank``;
+    - C₁ (p × p), child ``"C1"``: any trait covariance; by default a :class:`FreeFormCov`
+      ``L₁L₁ᵀ + diag(f)`` (positive definite);
     - ``G`` (n × r) is used as given (never rescaled); an all-zero G or r = 0 means no
       ``C₀`` term (then C₀ is set to 0 and fixed).
 
@@ -51,7 +52,9 @@ class Kron2SumCov(Function):
     dim : int
         p, the number of traits.
     rank : int, optional
-        Number of columns of ``L₀`` (1 ≤ rank ≤ p). Default 1.
+        Number of columns of ``L₀`` (1 ≤ rank ≤ p) of the default C₀. Default 1.
+    C0, C1 : TraitCovariance, optional
+        The trait covariance objects (p × p); default as above.
 
     Examples
     --------
@@ -73,22 +76,50 @@ class Kron2SumCov(Function):
     ['C0.Lu', 'C1.Llow', 'C1.Llogd']
     """
 
-    def __init__(self, G: ArrayLike | EconomicSVD, dim: int, rank: int = 1) -> None:
+    def __init__(
+        self,
+        G: ArrayLike | EconomicSVD,
+        dim: int | None = None,
+        rank: int = 1,
+        *,
+        C0: TraitCovariance | None = None,
+        C1: TraitCovariance | None = None,
+    ) -> None:
         super().__init__()
+        if dim is None:
+            given = C0 if C0 is not None else C1
+            if given is None:
+                raise ValueError("give dim (the number of traits p) or the C0/C1 objects")
+            dim = given.dim
         self._dim = check_positive_int("dim", dim)
         rank = check_positive_int("rank", rank)
-        if rank > self._dim:
+        if C0 is None and rank > self._dim:
             raise ValueError(f"rank must be ≤ dim (the number of traits), got {rank} > {dim}")
+        for label, obj in (("C0", C0), ("C1", C1)):
+            if obj is None:
+                continue
+            if not isinstance(obj, TraitCovariance):
+                raise TypeError(
+                    f"{label} must be a trait covariance object (value(), contract_gradient(), "
+                    f"set_value(), unit_scaling(), …; see kronlmm.cov), got {type(obj).__name__}"
+                )
+            if obj.dim != self._dim:
+                raise ValueError(f"{label} is {obj.dim} × {obj.dim}, expected {dim} × {dim}")
         if isinstance(G, EconomicSVD):
             self._svd = _checked_svd(G)
             self._G = self._svd.U * np.sqrt(self._svd.S2)[None, :]
         else:
             self._G = as_matrix("G", G)
             self._svd = economic_svd(self._G)
-        self.C0 = self._add_child("C0", LRFreeFormCov(self._dim, rank))
-        self.C1 = self._add_child("C1", FreeFormCov(self._dim))
+        c0 = C0 if C0 is not None else LRFreeFormCov(self._dim, rank)
+        c1 = C1 if C1 is not None else FreeFormCov(self._dim)
+        self.C0: Covariance = self._add_child("C0", c0)  # type: ignore[arg-type,assignment]
+        self.C1: Covariance = self._add_child("C1", c1)  # type: ignore[arg-type,assignment]
         if self._svd.S2.size == 0:
-            self.C0.L = np.zeros((self._dim, rank))
+            try:
+                self.C0.set_value(np.zeros((self._dim, self._dim)))
+            except (NotImplementedError, ValueError):
+                pass
             self.C0.fix()
         self._cache_version: tuple[int, ...] | None = None
         self._cache: WhitenedKron2Sum | None = None
@@ -116,8 +147,8 @@ class Kron2SumCov(Function):
 
     @property
     def rank(self) -> int:
-        """Maximum rank of C₀ (the number of columns of ``L₀``)."""
-        return self.C0.shape[1]
+        """Maximum rank of C₀ (the number of columns of ``L₀`` for the default C₀)."""
+        return int(self.C0.max_rank)
 
     @property
     def svd(self) -> EconomicSVD:
@@ -131,10 +162,10 @@ class Kron2SumCov(Function):
 
     def whitened(self) -> WhitenedKron2Sum:
         """The whitening at the current parameters (cached until a parameter changes)."""
-        version = self.version + (self.C1.floor,)  # type: ignore[operator]
+        version = self.version + (repr(getattr(self.C1, "floor", None)),)
         if self._cache is None or self._cache_version != version:
             wh = joint_whitening(self.C0.value(), self.C1.value())
-            self._cache = WhitenedKron2Sum(self._svd, self.nsamples, wh)
+            self._cache = WhitenedKron2Sum(self._svd.S2, self.nsamples, wh)
             self._cache_version = version
         return self._cache
 
@@ -178,7 +209,7 @@ class Kron2SumCov(Function):
         """``K⁻¹ v`` for ``v`` of shape (n·p,) or (n·p, m), in O(n·k·p·m).
 
         With ``Ỹ = UᵀY Lhᵀ`` for ``vec(Y) = v``:
-        ``K⁻¹ vec(Y) = vec([U(Ỹ / D − Ỹ) + Y Lhᵀ] Lh)``.
+        ``K⁻¹ vec(Y) = vec([U(Ỹ / D − Ỹ / λ₁) + Y Lhᵀ / λ₁] Lh)``.
         """
         v = np.asarray(v, dtype=float)
         squeeze = v.ndim == 1
@@ -192,8 +223,9 @@ class Kron2SumCov(Function):
         Y = V.reshape(p, n, m).transpose(1, 0, 2)  # Y[:, t, j] is trait t of column j
         YL = np.einsum("itj,st->isj", Y, wt.Lh)  # Y Lhᵀ
         Yt = np.einsum("ik,isj->ksj", U, YL)  # Uᵀ Y Lhᵀ (k, p, m)
-        inner = U @ ((Yt / wt.D[:, :, None] - Yt).reshape(U.shape[1], p * m))
-        Z = inner.reshape(n, p, m) + YL
+        il1 = wt.inv_lam1[None, :, None]
+        inner = U @ ((Yt / wt.D[:, :, None] - Yt * il1).reshape(U.shape[1], p * m))
+        Z = inner.reshape(n, p, m) + YL * il1
         out = np.einsum("isj,st->itj", Z, wt.Lh)
         out = out.transpose(1, 0, 2).reshape(n * p, m)
         return out[:, 0] if squeeze else out
@@ -226,7 +258,7 @@ class Kron2SumCov(Function):
         """``∂ log|K| / ∂θ = tr(K⁻¹ ∂K/∂θ)`` for each free θ, in O(k·p + p³).
 
         ``tr(K⁻¹ dK) = tr(dC₀ Lhᵀ diag(w₀) Lh) + tr(dC₁ Lhᵀ diag(w₁) Lh)`` with
-        ``w₀ₜ = Σᵢ S2ᵢ / Dᵢₜ`` and ``w₁ₜ = Σᵢ 1 / Dᵢₜ + n − k``.
+        ``w₀ₜ = Σᵢ S2ᵢ / Dᵢₜ`` and ``w₁ₜ = Σᵢ 1 / Dᵢₜ + (n − k)/λ₁ₜ``.
         """
         wt = self.whitened()
         w0, w1 = wt.trace_weights(self._svd.S2)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..core.parameters import Function, Parameter
+from ..core.parameters import Parameter
 from ..core.validation import as_matrix, check_positive_int, check_square_symmetric
 from ._lowrank_helpers import dLLt_dL
+from .base import Covariance
 
 __all__ = ["LRFreeFormCov"]
 
 
-class LRFreeFormCov(Function):
+class LRFreeFormCov(Covariance):
     r"""Low-rank positive-semidefinite covariance ``C = L Lᵀ``.
 
     ``L`` is an unconstrained n × m matrix (parameter ``Lu``: ``L`` raveled in C order),
@@ -56,6 +57,24 @@ class LRFreeFormCov(Function):
     def shape(self) -> tuple[int, int]:
         """``(n, m)``, the shape of the factor ``L``: C is n × n of rank at most m."""
         return (self._n, self._m)
+
+    @property
+    def dim(self) -> int:
+        """n, the dimension of ``C``."""
+        return self._n
+
+    @property
+    def max_rank(self) -> int:
+        """m, the number of columns of ``L``."""
+        return self._m
+
+    def unit_scaling(
+        self, d: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(scale, shift)`` for trait units ``d``: row i of ``L`` scales with ``dᵢ``."""
+        if self._Lu.fixed:
+            return np.empty(0), np.empty(0)
+        return np.repeat(np.asarray(d, dtype=float), self._m), np.zeros(self._n * self._m)
 
     @property
     def L(self) -> NDArray[np.float64]:

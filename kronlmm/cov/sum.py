@@ -8,12 +8,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..core.parameters import Function, check_children, composite_keys, merged_gradient
-from ..core.validation import as_matrix
+from ..core.validation import as_matrix, check_square_symmetric
+from .base import Covariance
 
 __all__ = ["SumCov"]
 
 
-class SumCov(Function):
+class SumCov(Covariance):
     r"""Sum of covariances ``K = K₀ + K₁ + ⋯ + Kₜ₋₁``.
 
     Every term ``Kᵢ`` is a covariance object (any kronlmm Function whose ``value()`` is
@@ -108,6 +109,57 @@ class SumCov(Function):
                 }
             for name, g in part.items():
                 out[f"{key}.{name}"] = np.asarray(g, dtype=float)
+        return out
+
+    # ---- trait-covariance protocol -------------------------------------------------------
+    @property
+    def positive_definite(self) -> bool:  # type: ignore[override]
+        """True if a term is positive definite (every term is positive semi-definite)."""
+        return any(bool(getattr(c, "positive_definite", False)) for c in self.covariances)
+
+    @property
+    def max_rank(self) -> int:
+        """The dimension, or the sum of the terms' ranks if smaller."""
+        ranks = [int(getattr(c, "max_rank", self._dim)) for c in self.covariances]
+        return min(self._dim, sum(ranks))
+
+    def set_value(self, C: ArrayLike, name: str = "C") -> None:
+        """Give each of the t terms the value closest to ``C/t`` (a starting point that
+        shares C equally; terms that cannot be set from a matrix keep their value)."""
+        C = check_square_symmetric(name, C, size=self._dim)
+        share = C / len(self._children)
+        for child in self.covariances:
+            setter = getattr(child, "set_value", None)
+            if setter is None:
+                continue
+            try:
+                setter(share, name=name)
+            except NotImplementedError:
+                pass
+
+    def unit_scaling(
+        self, d: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The terms' scalings, concatenated in flat-vector order (a sum of covariances
+        that each follow the trait units does too)."""
+        scales: list[NDArray[np.float64]] = []
+        shifts: list[NDArray[np.float64]] = []
+        for child in self.covariances:
+            n = child.nparams
+            fn = getattr(child, "unit_scaling", None)
+            sc, sh = fn(d) if fn is not None else (np.ones(n), np.zeros(n))
+            scales.append(np.asarray(sc, dtype=float))
+            shifts.append(np.asarray(sh, dtype=float))
+        if not scales:
+            return np.empty(0), np.empty(0)
+        return np.concatenate(scales), np.concatenate(shifts)
+
+    def unit_bounds(self) -> list[tuple[float, float]]:
+        """The terms' unit bounds, concatenated in flat-vector order."""
+        out: list[tuple[float, float]] = []
+        for child in self.covariances:
+            fn = getattr(child, "unit_bounds", None)
+            out.extend(fn() if fn is not None else child.flat_bounds())
         return out
 
     def _repr_fields(self) -> str:

@@ -72,9 +72,9 @@ class NullFit:
     (377, ['trait1', 'trait2', 'trait3'], True)
     >>> null.C0.round(2)
             trait1  trait2  trait3
-    trait1    0.12    0.21    0.25
-    trait2    0.21    0.36    0.43
-    trait3    0.25    0.43    0.52
+    trait1    0.12    0.20    0.24
+    trait2    0.20    0.35    0.42
+    trait3    0.24    0.42    0.51
     >>> null.B.shape  # covariates × traits
     (3, 3)
 

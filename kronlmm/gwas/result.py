@@ -237,7 +237,7 @@ class GwasResult:
     >>> result.effects.columns.tolist(), result.effects["trait"].iloc[0]
     (['variant_id', 'trait', 'beta', 'se'], 'common')
     >>> round(result.lambda_gc, 2)
-    1.01
+    1.02
 
     The tables round-trip through the writers:
 

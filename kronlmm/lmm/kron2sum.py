@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Literal
 
 import numpy as np
-import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
-from ..core.likelihood import KronLmlTerms, kron_lml
-from ..core.linalg import EconomicSVD
+from ..core.likelihood import LikelihoodTerms, WhitenedLikelihood
+from ..core.linalg import EconomicSVD, economic_svd
 from ..core.numerics import no_variance_left
-from ..core.optimize import FitResult, maximize_lbfgsb, projected_gradient_norm
+from ..core.optimize import DEFAULT_GTOL, FitResult
 from ..core.projections import KronProjections
 from ..core.validation import as_matrix, check_positive_int
 from ..core.warnings import FitWarning
+from ..cov.base import TraitCovariance
 from ..cov.kron2sum import Kron2SumCov
 from ..scan import KronFastScanner
-from .starts import moment_start, ols_residual_moments, share_start
+from .fitting import Kron2SumFitter
+from .starts import moment_start, psd_floor
 
 __all__ = ["Kron2Sum"]
 
@@ -38,9 +40,18 @@ class Kron2Sum:
     X             n × c      sample covariates (include the intercept yourself)
     B             c × a      fixed effects, ``β = vec(B)``, profiled out in closed form
     G             n × r      ``GGᵀ`` is the genetic similarity (any r, also r > n or r = 0)
-    C₀            p × p      genetic trait covariance, ``L₀L₀ᵀ`` with L₀: p × rank
-    C₁            p × p      residual trait covariance, ``L₁L₁ᵀ + f·Iₚ``, positive definite
+    C₀            p × p      genetic trait covariance (default ``L₀L₀ᵀ``, L₀: p × rank)
+    C₁            p × p      residual trait covariance (default ``L₁L₁ᵀ + diag(f)``), ≻ 0
     ============  =========  ===============================================================
+
+    C₀ and C₁ are *trait covariance objects* (:mod:`kronlmm.cov`): pass any of
+    :class:`~kronlmm.cov.FreeFormCov`, :class:`~kronlmm.cov.LRFreeFormCov`,
+    :class:`~kronlmm.cov.DiagonalCov`, :class:`~kronlmm.cov.FactorAnalyticCov`,
+    :class:`~kronlmm.cov.FixedCov` or a :class:`~kronlmm.cov.SumCov` of them (C₁ must be
+    positive definite for every parameter value). ``rank`` is the shorthand for the
+    default C₀. **A rank below p forces genetic correlations of ±1 between the traits'
+    genetic effects; if that is not true of the data, scans of the fitted null are
+    inflated** — use ``rank=p`` (or a structured C₀) for association testing.
 
     Fitting maximises, with B profiled (``β̂`` the GLS estimate, ``r = y − (A⊗X)β̂``,
     N = n·p, m = rank(A ⊗ X) = rank(A)·rank(X)):
@@ -48,20 +59,22 @@ class Kron2Sum:
     - ML:   ``−½[N log 2π + log|K| + rᵀK⁻¹r]``;
     - REML: ``−½[(N − m) log 2π − log|MᵀM|₊ + log|K| + log|MᵀK⁻¹M|₊ + rᵀK⁻¹r]``,
       ``M = A ⊗ X`` and ``|·|₊`` the product of non-zero eigenvalues — the constant used by
-      GEMMA and glimix-core, so values compare directly (for A = Iₚ, ``log|MᵀM| =
-      p·log|XᵀX|``).
+      GEMMA and glimix-core, so values compare directly.
 
-    Each evaluation works in whitened coordinates (Casale et al. 2015): with
-    ``GGᵀ = U diag(S2) Uᵀ`` computed once and ``Lh`` such that ``Lh C₁ Lhᵀ = I`` and
-    ``Lh C₀ Lhᵀ = diag(λ)``, K becomes ``diag(λ) ⊗ diag(S2, 0…) + I``. After a one-off
-    set-up of O(n·k·(p + c)) (k = rank of G), one likelihood + gradient evaluation costs
-    O(k·p·(p + c²a²)) and touches no n-sized array; no n × n array is ever formed when
-    r < n.
+    Where that likelihood has no maximum (ML with an intercept and a centred genetic
+    relationship matrix, whose null space contains ``1ₙ``, is the common case), it is
+    evaluated on the data projected onto span(U) instead, as explained in
+    :mod:`kronlmm.core.projections`; ``ml_projected`` says when.
 
-    G is used as given: it is never rescaled. An all-zero G or r = 0 means "no genetic
-    term" (C₀ is then 0 and fixed). ``f`` (``C1.floor``) is ``c1_floor`` times the average
-    variance of the traits after regressing out X, so the positivity floor of C₁ follows
-    the units of Y.
+    Each evaluation works in whitened coordinates (Casale et al. 2015) on projections
+    computed once (:mod:`kronlmm.core.likelihood`): after a one-off set-up of
+    O(n·k·(p + c)) (k = rank of G), one likelihood + gradient evaluation costs
+    O(k·p·(p + c²a²)) and touches no n-sized array.
+
+    Nothing about the data is rescaled in what is reported. Internally every trait is
+    measured in units of its standard deviation after X and GGᵀ in units of its average
+    diagonal, and :meth:`fit` optimises over parameters in those units, so fits do not
+    depend on the units of Y, X or G.
 
     Parameters
     ----------
@@ -72,13 +85,18 @@ class Kron2Sum:
         Covariates; ``None`` means an intercept column ``1ₙ``.
     G : array_like, shape (n, r), or EconomicSVD
         The genetic factor, or its decomposition ``GGᵀ = U diag(S2) Uᵀ`` if known already
-        (``kronlmm.core.EconomicSVD``; skips the SVD).
+        (:class:`kronlmm.core.EconomicSVD`; skips the SVD). Use :meth:`from_kinship` to
+        start from a kinship matrix K = GGᵀ.
     rank : int, optional
-        Maximum rank of C₀ (1 ≤ rank ≤ p). Default 1.
+        Maximum rank of the default C₀ (1 ≤ rank ≤ p). Default 1 (as glimix-core).
     restricted : bool, optional
         REML instead of ML. Default False.
+    C0, C1 : trait covariance objects, optional
+        Models of C₀ and C₁ (see above); they are used (and changed by :meth:`fit`) in
+        place.
     c1_floor : float, optional
-        Relative floor f of C₁ (see above). Default 1e-8.
+        Relative floor of the default C₁: ``f = c1_floor·dₜ²`` for each trait t (dₜ its
+        standard deviation after X). Default 1e-8.
 
     Examples
     --------
@@ -88,7 +106,7 @@ class Kron2Sum:
     >>> n, p = 200, 3
     >>> G = rng.standard_normal((n, 50)) / np.sqrt(50)
     >>> Y = G @ rng.standard_normal((50, p)) + rng.standard_normal((n, p))
-    >>> model = Kron2Sum(Y, np.eye(p), np.ones((n, 1)), G, rank=1)
+    >>> model = Kron2Sum(Y, np.eye(p), np.ones((n, 1)), G, rank=p)
     >>> result = model.fit(verbose=False)
     >>> result.success
     True
@@ -105,6 +123,8 @@ class Kron2Sum:
         rank: int = 1,
         restricted: bool = False,
         *,
+        C0: TraitCovariance | None = None,
+        C1: TraitCovariance | None = None,
         c1_floor: float = 1e-8,
     ) -> None:
         Y = as_matrix("Y", Y)
@@ -118,36 +138,118 @@ class Kron2Sum:
         if isinstance(G, EconomicSVD):
             if np.shape(G.U)[0] != n:
                 raise ValueError(f"G.U has shape {np.shape(G.U)}, expected ({n}, k)")
+            svd = G
         else:
             G = as_matrix("G", G, nrows=n)
-        rank = check_positive_int("rank", rank)
-        if rank > p:
-            raise ValueError(f"rank must be ≤ p = {p} (the number of traits), got {rank}")
+            _warn_if_kinship(G)
+            svd = economic_svd(G)
+        if C0 is None:
+            rank = check_positive_int("rank", rank)
+            if rank > p:
+                raise ValueError(f"rank must be ≤ p = {p} (the number of traits), got {rank}")
         self._Y, self._A, self._X = Y, A, X
         self._restricted = bool(restricted)
-        self._cov = Kron2SumCov(G, p, rank)
-        self._proj = KronProjections.build(Y, A, X, self._cov.svd.U, self._cov.svd.S2)
-        if self._proj.rank_M == 0:
-            raise ValueError("the mean design A ⊗ X has rank 0 (A or X is all zeros)")
-        if self._proj.rank_M >= n * p:
+        self._cov = Kron2SumCov(G if isinstance(G, EconomicSVD) else svd, p, rank, C0=C0, C1=C1)
+        if not self._cov.C1.positive_definite:
             raise ValueError(
-                f"rank(A ⊗ X) = {self._proj.rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
+                "C1 must be positive definite for every value of its parameters (e.g. "
+                "FreeFormCov, DiagonalCov, FactorAnalyticCov, or FixedCov of a positive "
+                f"definite matrix); got {type(self._cov.C1).__name__}"
             )
-        _, _, total = ols_residual_moments(self._proj)
-        tvar = np.diag(total)
-        bad = no_variance_left(tvar, np.mean(Y * Y, axis=0)).tolist()
+        svd = self._cov.svd
+        self._check_ranks(Y, X)
+        proj, _, _ = KronProjections.build(Y, A, X, svd, self._restricted)
+        if proj.rank_A * proj.rank_X == 0:
+            raise ValueError("the mean design A ⊗ X has rank 0 (A or X is all zeros)")
+        full_rank_M = proj.rank_A * proj.rank_X
+        if full_rank_M >= n * p:
+            msg = f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
+            if self._restricted:
+                raise ValueError(msg + " (REML needs at least one)")
+            warnings.warn(msg + "; the ML fit is not identifiable", UserWarning, stacklevel=2)
+        d = proj.scaling.trait_sd
+        resid = d**2
+        bad = no_variance_left(resid, np.mean(Y * Y, axis=0)).tolist()
         if bad:
             raise ValueError(
                 f"trait column(s) {bad} of Y have no variance left after regressing out X; "
                 "drop them or remove the covariates that explain them exactly"
             )
-        self._trait_sd = np.sqrt(tvar)
-        self._cov.C1.floor = float(c1_floor) * float(np.mean(tvar))
-        self._terms: KronLmlTerms | None = None
-        self._terms_key: tuple | None = None
+        self._proj = proj
+        self._engine = WhitenedLikelihood(proj)
+        if proj.perp_dropped:
+            full, _, _ = KronProjections.build(
+                Y, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
+            )
+            self._full_engine = WhitenedLikelihood(full)
+        else:
+            self._full_engine = self._engine
+        if hasattr(self._cov.C1, "floor") and C1 is None:
+            self._cov.C1.floor = float(c1_floor) * resid  # type: ignore[attr-defined]
+        nparams = self._cov.nparams + full_rank_M
+        if nparams > Y.size:
+            warnings.warn(
+                f"the model has more parameters ({nparams}) than observations ({Y.size}); "
+                "convergence is expected to be problematic",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._terms: LikelihoodTerms | None = None
+        self._terms_key: tuple[object, ...] | None = None
+        self._full_terms: LikelihoodTerms | None = None
+        self._full_key: tuple[object, ...] | None = None
         self.fit_result: FitResult | None = None
-        C0, C1 = moment_start(self._proj, rank)
-        self._set_C(C0, C1)
+        self.name: str | None = None
+        self._set_unit(*moment_start(proj))
+
+    @classmethod
+    def from_kinship(
+        cls,
+        Y: ArrayLike,
+        A: ArrayLike | None,
+        X: ArrayLike | None,
+        K: ArrayLike,
+        rank: int = 1,
+        restricted: bool = False,
+        **kwargs: object,
+    ) -> Kron2Sum:
+        """The model with genetic similarity ``K`` (n × n, symmetric PSD) itself.
+
+        ``K`` is eigendecomposed once (eigenvalues below ``n·ε·max`` dropped, negative
+        ones beyond rounding rejected) and passed on as ``K = U diag(S2) Uᵀ``; the other
+        arguments are those of the constructor.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronlmm.lmm import Kron2Sum
+        >>> rng = np.random.default_rng(0)
+        >>> G = rng.normal(size=(30, 5))
+        >>> Y = rng.normal(size=(30, 2))
+        >>> a = Kron2Sum.from_kinship(Y, None, None, G @ G.T)
+        >>> b = Kron2Sum(Y, None, None, G)
+        >>> bool(np.isclose(a.lml(), b.lml()))
+        True
+        """
+        return cls(Y, A, X, _kinship_svd(K), rank, restricted, **kwargs)  # type: ignore[arg-type]
+
+    def _check_ranks(self, Y: NDArray[np.float64], X: NDArray[np.float64]) -> None:
+        yrank = np.linalg.matrix_rank(Y)
+        if yrank < Y.shape[1]:
+            warnings.warn(
+                f"Y is not full column rank: rank(Y) = {yrank} < p = {Y.shape[1]}; some "
+                "trait is a linear combination of the others and C₁ may be singular",
+                UserWarning,
+                stacklevel=3,
+            )
+        xrank = np.linalg.matrix_rank(X)
+        if xrank < X.shape[1]:
+            warnings.warn(
+                f"X is not full column rank: rank(X) = {xrank} < c = {X.shape[1]}; B is "
+                "reported as the minimum-norm solution",
+                UserWarning,
+                stacklevel=3,
+            )
 
     # ---- glimix-core compatible surface -----------------------------------------------
     @property
@@ -207,16 +309,41 @@ class Kron2Sum:
 
     @property
     def rank(self) -> int:
-        """Maximum rank of C₀ (the ``rank`` argument)."""
+        """Maximum rank of C₀."""
         return self._cov.rank
 
-    def _evaluate(self, gradient: bool = False) -> KronLmlTerms:
-        key = (self._cov.version, self._cov.C1.floor)
+    @property
+    def ml_projected(self) -> bool:
+        """Whether the likelihood is that of the data projected onto span(U), because the
+        one of all the data has no maximum (see :mod:`kronlmm.core.projections`)."""
+        return self._proj.perp_dropped
+
+    @property
+    def projections(self) -> KronProjections:
+        """The data projections the likelihood is evaluated on (internal units)."""
+        return self._proj
+
+    def _key(self) -> tuple[object, ...]:
+        return (self._cov.version, repr(getattr(self._cov.C1, "floor", None)))
+
+    def _evaluate(self, gradient: bool = False) -> LikelihoodTerms:
+        key = self._key()
         t = self._terms
         if t is None or self._terms_key != key or (gradient and t.M0 is None):
-            t = kron_lml(self._proj, self._cov.whitened(), self._restricted, gradient)
+            t = self._engine.evaluate(self._cov.C0.value(), self._cov.C1.value(), gradient)
             self._terms, self._terms_key = t, key
         return t
+
+    def _evaluate_full(self) -> LikelihoodTerms:
+        if self._full_engine is self._engine:
+            return self._evaluate()
+        key = self._key()
+        if self._full_terms is None or self._full_key != key:
+            self._full_terms = self._full_engine.evaluate(
+                self._cov.C0.value(), self._cov.C1.value()
+            )
+            self._full_key = key
+        return self._full_terms
 
     def lml(self) -> float:
         """Log-likelihood (ML) or restricted log-likelihood (REML) at the current C₀, C₁,
@@ -229,17 +356,16 @@ class Kron2Sum:
 
     def gradient(self) -> dict[str, NDArray[np.float64]]:
         """``∂lml/∂θ`` for every free covariance parameter θ, keyed by dotted name
-        (``"C0.Lu"``, ``"C1.Llow"``, ``"C1.Llogd"``)."""
+        (e.g. ``"C0.Lu"``, ``"C1.Llow"``, ``"C1.Llogd"``)."""
         t = self._evaluate(gradient=True)
         assert t.M0 is not None and t.M1 is not None
         return self._cov.trait_gradient(t.M0, t.M1)
 
     @property
     def B(self) -> NDArray[np.float64]:
-        """GLS estimate of B (c × a) at the current C₀, C₁; the minimum-norm solution
-        when A or X is rank deficient."""
-        t = self._evaluate()
-        return self._proj.Vx @ (t.Br + self._proj.B_off) @ self._proj.Va.T
+        """GLS estimate of B (c × a) at the current C₀, C₁ from all the data; the
+        minimum-norm solution when A or X is rank deficient."""
+        return self._evaluate_full().B
 
     @property
     def beta(self) -> NDArray[np.float64]:
@@ -248,14 +374,9 @@ class Kron2Sum:
 
     @property
     def beta_covariance(self) -> NDArray[np.float64]:
-        """``Cov(β̂) = T (MᵣᵀK⁻¹Mᵣ)⁻¹ Tᵀ`` with ``T = Va ⊗ Vx`` (the inverse of
-        ``(A⊗X)ᵀK⁻¹(A⊗X)`` when A and X have full column rank, its pseudo-inverse
-        otherwise)."""
-        t = self._evaluate()
-        m = t.H_chol[0].shape[0]
-        Hinv = sla.cho_solve(t.H_chol, np.eye(m), check_finite=False)
-        T = np.kron(self._proj.Va, self._proj.Vx)
-        return T @ Hinv @ T.T
+        """``Cov(β̂) = ((A⊗X)ᵀK⁻¹(A⊗X))⁻¹`` (its pseudo-inverse when A or X is rank
+        deficient), c·a × c·a."""
+        return self._evaluate_full().beta_covariance()
 
     def mean(self) -> NDArray[np.float64]:
         """``(A ⊗ X) vec(B)`` at the GLS estimate (length n·p, column-major)."""
@@ -265,23 +386,43 @@ class Kron2Sum:
         """Dense ``K`` (n·p × n·p); only for small n·p."""
         return self._cov.value()
 
-    def get_fast_scanner(self, trait_names: list[str] | None = None):  # noqa: ANN201
+    def get_fast_scanner(self, trait_names: list[str] | None = None) -> KronFastScanner:
         """:class:`~kronlmm.scan.KronFastScanner` with C₀, C₁ fixed at their current values.
 
         ``trait_names`` (one per column of Y) name the per-trait effects of the scans
         (default ``trait0``, ``trait1``, …).
         """
-        return KronFastScanner.from_model(self, trait_names=trait_names)
+        if trait_names is not None and len(trait_names) != self.ntraits:
+            raise ValueError(
+                f"trait_names has {len(trait_names)} names, expected {self.ntraits} "
+                "(one per column of Y)"
+            )
+        return KronFastScanner(
+            self._Y,
+            self._A,
+            self._X,
+            self._cov.svd,
+            self.C0,
+            self.C1,
+            trait_names=None if trait_names is None else [str(t) for t in trait_names],
+            trait_sd=self._proj.scaling.trait_sd,
+        )
 
     # ---- starting values ---------------------------------------------------------------
-    def _set_C(self, C0: NDArray[np.float64], C1: NDArray[np.float64]) -> None:
-        if not self._cov.C0.parameters()["Lu"].fixed:
-            self._cov.C0.set_value(C0)
-        self._cov.C1.set_value(C1)
+    def _set_unit(self, C0u: NDArray[np.float64], C1u: NDArray[np.float64]) -> None:
+        """Set C₀, C₁ from values in the internal units (as far as their models allow)."""
+        C0, C1 = self._proj.scaling.from_unit(C0u, C1u)
+        if self._cov.C0.nparams:
+            self._cov.C0.set_value(C0, name="C0")
+        if self._cov.C1.nparams:
+            floor = np.diag(
+                np.broadcast_to(np.asarray(getattr(self._cov.C1, "floor", 0.0)), (self.ntraits,))
+            )
+            self._cov.C1.set_value(psd_floor(C1, 0.0) + floor, name="C1")
 
     def set_start(self, C0: ArrayLike | None = None, C1: ArrayLike | None = None) -> None:
-        """Set C₀ (PSD, truncated to ``rank``) and/or C₁ (must exceed the floor), e.g. as
-        starting values for ``fit(start="current")``."""
+        """Set C₀ (PSD, represented as closely as its model allows) and/or C₁ (must exceed
+        the floor), e.g. as starting values for ``fit(start="current")``."""
         if C0 is not None:
             if self._proj.k == 0:
                 if np.any(np.asarray(C0, dtype=float) != 0):
@@ -295,130 +436,63 @@ class Kron2Sum:
             self._cov.C1.set_value(C1, name="C1")
 
     # ---- fitting ------------------------------------------------------------------------
-    def _flat_scaling(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Affine map flat = shift + scale·z putting every trait on unit scale."""
-        d = self._trait_sd
-        p, rank = self.ntraits, self.rank
-        rows = np.tril_indices(p, -1)[0]
-        per = {
-            "C0.Lu": (np.repeat(d, rank), np.zeros(p * rank)),
-            "C1.Llow": (d[rows], np.zeros(rows.size)),
-            "C1.Llogd": (np.ones(p), np.log(d)),
-        }
-        free = self._cov.free_parameters()
-        scale = np.concatenate([per[k][0] for k in free]) if free else np.empty(0)
-        shift = np.concatenate([per[k][1] for k in free]) if free else np.empty(0)
-        return scale, shift
-
-    def _flat_bounds(self) -> list[tuple[float, float]]:
-        bounds = []
-        logd = np.log(self._trait_sd)
-        for name, par in self._cov.free_parameters().items():
-            if name == "C1.Llogd":
-                bounds.extend(zip((logd - 20).tolist(), (logd + 20).tolist(), strict=True))
-            else:
-                bounds.extend([(-np.inf, np.inf)] * par.size)
-        return bounds
-
-    def _value_and_flat_gradient(self, x: NDArray[np.float64]) -> tuple[float, NDArray]:
-        self._cov.set_flat(x)
-        t = self._evaluate(gradient=True)
-        grad = self._cov.trait_gradient(t.M0, t.M1)
-        free = self._cov.free_parameters()
-        g = np.concatenate([grad[k] for k in free]) if free else np.empty(0)
-        return t.lml, g
-
     def fit(
         self,
         verbose: bool = True,
         *,
         start: Literal["moments", "current"] = "moments",
-        restarts: int = 0,
+        restarts: int | None = None,
         maxiter: int = 2000,
-        ftol: float = 1e-13,
-        gtol: float = 1e-8,
+        gtol: float = DEFAULT_GTOL,
     ) -> FitResult:
         """Maximise the (restricted) likelihood over C₀ and C₁ (B is profiled).
+
+        The search runs over the parameters in the model's internal units (every trait
+        of unit variance), by L-BFGS-B from several starts, each polished by Newton steps:
+
+        1. the start: a method-of-moments estimate (``"moments"``) or the current values
+           (``"current"``, set with :meth:`set_start`);
+        2. ``restarts`` more starts that give the genetic term shares 1/(r+1), …, r/(r+1)
+           of the residual covariance (default: 3 when the model has at most 100 free
+           parameters, else 1); each costs about one more fit, with no n-sized work;
+        3. from the best optimum, escapes from the boundary of the covariance cone: where
+           C₀ (or C₁) is singular and the likelihood increases along a direction of its
+           null space (a positive directional derivative, the case in which a factor
+           parameterisation stalls at C₀ = 0), the search resumes from a point moved that
+           way, as long as that improves the likelihood.
 
         Parameters
         ----------
         verbose : bool
             Print one summary line at the end.
         start : {"moments", "current"}
-            ``"moments"``: method-of-moments estimates (see ``_kron_init.moment_start``);
-            ``"current"``: the current C₀, C₁ (set them with :meth:`set_start`).
-        restarts : int
-            Extra starts that give the genetic term evenly spaced shares (e.g. 1/3 and 2/3
-            for ``restarts=2``) of the residual covariance; the best optimum is kept. Each
-            costs about one more fit (no n-sized work). Default 0: the moment start is a
-            consistent estimate, and the tests compare it with brute-force multi-start
-            optima.
-        maxiter, ftol, gtol : L-BFGS-B's limits, applied to ``−lml/(n·p)`` over parameters
-            rescaled to unit trait variance.
+        restarts : int, optional
+            Number of extra variance-share starts (see above).
+        maxiter : int
+            Iteration limit of each L-BFGS-B run.
+        gtol : float
+            Convergence tolerance: the fit is reported as converged when the norm of the
+            projected gradient of ``−lml/(n·p)`` with respect to the scaled parameters is
+            at most ``gtol`` at the returned point.
 
         Returns
         -------
         FitResult
-            Also stored as ``fit_result``. A :class:`~kronlmm.lmm.warnings.FitWarning` is
-            issued when the best run did not converge.
+            Also stored as ``fit_result``. A :class:`~kronlmm.lmm.FitWarning` says why when
+            the fit did not converge.
         """
-        if restarts < 0:
-            raise ValueError(f"restarts must be ≥ 0, got {restarts}")
-        free = self._cov.free_parameters()
-        if not free:
-            lml = self.lml()
-            self.fit_result = FitResult(True, "no free parameters", 0, 1, lml, 0.0, [lml])
-            return self.fit_result
-        starts: list[NDArray[np.float64]] = []
-        if start == "current":
-            starts.append(self._cov.get_flat())
-        elif start == "moments":
-            self._set_C(*moment_start(self._proj, self.rank))
-            starts.append(self._cov.get_flat())
-        else:
+        t0 = time.perf_counter()
+        if start not in ("moments", "current"):
             raise ValueError(f"start must be 'moments' or 'current', got {start!r}")
-        for h in np.linspace(0, 1, restarts + 2)[1:-1]:
-            self._set_C(*share_start(self._proj, self.rank, float(h)))
-            starts.append(self._cov.get_flat())
-
-        scale, shift = self._flat_scaling()
-        bounds = self._flat_bounds()
-        best: tuple[float, NDArray[np.float64], object] | None = None
-        finals: list[float] = []
-        for x0 in starts:
-            x0 = np.clip(x0, [b[0] for b in bounds], [b[1] for b in bounds])
-            x, res = maximize_lbfgsb(
-                self._value_and_flat_gradient,
-                x0,
-                bounds,
-                scale=scale,
-                shift=shift,
-                normaliser=float(self.nsamples * self.ntraits),
-                maxiter=maxiter,
-                ftol=ftol,
-                gtol=gtol,
-            )
-            lml, _ = self._value_and_flat_gradient(x)
-            finals.append(lml)
-            if best is None or lml > best[0]:
-                best = (lml, x, res)
-        assert best is not None
-        lml, g = self._value_and_flat_gradient(best[1])
-        res = best[2]
-        gnorm = projected_gradient_norm(best[1], g, bounds)
-        self.fit_result = FitResult(
-            success=bool(res.success),  # type: ignore[attr-defined]
-            message=str(res.message),  # type: ignore[attr-defined]
-            niter=int(res.nit),  # type: ignore[attr-defined]
-            nfev=int(res.nfev),  # type: ignore[attr-defined]
-            lml=lml,
-            grad_norm=gnorm,
-            starts=finals,
-        )
+        if restarts is not None and restarts < 0:
+            raise ValueError(f"restarts must be ≥ 0, got {restarts}")
+        fitter = Kron2SumFitter(self)
+        self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
         if not self.fit_result.success:
             warnings.warn(f"Kron2Sum fit: {self.fit_result}", FitWarning, stacklevel=2)
         if verbose:
-            print(f"Kron2Sum ({'REML' if self._restricted else 'ML'}): {self.fit_result}")
+            kind = "REML" if self._restricted else "ML"
+            print(f"Kron2Sum ({kind}): {self.fit_result} [{time.perf_counter() - t0:.3g} s]")
         return self.fit_result
 
     def __repr__(self) -> str:
@@ -426,5 +500,45 @@ class Kron2Sum:
         kind = "REML" if self._restricted else "ML"
         return (
             f"Kron2Sum(n={n}, p={p}, c={self.ncovariates}, a={self._A.shape[1]}, "
-            f"r={self._cov.G.shape[1]} (k={self._proj.k}), rank={self.rank}, {kind})"
+            f"k={self._proj.k}, C0={type(self._cov.C0).__name__}(rank ≤ {self.rank}), "
+            f"C1={type(self._cov.C1).__name__}, {kind})"
+        )
+
+
+def _kinship_svd(K: ArrayLike) -> EconomicSVD:
+    """``K = U diag(S2) Uᵀ`` of a symmetric PSD kinship (validated)."""
+    K = as_matrix("K", K, allow_vector=False)
+    n = K.shape[0]
+    if K.shape != (n, n):
+        raise ValueError(f"K must be square (n × n), got shape {K.shape}")
+    scale = float(np.max(np.abs(K))) if K.size else 0.0
+    if not np.allclose(K, K.T, rtol=0, atol=1e-8 * max(scale, 1e-300)):
+        raise ValueError("K must be symmetric")
+    w, V = np.linalg.eigh((K + K.T) / 2)
+    top = float(w[-1]) if w.size else 0.0
+    if w.size and w[0] < -1e-6 * max(top, 1e-300):
+        raise ValueError(
+            f"K must be positive semi-definite; its smallest eigenvalue is {w[0]:.3g} "
+            f"(largest {top:.3g})"
+        )
+    keep = w > n * np.finfo(float).eps * max(top, 0.0)
+    return EconomicSVD(np.ascontiguousarray(V[:, keep][:, ::-1]), w[keep][::-1].copy())
+
+
+def _warn_if_kinship(G: NDArray[np.float64]) -> None:
+    """Warn when G looks like a kinship K (square, symmetric, PSD diagonal) rather than a
+    factor: passing K as G fits K² instead of K."""
+    n, r = G.shape
+    if n != r or n < 3:
+        return
+    scale = float(np.max(np.abs(G)))
+    if scale == 0 or not np.allclose(G, G.T, rtol=0, atol=1e-10 * scale):
+        return
+    if np.all(np.diag(G) >= 0):
+        warnings.warn(
+            "G is a symmetric n × n matrix: it is used as a factor (the model's genetic "
+            "similarity is GGᵀ), so a kinship passed as G is squared. To use a kinship K "
+            "itself, call Kron2Sum.from_kinship(Y, A, X, K, ...)",
+            UserWarning,
+            stacklevel=3,
         )

@@ -74,11 +74,10 @@ class FastScanner:
         S2 = as_vector("S2", S2, size=U.shape[1])
         if not (np.isfinite(v0) and v0 >= 0):
             raise ValueError(f"v0 must be finite and ≥ 0, got {v0!r}")
-        if not (np.isfinite(v1) and v1 > 0):
-            raise ValueError(
-                f"v1 must be finite and > 0, got {v1!r} (δ = 0 leaves no residual "
-                "variance to whiten with; scan with a fitted δ > 0)"
-            )
+        if not (np.isfinite(v1) and v1 >= 0):
+            raise ValueError(f"v1 must be finite and ≥ 0, got {v1!r}")
+        if v0 + v1 <= 0:
+            raise ValueError("v0 + v1 must be > 0: the covariance would be zero")
         self._kron = KronFastScanner(
             y[:, None], np.ones((1, 1)), X, EconomicSVD(U, S2), [[v0]], [[v1]],
             trait_names=["y"],

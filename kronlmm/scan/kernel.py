@@ -12,7 +12,7 @@ Both are maximised over the fixed effects and s (ML). With N = n·p and ``q = r�
 the GLS estimate, the profiled log-likelihood is ``−½[N log 2π + log|K| + N log(q/N) + N]``.
 
 Everything is done in the whitened coordinates of the null (see
-:class:`kronlmm.cov.kron2sum.WhitenedKron2Sum`). The only O(n) work per candidate is
+:class:`kronlmm.core.whitening.WhitenedKron2Sum`). The only O(n) work per candidate is
 :func:`rotate_block`: ``UᵀG`` (2·n·k flops per column, the physical floor), plus ``XᵀG``,
 ``YᵀG`` and ``GᵀG`` (O(n·(c + p)) per column). :func:`test_block` then costs
 O(k·p·(c + 3)) per candidate and solves the (a₁c₁ × a₁c₁) Schur complement systems of all
@@ -24,47 +24,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 from numpy.typing import NDArray
 
-from ..core.likelihood import kron_lml
-from ..core.linalg import EconomicSVD
+from ..core.likelihood import WhitenedLikelihood
+from ..core.linalg import EconomicSVD, SPDFactor
 from ..core.numerics import COLLINEAR_RTOL, LOG2PI
-from ..core.projections import KronProjections, remove_design_fit
-from ..core.whitening import WhitenedKron2Sum, joint_whitening
+from ..core.projections import KronProjections
 
 
 @dataclass(frozen=True)
 class NullModel:
     """The fitted null terms a scan needs (everything is fixed during the scan).
 
+    Everything is in the internal units of :mod:`kronlmm.core.projections` (traits divided
+    by ``trait_sd``; X and A₀ replaced by orthonormal bases); candidates are used as given.
+
     Attributes
     ----------
     n, p : int
     W : ndarray (n, k + c′ + p)
-        ``[U, Xr, Y]`` side by side, so that one matrix product ``WᵀG`` gives every
+        ``[U, Xq, Yᵤ]`` side by side, so that one matrix product ``WᵀG`` gives every
         projection of a candidate block (views ``U``, ``X``, ``Y``). U: left singular
-        vectors of G; ``Xr = X Vx``: full-column-rank covariates.
-    Lh, invD : ndarray (p, p), (k, p)
-        Whitening of (C₀, C₁) and ``1 / D``.
+        vectors of G; ``Xq``: orthonormal basis of span(X); ``Yᵤ``: Y in internal units minus
+        its least-squares fit on the null design.
+    Lh, invD, il1 : ndarray (p, p), (k, p), (p,)
+        Whitening of (C₀, C₁), ``1 / D`` and the whitened precision ``1/λ₁`` of the
+        complement of U (see :mod:`kronlmm.core.whitening`).
     UX, Yt : ndarray (k, c′), (k, p)
-        ``UᵀXr`` and whitened ``UᵀY Lhᵀ``.
-    XtX_chol : tuple
-        Cholesky factor of ``XrᵀXr`` (collinearity checks in the unwhitened metric).
+        ``UᵀXq`` and whitened ``UᵀYᵤ Lhᵀ``.
     At0 : ndarray (p, a₀′)
-        Whitened null trait design ``Lh A₀ Va₀``.
-    H00_chol : tuple
-        Cholesky factor of the null ``H₀ = MᵀK⁻¹M``.
+        Whitened null trait design ``Lh Aq``.
+    H00 : SPDFactor
+        The null ``H₀ = MᵀK⁻¹M`` (internal basis).
     beta0 : ndarray (a₀′c′,)
-        Null GLS estimate (reduced coordinates) for ``Y₀``: Y minus its least-squares fit
-        in the null design, which is what ``W`` holds (see
-        :func:`kronlmm.core.projections.remove_design_fit`); add ``beta_offset`` for Y.
+        Null GLS estimate (basis coordinates) for ``Yᵤ``; add ``beta_offset`` for Y.
     beta_offset : ndarray (a₀′c′,)
     quad0 : float
         ``rᵀK⁻¹r`` of the null.
     logdetK : float
-    Vx, Va0 : ndarray
-        Maps from reduced to original coefficients.
+        ``log|K|`` in the units of the data.
+    Vx, Va0 : ndarray (c, c′), (a₀, a₀′)
+        Maps from basis coefficients to those of X and A₀.
+    trait_sd : ndarray (p,)
+        The trait units: a candidate trait design A₁ becomes ``diag(1/trait_sd) A₁``.
     """
 
     n: int
@@ -72,33 +74,38 @@ class NullModel:
     W: NDArray[np.float64]
     Lh: NDArray[np.float64]
     invD: NDArray[np.float64]
+    il1: NDArray[np.float64]
     UX: NDArray[np.float64]
     Yt: NDArray[np.float64]
-    XtX_chol: tuple
     At0: NDArray[np.float64]
-    H00_chol: tuple
+    H00: SPDFactor
     beta0: NDArray[np.float64]
     beta_offset: NDArray[np.float64]
     quad0: float
     logdetK: float
     Vx: NDArray[np.float64]
     Va0: NDArray[np.float64]
+    trait_sd: NDArray[np.float64]
 
     @property
     def N(self) -> int:
+        """n·p, the number of observations."""
         return self.n * self.p
 
     @property
     def U(self) -> NDArray[np.float64]:
+        """U (n × k), a view into ``W``."""
         return self.W[:, : self.UX.shape[0]]
 
     @property
     def X(self) -> NDArray[np.float64]:
+        """Xq (n × c′), a view into ``W``."""
         k = self.UX.shape[0]
         return self.W[:, k : k + self.UX.shape[1]]
 
     @property
     def Y(self) -> NDArray[np.float64]:
+        """Yᵤ (n × p), a view into ``W``."""
         return self.W[:, self.W.shape[1] - self.p :]
 
     def profiled_lml(self, quad: NDArray[np.float64] | float) -> NDArray[np.float64]:
@@ -115,35 +122,49 @@ class NullModel:
         svd: EconomicSVD,
         C0: NDArray[np.float64],
         C1: NDArray[np.float64],
-        proj: KronProjections | None = None,
+        trait_sd: NDArray[np.float64] | None = None,
     ) -> NullModel:
-        """Null terms at fixed C₀, C₁; ``proj`` may pass projections already computed."""
+        """Null terms at fixed C₀, C₁ (ML, all the data; see :mod:`kronlmm.core`).
+
+        Raises
+        ------
+        ValueError
+            If K is singular at C₀, C₁ (the message says why).
+        """
         n, p = Y.shape
-        if proj is None:
-            proj = KronProjections.build(Y, A0, X, svd.U, svd.S2)
-        wt = WhitenedKron2Sum(svd, n, joint_whitening(C0, C1))
-        fit = kron_lml(proj, wt, restricted=False)  # the null's GLS fit and rᵀK⁻¹r
-        At0 = wt.Lh @ proj.Ar
-        beta0 = fit.Br.T.ravel()  # vec of B′ (c′ × a′), design index outer
-        Xr = X @ proj.Vx
-        Y0, _ = remove_design_fit(Y, Xr, A0 @ proj.Va)  # the Y of proj (same arithmetic)
+        proj, Xq, Yu = KronProjections.build(
+            Y, A0, X, svd, restricted=False, trait_sd=trait_sd, drop_perp=False
+        )
+        engine = WhitenedLikelihood(proj)
+        try:
+            wt = engine.whiten(C0, C1)
+        except np.linalg.LinAlgError as err:
+            raise ValueError(f"K = C0 ⊗ GGᵀ + C1 ⊗ I is singular: {err}") from None
+        if wt.singular:
+            raise ValueError(
+                "K = C0 ⊗ GGᵀ + C1 ⊗ I is singular: C1 is singular and GGᵀ has rank "
+                f"{proj.k} < n = {n}, so the residual variance is zero in some direction"
+            )
+        fit = engine.evaluate(C0, C1)
+        d = proj.scaling.trait_sd
         return cls(
             n=n,
             p=p,
-            W=np.ascontiguousarray(np.hstack([svd.U, Xr, Y0])),
+            W=np.ascontiguousarray(np.hstack([svd.U, Xq, Yu])),
             Lh=wt.Lh,
             invD=1.0 / wt.D,
+            il1=wt.inv_lam1,
             UX=proj.UX,
             Yt=proj.UY @ wt.Lh.T,
-            XtX_chol=sla.cho_factor(proj.XtX, lower=True),
-            At0=At0,
-            H00_chol=fit.H_chol,
-            beta0=beta0,
+            At0=wt.Lh @ proj.Aq,
+            H00=fit.H,
+            beta0=fit.Br.T.ravel(),
             beta_offset=proj.B_off.ravel(order="F"),
             quad0=fit.quad,
-            logdetK=wt.logdet,
-            Vx=proj.Vx,
-            Va0=proj.Va,
+            logdetK=float(wt.logdet + 2.0 * n * np.sum(np.log(d))),
+            Vx=proj.Tx,
+            Va0=proj.Ta,
+            trait_sd=d,
         )
 
 
@@ -201,17 +222,21 @@ def rotate_block(null: NullModel, G: NDArray[np.float64], c1: int = 1) -> Rotate
     P = null.W.T @ G
     Gt, XG, YG = P[:k], P[k : k + c], P[k + c :]
     full = k == n  # U spans ℝⁿ: nothing is orthogonal to it
-    XGp = np.zeros_like(XG) if full else XG - null.UX.T @ Gt
-    YGpW = np.zeros((p, q)) if full else null.Lh @ YG - null.Yt.T @ Gt
+    il1 = null.il1
     Q = (null.UX[:, None, :] * null.invD[:, :, None]).reshape(k, p * c)
-    V = (Q.T @ Gt).reshape(p, c, m, c1) + XGp.reshape(1, c, m, c1)
-    u = ((null.Yt * null.invD).T @ Gt).reshape(p, m, c1) + YGpW.reshape(p, m, c1)
+    V = (Q.T @ Gt).reshape(p, c, m, c1)
+    u = ((null.Yt * null.invD).T @ Gt).reshape(p, m, c1)
+    if not full:
+        XGp = XG - null.UX.T @ Gt
+        YGpW = null.Lh @ YG - null.Yt.T @ Gt
+        V += il1[:, None, None, None] * XGp.reshape(1, c, m, c1)
+        u += il1[:, None, None] * YGpW.reshape(p, m, c1)
     if c1 == 1:
         GG = np.einsum("ij,ij->j", G, G)[:, None, None]
         np.square(Gt, out=Gt)  # Gt is not needed any more: square it in place
         W = (null.invD.T @ Gt)[:, :, None, None]
         if not full:
-            W += (GG[:, 0, 0] - Gt.sum(axis=0))[None, :, None, None]
+            W += il1[:, None, None, None] * (GG[:, 0, 0] - Gt.sum(axis=0))[None, :, None, None]
     else:
         G3 = G.reshape(n, m, c1)
         Gt3 = Gt.reshape(k, m, c1)
@@ -220,9 +245,10 @@ def rotate_block(null: NullModel, G: NDArray[np.float64], c1: int = 1) -> Rotate
         for t in range(p):
             W[t] = np.einsum("ije,ijf->jef", Gt3 * null.invD[:, t, None, None], Gt3)
         if not full:
-            W += (GG - np.einsum("ije,ijf->jef", Gt3, Gt3))[None]
-    XiXG = sla.cho_solve(null.XtX_chol, XG) if XG.size else np.zeros_like(XG)
-    resid = GG - np.einsum("cje,cjf->jef", XG.reshape(c, m, c1), XiXG.reshape(c, m, c1))
+            W += il1[:, None, None, None] * (GG - np.einsum("ije,ijf->jef", Gt3, Gt3))[None]
+    # X is orthonormal: the residual Gram after X is GᵀG − (XᵀG)ᵀXᵀG
+    X3 = XG.reshape(c, m, c1)
+    resid = GG - np.einsum("cje,cjf->jef", X3, X3)
     return RotatedBlock(V=V, u=u, W=W, resid=resid, GG=GG)
 
 
@@ -252,7 +278,7 @@ def fit_block(null: NullModel, rb: RotatedBlock, A1r: NDArray[np.float64]) -> Bl
     ``β̂₁ = S⁻¹(b₁ − H₁₀β̂₀)`` and ``q₀ − q = (b₁ − H₁₀β̂₀)ᵀ β̂₁`` (no cancellation).
     """
     p, c, m, c1 = rb.V.shape
-    At1 = null.Lh @ A1r  # (p, a1)
+    At1 = null.Lh @ (A1r / null.trait_sd[:, None])  # (p, a1), in internal units
     a1 = At1.shape[1]
     a0 = null.At0.shape[1]
     # as products over the trait index t: Pab[t, a, b] = Ã₀[t, a] Ã₁[t, b]
@@ -263,7 +289,7 @@ def fit_block(null: NullModel, rb: RotatedBlock, A1r: NDArray[np.float64]) -> Bl
     H11 = (P11.T @ rb.W.reshape(p, m * c1 * c1)).reshape(a1, a1, m, c1, c1)
     H11 = H11.transpose(2, 0, 3, 1, 4).reshape(m, a1 * c1, a1 * c1)
     b1 = (At1.T @ rb.u.reshape(p, m * c1)).reshape(a1, m, c1).transpose(1, 0, 2).reshape(m, -1)
-    X01 = sla.cho_solve(null.H00_chol, H01.transpose(1, 0, 2).reshape(a0 * c, m * a1 * c1))
+    X01 = null.H00.solve(H01.transpose(1, 0, 2).reshape(a0 * c, m * a1 * c1))
     X01 = X01.reshape(a0 * c, m, a1 * c1).transpose(1, 0, 2)  # H₀₀⁻¹H₀₁
     S = H11 - np.matmul(H01.transpose(0, 2, 1), X01)
     S = (S + S.transpose(0, 2, 1)) / 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
 from ..core.linalg import EconomicSVD, column_basis, economic_svd
@@ -83,7 +82,7 @@ class KronFastScanner:
         C1: ArrayLike,
         *,
         trait_names: list[str] | None = None,
-        _proj=None,  # noqa: ANN001 - projections shared by Kron2Sum.get_fast_scanner
+        trait_sd: ArrayLike | None = None,
     ) -> None:
         Y = as_matrix("Y", Y)
         n, p = Y.shape
@@ -92,9 +91,14 @@ class KronFastScanner:
         svd = G if isinstance(G, EconomicSVD) else economic_svd(as_matrix("G", G, nrows=n))
         C0 = check_square_symmetric("C0", C0, size=p)
         C1 = check_square_symmetric("C1", C1, size=p)
-        if np.linalg.eigvalsh(C1)[0] <= 0:
-            raise ValueError("C1 must be positive definite")
-        self._null = NullModel.build(Y, A, X, svd, C0, C1, proj=_proj)
+        for name, C in (("C0", C0), ("C1", C1)):
+            w = np.linalg.eigvalsh(C)
+            if w[0] < -1e-10 * max(float(np.max(np.abs(w))), 1e-300):
+                raise ValueError(
+                    f"{name} must be positive semi-definite; its smallest eigenvalue is {w[0]:.3g}"
+                )
+        sd = None if trait_sd is None else np.asarray(trait_sd, dtype=float)
+        self._null = NullModel.build(Y, A, X, svd, C0, C1, trait_sd=sd)
         self._A0, self._X = A, X
         self._trait_names = trait_names
 
@@ -114,7 +118,7 @@ class KronFastScanner:
             model.C0,
             model.C1,
             trait_names=None if trait_names is None else [str(t) for t in trait_names],
-            _proj=model._proj,
+            trait_sd=model.projections.scaling.trait_sd,
         )
 
     @property
@@ -143,8 +147,7 @@ class KronFastScanner:
     @property
     def null_beta_covariance(self) -> NDArray[np.float64]:
         """``s · T H₀⁻¹ Tᵀ``: covariance of ``null_beta``."""
-        m = self._null.beta0.size
-        Hinv = sla.cho_solve(self._null.H00_chol, np.eye(m))
+        Hinv = self._null.H00.inverse()
         T = self._T0()
         return self.null_scale * T @ Hinv @ T.T
 
@@ -172,7 +175,6 @@ class KronFastScanner:
         X1r = X1 @ Vg
         rb = rotate_block(null, X1r, c1=X1r.shape[1])
         reason = str(degenerate_reason(rb)[0]) if X1r.shape[1] else "X1 has rank 0"
-        a0c = null.beta0.size
         c, a0 = self._X.shape[1], self._A0.shape[1]
         if reason or Va.shape[1] == 0:
             nan0, nan1 = np.full((c, a0), np.nan), np.full((c1, A1.shape[1]), np.nan)
@@ -193,7 +195,7 @@ class KronFastScanner:
         se1 = np.sqrt(np.maximum(scale * np.einsum("ab,bc,ac->a", T1, S_inv, T1), 0.0))
         T0 = self._T0()
         X01 = fit.X01[0]
-        cov0 = sla.cho_solve(null.H00_chol, np.eye(a0c)) + X01 @ S_inv @ X01.T
+        cov0 = null.H00.inverse() + X01 @ S_inv @ X01.T
         se0 = np.sqrt(np.maximum(scale * np.einsum("ab,bc,ac->a", T0, cov0, T0), 0.0))
         return {
             "lml": float(null.profiled_lml(quad)),

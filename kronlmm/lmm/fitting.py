@@ -1,0 +1,263 @@
+"""The fitting strategy of :class:`~kronlmm.lmm.Kron2Sum`: scaled parameters, several
+starts, Newton polish and escapes from the boundary of the covariance cone."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.optimize import (
+    FitResult,
+    minimize_lbfgsb,
+    newton_polish,
+    projected_gradient,
+)
+from .starts import moment_start, share_start
+
+if TYPE_CHECKING:
+    from .kron2sum import Kron2Sum
+
+__all__ = ["Kron2SumFitter"]
+
+#: Eigenvalues of C₀ or C₁ (internal units: traits of unit variance) below this count as
+#: the boundary of the covariance cone when looking for an escape direction.
+BOUNDARY_EIG = 1e-3
+#: An escape is tried when the directional derivative of lml/(n·p) along the best null-space
+#: direction exceeds this.
+ESCAPE_SLOPE = 1e-7
+#: Step sizes tried along an escape direction (internal units).
+ESCAPE_STEPS = (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+MAX_ESCAPES = 4
+
+
+class Kron2SumFitter:
+    """One fit of a Kron2Sum model (see :meth:`Kron2Sum.fit` for the strategy).
+
+    The optimiser works on ``z``, the free covariance parameters in the model's internal
+    units: ``θ = shift + scale·z`` with ``(scale, shift)`` from the trait covariance
+    objects' ``unit_scaling``, and minimises ``−lml/(n·p)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.lmm import Kron2Sum
+    >>> from kronlmm.lmm.fitting import Kron2SumFitter
+    >>> rng = np.random.default_rng(0)
+    >>> G = rng.normal(size=(40, 8))
+    >>> model = Kron2Sum(rng.normal(size=(40, 2)), None, None, G)
+    >>> Kron2SumFitter(model).run().success
+    True
+    """
+
+    def __init__(self, model: Kron2Sum) -> None:
+        self.model = model
+        cov = model._cov
+        sc = model._proj.scaling
+        d = sc.trait_sd
+        s0, h0 = cov.C0.unit_scaling(d / sc.genetic)
+        s1, h1 = cov.C1.unit_scaling(d)
+        self.scale = np.concatenate([s0, s1])
+        self.shift = np.concatenate([h0, h1])
+        ub = list(cov.C0.unit_bounds()) + list(cov.C1.unit_bounds())
+        pb = cov.flat_bounds()
+        bounds = []
+        for (ulo, uhi), (plo, phi), s, h in zip(ub, pb, self.scale, self.shift, strict=True):
+            lo = max(ulo, (plo - h) / s) if np.isfinite(plo) else ulo
+            hi = min(uhi, (phi - h) / s) if np.isfinite(phi) else uhi
+            bounds.append((lo, hi))
+        self.bounds = bounds
+        self.N = float(model._proj.n * model.ntraits)
+        self.nfev = 0
+        self.niter = 0
+
+    # ---- the objective -------------------------------------------------------------------
+    def get_z(self) -> NDArray[np.float64]:
+        """The current parameters, scaled."""
+        return (self.model._cov.get_flat() - self.shift) / self.scale
+
+    def set_z(self, z: NDArray[np.float64]) -> None:
+        """Set the parameters from scaled values."""
+        self.model._cov.set_flat(self.shift + self.scale * z)
+
+    def objective(self, z: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        """``(−lml/N, gradient)`` at scaled parameters z."""
+        self.nfev += 1
+        m = self.model
+        try:
+            self.set_z(z)
+        except ValueError:
+            return np.inf, np.zeros_like(z)
+        t = m._evaluate(gradient=True)
+        if not np.isfinite(t.lml):
+            return np.inf, np.zeros_like(z)
+        assert t.M0 is not None and t.M1 is not None
+        grad = m._cov.trait_gradient(t.M0, t.M1)
+        free = m._cov.free_parameters()
+        g = np.concatenate([grad[k] for k in free]) if free else np.empty(0)
+        return -t.lml / self.N, -(g * self.scale) / self.N
+
+    def pgnorm(self, z: NDArray[np.float64]) -> float:
+        """Norm of the projected gradient at z."""
+        _, g = self.objective(z)
+        return float(np.linalg.norm(projected_gradient(z, g, self.bounds)))
+
+    # ---- starts ------------------------------------------------------------------------
+    def starts(self, start: str, restarts: int | None) -> list[NDArray[np.float64]]:
+        m = self.model
+        out: list[NDArray[np.float64]] = []
+        if start == "current":
+            out.append(self.get_z())
+        else:
+            m._set_unit(*moment_start(m._proj))
+            out.append(self.get_z())
+        if restarts is None:
+            restarts = 3 if m._cov.nparams <= 100 else 1
+        for h in np.linspace(0, 1, restarts + 2)[1:-1]:
+            m._set_unit(*share_start(m._proj, float(h)))
+            out.append(self.get_z())
+        lo = np.array([b[0] for b in self.bounds])
+        hi = np.array([b[1] for b in self.bounds])
+        return [np.clip(z, lo, hi) for z in out]
+
+    def local(self, z0: NDArray[np.float64], maxiter: int) -> tuple[NDArray[np.float64], float]:
+        """L-BFGS-B from z0, then Newton polish. Returns (z, f)."""
+        z, res = minimize_lbfgsb(self.objective, z0, self.bounds, maxiter=maxiter)
+        self.niter += int(res.nit)
+        z, nf = newton_polish(self.objective, z, self.bounds)
+        self.nfev += nf
+        f, _ = self.objective(z)
+        return z, f
+
+    # ---- boundary escapes ----------------------------------------------------------------
+    def escape(self, z: NDArray[np.float64], f: float) -> tuple[NDArray[np.float64], float] | None:
+        """A better point moved off a singular C₀ or C₁ along an ascent direction of its null
+        space, or None."""
+        m = self.model
+        self.set_z(z)
+        t = m._evaluate(gradient=True)
+        assert t.M0 is not None and t.M1 is not None
+        sc = m._proj.scaling
+        C0u, C1u = sc.to_unit(m._cov.C0.value(), m._cov.C1.value())
+        # ∂lml/∂Cᵤ = D M D (·1/g² for C₀): the chain rule of C = D Cᵤ D (/g²)
+        d, g2 = sc.trait_sd, sc.genetic**2
+        outer = d[:, None] * d[None, :]
+        M0u, M1u = t.M0 * outer / g2, t.M1 * outer
+        best: tuple[NDArray[np.float64], float] | None = None
+        for which, Cu, Mu in (("C0", C0u, M0u), ("C1", C1u, M1u)):
+            obj = m._cov.C0 if which == "C0" else m._cov.C1
+            if obj.nparams == 0:
+                continue
+            w, V = np.linalg.eigh((Cu + Cu.T) / 2)
+            null = V[:, w <= BOUNDARY_EIG]
+            if null.shape[1] == 0:
+                continue
+            mu, E = np.linalg.eigh(null.T @ ((Mu + Mu.T) / 2) @ null)
+            if mu[-1] / self.N <= ESCAPE_SLOPE:
+                continue
+            v = null @ E[:, -1]
+            for step in ESCAPE_STEPS:
+                self.set_z(z)
+                new = Cu + step * np.outer(v, v)
+                C0n, C1n = (new, C1u) if which == "C0" else (C0u, new)
+                try:
+                    C0x, C1x = sc.from_unit(C0n, C1n)
+                    obj.set_value(C0x if which == "C0" else C1x, name=which)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                zn = np.clip(self.get_z(), [b[0] for b in self.bounds], [b[1] for b in self.bounds])
+                fn, _ = self.objective(zn)
+                if np.isfinite(fn) and fn < f - 1e-12 * max(1.0, abs(f)):
+                    if best is None or fn < best[1]:
+                        best = (zn, fn)
+        self.set_z(z)
+        return best
+
+    # ---- the whole fit -------------------------------------------------------------------
+    def run(
+        self,
+        start: str = "moments",
+        restarts: int | None = None,
+        maxiter: int = 2000,
+        gtol: float = 1e-6,
+    ) -> FitResult:
+        """Fit and return the :class:`FitResult` (the model is left at the best point)."""
+        m = self.model
+        if m._cov.nparams == 0:
+            lml = m.lml()
+            return FitResult(True, "no free parameters", 0, 1, lml, 0.0, [lml], gtol)
+        finals: list[float] = []
+        best: tuple[NDArray[np.float64], float] | None = None
+        for z0 in self.starts(start, restarts):
+            z, f = self.local(z0, maxiter)
+            self.set_z(z)
+            finals.append(m.lml())
+            if best is None or f < best[1]:
+                best = (z, f)
+        assert best is not None
+        z, f = best
+        escapes = 0
+        while escapes < MAX_ESCAPES:
+            moved = self.escape(z, f)
+            if moved is None:
+                break
+            escapes += 1
+            zn, fn = self.local(moved[0], maxiter)
+            if fn < f:
+                z, f = zn, fn
+            else:
+                break
+        gnorm = self.pgnorm(z)
+        self.set_z(z)
+        lml = m.lml()
+        messages = []
+        success = bool(np.isfinite(lml) and gnorm <= gtol)
+        if not np.isfinite(lml):
+            messages.append("the likelihood is not finite at the end point")
+        elif gnorm > gtol:
+            messages.append(
+                f"the projected gradient norm {gnorm:.3g} exceeds the tolerance {gtol:.3g}"
+            )
+        floor_msg = self._floor_message()
+        if floor_msg:
+            success = False
+            messages.append(floor_msg)
+        if escapes:
+            messages.append(f"{escapes} escape(s) from the boundary of the covariance cone")
+        if not messages:
+            messages.append("converged")
+        return FitResult(
+            success=success,
+            message="; ".join(messages),
+            niter=self.niter,
+            nfev=self.nfev,
+            lml=float(lml),
+            grad_norm=gnorm,
+            starts=finals,
+            grad_tol=gtol,
+        )
+
+    def _floor_message(self) -> str:
+        """Why the fit ended on the floor of C₁, if it did."""
+        m = self.model
+        floor = getattr(m._cov.C1, "floor", None)
+        if floor is None:
+            return ""
+        sc = m._proj.scaling
+        _, C1u = sc.to_unit(m._cov.C0.value(), m._cov.C1.value())
+        fu = (
+            np.asarray(floor, dtype=float) / sc.trait_sd**2
+            if np.ndim(floor)
+            else (float(floor) / sc.trait_sd**2)
+        )
+        w, V = np.linalg.eigh(C1u)
+        if w[0] > 10.0 * float(np.max(fu)):
+            return ""
+        v = V[:, 0]
+        involved = np.flatnonzero(np.abs(v) > 0.1 * np.max(np.abs(v))).tolist()
+        return (
+            f"C1 ended at its floor (smallest eigenvalue {w[0]:.3g} in units of the trait "
+            f"variances) along traits {involved}: their residuals are (nearly) linearly "
+            "dependent, so the likelihood has no maximum with C1 positive definite"
+        )
