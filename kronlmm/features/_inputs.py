@@ -164,7 +164,7 @@ def resolve_design(
                 f"samples has {len(samples)} rows but the data have {nsamples} samples: "
                 "pass one row per sample, in the order of the data's columns"
             )
-        from formulaic import model_matrix
+        from formulaic import model_matrix  # type: ignore[import-untyped]
 
         try:
             mm = model_matrix(design, samples.reset_index(drop=True), na_action="raise")
@@ -240,7 +240,7 @@ def check_full_rank(X: FloatArray, names: Sequence[str], *, argument: str = "des
         )
     keep = estimable_columns(X)
     if not keep.all():
-        dropped = [names[j] for j in np.nonzero(~keep)[0]]
+        dropped = [names[int(j)] for j in np.nonzero(~keep)[0]]
         raise ValueError(
             f"{argument} (shape {X.shape}) is rank deficient: column(s) {dropped} are "
             "linear combinations of the columns before them (or zero); drop them, or "

@@ -88,7 +88,7 @@ class BlockCorrelation:
         if observed is not None:
             mask = observed if u.ndim == 2 else observed[:, :, None]
             out = np.where(mask, out, 0.0)
-        return out
+        return np.asarray(out, dtype=np.float64)
 
 
 @dataclass
@@ -110,7 +110,7 @@ def _qr_parts(Xw: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def batched_lstsq(
     U: FloatArray, u: FloatArray, nobs: NDArray[np.intp]
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.intp]]:
     """Least squares for a block of c features with their own (whitened) designs.
 
     ``U`` is c × n × k, ``u`` is c × n (rows of unobserved samples are 0 in both),

@@ -112,8 +112,7 @@ def huber_fit(
             s_unscaled[idx] = si
             resid[idx] = r_new
             change = np.sqrt(
-                np.sum((r_old - r_new) ** 2, axis=1)
-                / np.maximum(1e-20, np.sum(r_old**2, axis=1))
+                np.sum((r_old - r_new) ** 2, axis=1) / np.maximum(1e-20, np.sum(r_old**2, axis=1))
             )
             done[idx] = change <= acc
         not_converged += int(np.sum(active & ~done))

@@ -65,11 +65,14 @@ def lowess_r(x: FloatArray, y: FloatArray, span: float, iterations: int = 3) -> 
     """R's ``lowess(x, y, f = span, iter = iterations)`` fitted values, in the order of
     ``x`` (statsmodels' implementation of the same algorithm, with R's default
     ``delta = 0.01 · range(x)``)."""
-    from statsmodels.nonparametric.smoothers_lowess import lowess
+    from statsmodels.nonparametric.smoothers_lowess import (  # type: ignore[import-untyped]
+        lowess,
+    )
 
     delta = 0.01 * float(np.ptp(x))
     fitted = lowess(y, x, frac=span, it=iterations, delta=delta, return_sorted=False)
-    return np.asarray(fitted, dtype=np.float64)
+    out: FloatArray = np.asarray(fitted, dtype=np.float64)
+    return out
 
 
 def approx_mean_ties(x: FloatArray, y: FloatArray, xout: FloatArray) -> FloatArray:
@@ -80,4 +83,5 @@ def approx_mean_ties(x: FloatArray, y: FloatArray, xout: FloatArray) -> FloatArr
     ux, start = np.unique(xs, return_index=True)
     sums = np.add.reduceat(ys, start)
     counts = np.diff(np.r_[start, xs.size])
-    return np.interp(xout, ux, sums / counts)
+    out: FloatArray = np.interp(xout, ux, sums / counts)
+    return out

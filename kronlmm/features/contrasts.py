@@ -132,12 +132,11 @@ def make_contrasts(
     Examples
     --------
     >>> from kronlmm.features import make_contrasts
-    >>> make_contrasts("B - A", BvsAC="B - (A + C)/2", levels=["A", "B", "C"])
-    Contrasts  B - A  BvsAC
-    Levels
-    A           -1.0   -0.5
-    B            1.0    1.0
-    C            0.0   -0.5
+    >>> cm = make_contrasts("B - A", BvsAC="B - (A + C)/2", levels=["A", "B", "C"])
+    >>> cm.columns.tolist(), cm.index.tolist()
+    (['B - A', 'BvsAC'], ['A', 'B', 'C'])
+    >>> cm.to_numpy().tolist()
+    [[-1.0, -0.5], [1.0, 1.0], [0.0, -0.5]]
     """
     names = _level_names(levels)
     if len(set(names)) != len(names):
@@ -218,7 +217,8 @@ def contrasts_fit(
             fit["cov_coefficients"] = np.asarray(cov)[np.ix_(idx, idx)]
         fit["coef_names"] = [names[j] for j in idx]
         store_fit(adata, key, fit)
-        return fit
+        subset: LinearModelFit = fit
+        return subset
 
     k = len(names)
     if isinstance(contrasts, pd.DataFrame):
@@ -230,8 +230,10 @@ def contrasts_fit(
                 f"coefficients are {names}: build it with make_contrasts(..., "
                 "levels=<the design or the fit>)"
             )
-        C = contrasts.loc[names].to_numpy(dtype=np.float64) if rows != names else (
-            contrasts.to_numpy(dtype=np.float64)
+        C = (
+            contrasts.loc[names].to_numpy(dtype=np.float64)
+            if rows != names
+            else (contrasts.to_numpy(dtype=np.float64))
         )
         labels = [str(c) for c in contrasts.columns]
     else:
@@ -291,4 +293,5 @@ def contrasts_fit(
         ),
     )
     store_fit(adata, key, fit)
-    return fit
+    result: LinearModelFit = fit
+    return result

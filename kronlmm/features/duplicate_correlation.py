@@ -110,9 +110,7 @@ def _glmgam(
         while inner.any():
             i = np.flatnonzero(inner)
             lev[i] += 1
-            step = np.linalg.solve(xvx[i] + lam[a[i], None, None] * eye, dl[i][:, :, None])[
-                :, :, 0
-            ]
+            step = np.linalg.solve(xvx[i] + lam[a[i], None, None] * eye, dl[i][:, :, None])[:, :, 0]
             dbeta[i] = step
             new_beta[i] = beta_old[i] + step
             new_mu[i] = np.einsum("gnp,gp->gn", xa[i], new_beta[i])
@@ -181,8 +179,10 @@ def _rho_for_group(
     xtx = np.einsum("gnp,gnq->gpq", dx, dx)
     xty = np.einsum("gnp,gn->gp", dx, dy)
     with np.errstate(invalid="ignore"):
-        ls = np.linalg.lstsq(xtx[0], xty.T, rcond=None)[0].T if sw is None else np.stack(
-            [np.linalg.lstsq(xtx[g], xty[g], rcond=None)[0] for g in range(G)]
+        ls = (
+            np.linalg.lstsq(xtx[0], xty.T, rcond=None)[0].T
+            if sw is None
+            else np.stack([np.linalg.lstsq(xtx[g], xty[g], rcond=None)[0] for g in range(G)])
         )
     # lm.fit drops the block column when d is (nearly) constant: no estimate
     centred = dvec - dvec.mean(axis=1, keepdims=True)
@@ -192,7 +192,9 @@ def _rho_for_group(
     fitted = np.einsum("gnp,gp->gn", dx, ls)
     d0 = dvec[0] if sw is None else None
     if d0 is not None:
-        use_glm = np.full(G, mq > 2 and np.sum(np.abs(d0) > 1e-15) > 1 and np.var(d0, ddof=1) > 1e-15)
+        use_glm = np.full(
+            G, mq > 2 and np.sum(np.abs(d0) > 1e-15) > 1 and np.var(d0, ddof=1) > 1e-15
+        )
     else:
         use_glm = (
             (mq > 2)
@@ -214,7 +216,8 @@ def _rho_for_group(
         varcomp = ls.copy()
         varcomp[g] = out
     with np.errstate(divide="ignore", invalid="ignore"):
-        return varcomp[:, 1] / varcomp.sum(axis=1)
+        rho: FloatArray = varcomp[:, 1] / varcomp.sum(axis=1)
+    return rho
 
 
 def duplicate_correlation(

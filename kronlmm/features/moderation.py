@@ -68,9 +68,7 @@ def _spline_df(nok: int, covariate: FloatArray) -> int:
     return int(min(splinedf, np.unique(covariate).size))
 
 
-def fit_f_dist(
-    x: ArrayLike, df1: ArrayLike, covariate: ArrayLike | None = None
-) -> dict[str, Any]:
+def fit_f_dist(x: ArrayLike, df1: ArrayLike, covariate: ArrayLike | None = None) -> dict[str, Any]:
     """Moment estimates of a scaled F distribution (limma's ``fitFDist``).
 
     ``x`` are variances on ``df1`` degrees of freedom, modelled as ``x ~ scale · F(df1,
@@ -313,15 +311,15 @@ def fit_f_dist_robustly(
         lower = d1 < df1max - 1e-14
         if lower.any():
             s = nonrobust["scale"] if cov is None else nonrobust["scale"][lower]
-            f = x[lower] / s
+            f = x[lower] / np.asarray(s, dtype=np.float64)
             df2 = nonrobust["df2"]
-            pupper = stats.f.logsf(f, d1[lower], df2)
-            plower = stats.f.logcdf(f, d1[lower], df2)
+            pupper = np.asarray(stats.f.logsf(f, d1[lower], df2), dtype=np.float64)
+            plower = np.asarray(stats.f.logcdf(f, d1[lower], df2), dtype=np.float64)
             up = pupper < plower
-            fnew = np.empty_like(f)
+            fnew = np.empty_like(np.asarray(f, dtype=np.float64))
             fnew[up] = stats.f.isf(np.exp(pupper[up]), df1max, df2)
             fnew[~up] = stats.f.ppf(np.exp(plower[~up]), df1max, df2)
-            x[lower] = fnew * s
+            x[lower] = fnew * np.asarray(s, dtype=np.float64)
         df1s = df1max
     else:
         df1s = float(d1[0])
@@ -463,6 +461,8 @@ def squeeze_var(
     dfb = np.broadcast_to(dfp, (n,))
     with np.errstate(invalid="ignore"):
         post = np.where(
-            finite, (dd * v + np.where(finite, dfb, 0.0) * vp) / (dd + np.where(finite, dfb, 1.0)), vp
+            finite,
+            (dd * v + np.where(finite, dfb, 0.0) * vp) / (dd + np.where(finite, dfb, 1.0)),
+            vp,
         )
     return {"var_post": post, "var_prior": var_prior, "df_prior": df_prior}

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.linalg as la
 import scipy.sparse as sp
 
 from kronlmm.features import (
@@ -62,8 +61,12 @@ def test_fit_fields_as_attributes_and_keys(simple: Any) -> None:
     eb = e_bayes(fit)
     frame = eb.to_dataframe(["t", "p_value"])
     assert list(frame.index[:2]) == names[:2]
-    assert list(frame.columns) == ["t_Intercept", "t_group[T.trt]", "p_value_Intercept",
-                                   "p_value_group[T.trt]"]
+    assert list(frame.columns) == [
+        "t_Intercept",
+        "t_group[T.trt]",
+        "p_value_Intercept",
+        "p_value_group[T.trt]",
+    ]
     assert "t" not in fit  # e_bayes returned a copy
     table = top_table(eb, number=3)  # default: every coefficient but the intercept
     assert table.index[0] in names and "log_fc" in table
@@ -231,8 +234,10 @@ def test_error_block_length_and_missing_correlation(simple: Any) -> None:
 def test_error_unknown_coefficient(simple: Any) -> None:
     y, samples, _ = simple
     eb = e_bayes(lm_fit(y, "~ group", samples=samples))
-    msg = re.escape("coef='grp' is not a coefficient of the fit; its coefficients are "
-                    "['Intercept', 'group[T.trt]']")
+    msg = re.escape(
+        "coef='grp' is not a coefficient of the fit; its coefficients are "
+        "['Intercept', 'group[T.trt]']"
+    )
     with _raises(msg):
         top_table(eb, coef="grp")
     with _raises(r"coef=5 is out of range: the fit has 2 coefficients"):

@@ -70,9 +70,7 @@ def test_ols_real_data(all_fit: Any) -> None:
     assert_matches(eb, "all_ols", 1e-8, EB_FIELDS)
     cov = np.asarray(ref.scalars()["all_ols"]["cov_coefficients"])
     np.testing.assert_allclose(eb.cov_coefficients, cov, rtol=1e-12)
-    np.testing.assert_allclose(
-        eb.var_prior, ref.scalars()["all_ols"]["var_prior"], rtol=1e-8
-    )
+    np.testing.assert_allclose(eb.var_prior, ref.scalars()["all_ols"]["var_prior"], rtol=1e-8)
     assert eb.coef_names == ["Intercept", "BT[T.T]", "sex[T.M]"]
     assert list(eb.feature_names[:2]) == list(ref.all_data()[0].index[:2])
 
