@@ -105,6 +105,7 @@ autosummary_context = {"inheritance_stops": INHERITANCE_STOPS}
 #: they exist and are skipped silently when they do not.
 API_MODULES = [
     ("kronlmm.lmm", "Models", True),
+    ("kronlmm.features", "Many-feature linear models (limma)", True),
     ("kronlmm.scan", "Association scanners", True),
     ("kronlmm.gwas", "Genome-wide scans", False),
     ("kronlmm.cov", "Covariance objects", True),
