@@ -287,10 +287,10 @@ def treat(
     """Moderated t-tests relative to a threshold (limma's ``treat``, McCarthy & Smyth
     2009).
 
-    Tests H₀: |β_gj| ≤ τ against |β_gj| > τ with τ = ``lfc`` (default log2(``fc``)):
-    ``p = P(T > (|β̂| − τ)/se) + P(T > (|β̂| + τ)/se)`` with T ~ t on ``df_total``
+    Tests H₀: abs(β_gj) ≤ τ against abs(β_gj) > τ with τ = ``lfc`` (default log2(``fc``)):
+    ``p = P(T > (abs(β̂) − τ)/se) + P(T > (abs(β̂) + τ)/se)`` with T ~ t on ``df_total``
     degrees of freedom and se from the moderated variance (as :func:`e_bayes`). ``t`` is
-    ``sign(β̂)·max(|β̂| − τ, 0)/se`` where |β̂| > τ and 0 otherwise; no ``lods``.
+    ``sign(β̂)·max(abs(β̂) − τ, 0)/se`` where abs(β̂) > τ and 0 otherwise; no ``lods``.
 
     Returns
     -------

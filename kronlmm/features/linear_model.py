@@ -9,8 +9,8 @@ residual variance, W_g = diag(w_g) the observation weights (1 without weights) a
 correlation of the samples: the identity, or ``(1-ρ) I + ρ ZZᵀ`` with a common
 correlation ρ between samples of the same block (Z: block indicator). The fit reports
 β̂_g, the unscaled standard errors ``√diag((X_gᵀ V_g⁻¹ X_g)⁻¹)`` (multiply by σ_g for the
-standard errors), σ̂_g² = residual sum of squares / df_g with df_g = |O_g| − rank, and
-the average expression (``amean``) of each feature.
+standard errors), σ̂_g² = residual sum of squares / df_g with df_g the number of
+observed samples minus the rank, and the average expression (``amean``) of each feature.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def top_table(
     resort_by : str, optional
         Re-sort the selected rows (signed values, decreasing; p increasing).
     p_value, lfc : float
-        Keep rows with adjusted p ≤ ``p_value`` and |log fold change| ≥ ``lfc``
+        Keep rows with adjusted p ≤ ``p_value`` and absolute log fold change ≥ ``lfc``
         (F-table: any coefficient above ``lfc``).
     confint : bool or float
         Add ``ci_l``, ``ci_r``: a 95% (or the given level) confidence interval.
@@ -339,7 +339,7 @@ class TestResults(FeatureResult):
 
 def _classify_f(t: FloatArray, cov: Any, df: FloatArray, p_value: float) -> NDArray[np.int8]:
     """limma's ``classifyTestsF``: per feature, the coefficients that make the F-test
-    significant, added in order of |t| (vectorised over features)."""
+    significant, added in order of abs(t) (vectorised over features)."""
     m, k = t.shape
     out = np.zeros((m, k), dtype=np.int8)
     F, r = f_statistic(np.nan_to_num(t), cov)
@@ -401,7 +401,7 @@ def decide_tests(
     p_value : float
         Significance level for the adjusted p-values.
     lfc : float
-        Also require |coefficient| > ``lfc``.
+        Also require abs(coefficient) > ``lfc``.
 
     Returns
     -------

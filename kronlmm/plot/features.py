@@ -40,7 +40,7 @@ def volcano(
 ) -> Axes:
     """Volcano plot: −log10 p-value against log2 fold change, one point per feature.
 
-    Features with adjusted p-value ≤ ``p_value`` and |log fold change| ≥ ``lfc`` are
+    Features with adjusted p-value ≤ ``p_value`` and absolute log fold change ≥ ``lfc`` are
     drawn in red; the ``label_top`` features with the smallest p-values are labelled by
     name.
 
@@ -55,7 +55,7 @@ def volcano(
     ax : matplotlib.axes.Axes, optional
         Where to draw (a new figure from :mod:`matplotlib.pyplot` when ``None``).
     p_value, lfc : float
-        Thresholds for the highlighted features (adjusted p-value, |log fold change|).
+        Thresholds for the highlighted features (adjusted p-value, absolute log fold change).
     label_top : int
         How many of the most significant features get their name written.
     point_size : float
@@ -117,7 +117,7 @@ def volcano(
     ax.set_xlabel("log2 fold change")
     ax.set_ylabel(r"$-\log_{10}$ p-value")
     ax.set_title(title if title is not None else f"Volcano plot: {name}".rstrip(": "))
-    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.legend(loc="best", frameon=False, fontsize=8)
     return ax
 
 
