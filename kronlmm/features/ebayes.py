@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from ._access import fit_from, store_fit
+from ._dist import f_sf, t_sf
 from .linear_model import LinearModelFit
 from .moderation import squeeze_var
 
@@ -108,7 +109,7 @@ def _tmixture(
     top = tstat[order]
     v1 = stdev[order] ** 2
     r = np.arange(1, ntarget + 1)
-    p0 = 2 * stats.t.sf(top, maxdf)
+    p0 = 2 * t_sf(top, maxdf)
     ptarget = ((r - 0.5) / ngenes - (1 - p) * p0) / p
     v0 = np.zeros(ntarget)
     pos = ptarget > p0
@@ -158,12 +159,7 @@ def f_statistic(t: FloatArray, cov_coefficients: FloatArray | None) -> tuple[Flo
 
 
 def _f_sf(F: FloatArray, df1: int, df2: FloatArray) -> FloatArray:
-    df2 = np.broadcast_to(np.asarray(df2, dtype=np.float64), F.shape)
-    out = np.empty_like(F)
-    inf = np.isinf(df2)
-    out[inf] = stats.chi2.sf(F[inf] * df1, df1)
-    out[~inf] = stats.f.sf(F[~inf], df1, df2[~inf])
-    return out
+    return f_sf(F, df1, df2)
 
 
 def e_bayes(
@@ -227,7 +223,7 @@ def e_bayes(
     with np.errstate(divide="ignore", invalid="ignore"):
         t = coefficients / stdev / np.sqrt(s2_post)[:, None]
     df_total = np.asarray(sq["df_total"], dtype=np.float64)
-    p_value = 2 * stats.t.sf(np.abs(t), df_total[:, None])
+    p_value = 2 * t_sf(np.abs(t), df_total[:, None])
 
     s2_prior = np.asarray(sq["s2_prior"], dtype=np.float64)
     lim = np.asarray(stdev_coef_lim, dtype=np.float64) ** 2 / np.median(s2_prior)
@@ -324,7 +320,7 @@ def treat(
     with np.errstate(divide="ignore", invalid="ignore"):
         right = (acoef - tau) / se
         left = (acoef + tau) / se
-    p_value = stats.t.sf(right, df_total) + stats.t.sf(left, df_total)
+    p_value = t_sf(right, df_total) + t_sf(left, df_total)
     right = np.maximum(right, 0.0)
     t = np.zeros_like(coefficients)
     up = coefficients > tau

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 from scipy.optimize import brentq
 
+from ._dist import f_logsf
 from ._smooth import NaturalSpline, approx_mean_ties, lowess_r
 
 __all__ = ["fit_f_dist", "fit_f_dist_robustly", "squeeze_var", "trigamma_inverse"]
@@ -375,7 +376,7 @@ def fit_f_dist_robustly(
     s20 = np.exp(ztrend_corr)
     zresid = z - ztrend_corr
     fstat = np.exp(zresid)
-    log_tailp = stats.f.logsf(fstat, df1s, df2)
+    log_tailp = f_logsf(fstat, df1s, df2)
     tailp = np.exp(log_tailp)
     rank = stats.rankdata(fstat)
     log_emp = np.log(n - rank + 0.5) - np.log(n)
