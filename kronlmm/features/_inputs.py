@@ -81,7 +81,7 @@ def as_expression(
         matrix = data.layers[layer] if layer is not None else data.X
         if matrix is None:
             raise ValueError(f"{argument}.X is None: pass layer= naming a layer with the values")
-        values = np.ascontiguousarray(_dense(matrix).T)
+        values = _dense(matrix).T  # a view for dense float64 input
         if weights_layer is None and layer is not None and layer.endswith("_E"):
             companion = layer[:-2] + "_weights"
             weights_layer = companion if companion in data.layers else None
@@ -283,16 +283,19 @@ def check_weights(
             f"weight per sample (length {n}) or a features × samples matrix {shape} (for "
             "AnnData, weights_layer= reads a samples × features layer)"
         )
-    observed = np.isfinite(values)
-    bad = observed & (~np.isfinite(w) | (w <= 0))
-    if bad.any():
-        cells = [tuple(int(i) for i in c) for c in np.argwhere(bad)[:5]]
-        raise ValueError(
-            f"{argument} must be finite and > 0 where the data are observed; {int(bad.sum())} "
-            f"entries are not, e.g. (feature, sample) {cells}: set those data values to NaN "
-            "to leave them out instead of giving them weight 0"
-        )
-    return np.where(observed, w, 0.0)
+    step = max(1, 2**20 // max(n, 1))
+    for start in range(0, m, step):  # checked in blocks of rows: no full-size temporary
+        rows = slice(start, min(m, start + step))
+        with np.errstate(invalid="ignore"):
+            bad = np.isfinite(values[rows]) & ~(np.isfinite(w[rows]) & (w[rows] > 0))
+        if bad.any():
+            cells = [(int(i) + start, int(j)) for i, j in np.argwhere(bad)[:5]]
+            raise ValueError(
+                f"{argument} must be finite and > 0 where the data are observed; some "
+                f"entries are not, e.g. (feature, sample) {cells}: set those data values to "
+                "NaN to leave them out instead of giving them weight 0"
+            )
+    return w  # entries where the data are NaN are never read
 
 
 def check_block(block: Any, nsamples: int, *, argument: str = "block") -> NDArray[np.intp]:

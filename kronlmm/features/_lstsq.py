@@ -184,8 +184,9 @@ def fit_least_squares(
     sigma = np.full(m, np.nan)
     df = np.zeros(m)
 
-    observed = np.isfinite(Y)
-    complete = observed.all(axis=1)
+    complete = np.empty(m, dtype=bool)
+    for block in feature_blocks(m, n, 1):
+        complete[block] = np.isfinite(Y[block]).all(axis=1)
     per_feature_weights = weights is not None and weights.ndim == 2
     common = np.flatnonzero(complete) if not per_feature_weights else np.array([], np.intp)
     other = np.setdiff1d(np.arange(m), common, assume_unique=True)
@@ -211,7 +212,7 @@ def fit_least_squares(
     if other.size:
         for block in feature_blocks(other.size, n, k):
             rows = other[block]
-            obs = observed[rows]
+            obs = np.isfinite(Y[rows])
             if per_feature_weights:
                 assert weights is not None
                 sqw = np.sqrt(np.where(obs, weights[rows], 0.0))

@@ -64,9 +64,8 @@ def huber_fit(
     sigma = np.full(m, np.nan)
     df = np.zeros(m)
     not_converged = 0
-    observed_all = np.isfinite(Y)
     for block in feature_blocks(m, n, p):
-        obs = observed_all[block]
+        obs = np.isfinite(Y[block])
         nobs = obs.sum(axis=1)
         fit_rows = np.flatnonzero(nobs > p)
         if fit_rows.size == 0:

@@ -31,7 +31,7 @@ from ._inputs import (
     check_weights,
     resolve_design,
 )
-from ._lstsq import BlockCorrelation, fit_least_squares
+from ._lstsq import BlockCorrelation, feature_blocks, fit_least_squares
 from ._robust import huber_fit
 from .result import FeatureResult
 
@@ -42,12 +42,17 @@ FloatArray = NDArray[np.float64]
 
 def row_means(values: FloatArray) -> FloatArray:
     """Mean of each row over its finite entries (NaN for a row with none), without
-    warnings."""
-    observed = np.isfinite(values)
-    counts = observed.sum(axis=1)
-    sums = np.where(observed, values, 0.0).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    warnings; computed in blocks of rows (no full-size temporary)."""
+    m, n = values.shape
+    out = np.empty(m)
+    for block in feature_blocks(m, n, 1):
+        chunk = values[block]
+        observed = np.isfinite(chunk)
+        counts = observed.sum(axis=1)
+        sums = np.where(observed, chunk, 0.0).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[block] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return out
 
 
 class LinearModelFit(FeatureResult):
