@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed peers clean
+.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed bench-features peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml setup.cfg
 	$(PY) -m pip install --quiet -e ".[test]"
 	@# Optional peers for comparison tests; tests skip cleanly where they are absent.
 	-$(PY) -m pip install --quiet glimix-core 2>/dev/null || true
+	-$(PY) -m pip install --quiet pylimma==0.2.0 2>/dev/null || true
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -36,7 +37,7 @@ lint: $(STAMP)
 
 # Benchmarks print tables side by side with the peers (see benchmarks/README.md).
 # BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--threads 1".
-bench: bench-kron2sum bench-scan bench-distributed
+bench: bench-kron2sum bench-scan bench-distributed bench-features
 
 bench-kron2sum: $(STAMP)
 	$(PY) benchmarks/bench_kron2sum.py $(BENCH_ARGS)
@@ -46,6 +47,11 @@ bench-scan: $(STAMP) peers
 
 bench-distributed: $(STAMP)
 	$(PY) benchmarks/bench_distributed.py $(BENCH_ARGS)
+
+# lm_fit + e_bayes side by side with pylimma (installed by $(STAMP) where available) and
+# R limma (when Rscript with limma is present).
+bench-features: $(STAMP)
+	$(PY) benchmarks/bench_features.py $(BENCH_ARGS)
 
 # FaST-LMM lives in its own environment so that it cannot change the main one.
 peers: .venv-peers/.installed

@@ -106,6 +106,7 @@ autosummary_context = {"inheritance_stops": INHERITANCE_STOPS}
 API_MODULES = [
     ("kronlmm.core", "Core: parameters, numerics, likelihood engine", True),
     ("kronlmm.lmm", "Models", True),
+    ("kronlmm.features", "Many-feature linear models (limma)", True),
     ("kronlmm.scan", "Association scanners", True),
     ("kronlmm.gwas", "Genome-wide scans", False),
     ("kronlmm.cov", "Covariance objects", True),

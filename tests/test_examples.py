@@ -38,6 +38,14 @@ EXPECTED = {
         "with noise fixed: ['exp.logscale', 'exp.loglength'] flat vector length 2",
         "fit: converged=True",
     ],
+    "differential_expression.py": [
+        "3000 genes x 12 samples",
+        "coefficients: ['condition[A]', 'condition[B]', 'condition[C]', 'batch[T.b2]']",
+        "top 5 genes, B vs A:",
+        "decide_tests (adj. p < 0.05):",
+        "B vs A: 127 called, recall 0.80",
+        "wrote the volcano and mean-variance plots",
+    ],
     "multitrait_scan_plink.py": [
         "377 kept",
         "rank=3",
