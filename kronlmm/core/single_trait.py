@@ -57,6 +57,10 @@ class ProjectedTerms:
         ``n − k``, the dimension of the complement of ``span(U)``.
     rank : int
         ``c′``, the number of columns of ``X_b`` (the rank of ``X``).
+    basis_map : ndarray or None
+        Set when the complement of ``span(U)`` was projected out of the data: the first
+        ``rank`` columns of ``W`` are then an orthonormal basis of ``UᵀX_b`` instead, and
+        ``basis_map`` maps coefficients of ``X_b`` to coefficients of that basis.
     """
 
     n: int
@@ -65,6 +69,7 @@ class ProjectedTerms:
     T: NDArray[np.float64]
     ncomp: int
     rank: int
+    basis_map: NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,13 @@ def build_terms(
     S: NDArray[np.float64],
     Xb: NDArray[np.float64],
     y: NDArray[np.float64],
+    drop_perp: bool = False,
 ) -> ProjectedTerms:
     """Compute :class:`ProjectedTerms` in O(n·k·m) time and O(n·m) extra memory.
+
+    With ``drop_perp`` the data are projected onto span(U) first (the likelihood is then
+    that of ``Uᵀy`` with mean ``UᵀX β``; used where the ML likelihood of all the data has
+    no maximum, see :mod:`kronlmm.core.projections`).
 
     Parameters
     ----------
@@ -116,6 +126,15 @@ def build_terms(
         Outcome.
     """
     n, k = U.shape
+    if drop_perp:
+        P, cos, Vt = np.linalg.svd(U.T @ Xb, full_matrices=False)
+        keep = cos > 1e-8
+        A = np.column_stack([P[:, keep], U.T @ y])
+        m = A.shape[1]
+        return ProjectedTerms(
+            n=k, S=S, A=A, T=np.zeros((m, m)), ncomp=0, rank=int(np.sum(keep)),
+            basis_map=cos[keep, None] * Vt[keep],
+        )  # fmt: skip
     W = np.column_stack([Xb, y])
     m = W.shape[1]
     A = U.T @ W
@@ -199,6 +218,8 @@ def profile(
         quad = float(R[c, c] ** 2)
     else:
         bt = np.asarray(beta_t, float)
+        if terms.basis_map is not None:
+            bt = terms.basis_map @ bt
         v = R @ np.concatenate([-bt, [1.0]])
         quad = float(v @ v)
     df = n - c if restricted else n

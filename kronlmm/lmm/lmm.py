@@ -21,6 +21,9 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
+from ..core.optimize import DEFAULT_GTOL, FitResult, maximize_scalar
+from ..core.parameters import Function, Parameter
+from ..core.projections import unbounded_likelihood
 from ..core.single_trait import Profile, ProjectedTerms, build_terms, profile
 from ..core.validation import as_matrix, as_vector
 from ..core.warnings import FitWarning
@@ -30,24 +33,8 @@ __all__ = ["LMM", "FitWarning"]
 
 _PARAMS = ("delta", "beta", "scale")
 
-# δ search: a grid on the logit scale t = log(δ / (1 − δ)) ∈ [−_T_MAX, _T_MAX] (δ from
-# ≈ 2e−9 to 1 − 2e−9) plus the exact end points δ = 0 and δ = 1, then Brent's method on t
-# inside the brackets of the best local maxima of the grid.
-_T_MAX = 20.0
-_N_GRID = 101
-_N_REFINE = 3
-_BRENT_TOL = 1e-9
-_BRENT_MAXITER = 500
 
-
-def _expit(t: float) -> float:
-    if t >= 0:
-        return 1.0 / (1.0 + math.exp(-t))
-    e = math.exp(t)
-    return e / (1.0 + e)
-
-
-class LMM:
+class LMM(Function):
     r"""Single-trait linear mixed model, fitted by maximum likelihood or REML.
 
     The model is ::
@@ -218,6 +205,7 @@ class LMM:
     ) -> None:
         if not isinstance(restricted, (bool, np.bool_)):
             raise ValueError(f"restricted must be True or False, got {restricted!r}")
+        Function.__init__(self)
         n, c = X.shape
         self._y = np.array(y, dtype=float)
         self._X = np.array(X, dtype=float)
@@ -237,31 +225,43 @@ class LMM:
             raise ValueError(
                 f"REML needs more samples than the rank of X: n = {n}, rank(X) = {rank}"
             )
-        self._terms: ProjectedTerms = build_terms(U, S, self._Ux, y)
+        self._full_terms: ProjectedTerms = build_terms(U, S, self._Ux, y)
+        # ML has no maximum when the mean absorbs every direction outside span(U) (e.g. an
+        # intercept with a centred kinship): then the likelihood is that of Uᵀy
+        # (kronlmm.core.projections explains it for the multi-trait model).
+        drop = S.size > 0 and unbounded_likelihood(n, 1, U.T @ self._Ux, self._restricted)
+        self._terms: ProjectedTerms = (
+            build_terms(U, S, self._Ux, y, drop_perp=True) if drop else self._full_terms
+        )
         self._has_re = S.size > 0 and bool(np.max(S) > 0)
-        self._delta = 0.5 if self._has_re else 1.0
-        self._fixed = {"delta": not self._has_re, "beta": False, "scale": False}
+        self._delta_p = self._add_parameter(
+            "delta", Parameter(0.5 if self._has_re else 1.0, bounds=(0.0, 1.0))
+        )
+        self._scale_p = self._add_parameter(
+            "scale", Parameter(1.0, bounds=(np.finfo(float).tiny, np.inf))
+        )
+        self._beta_p = self._add_parameter("beta", Parameter(np.zeros(c)))
+        self._delta_p.fixed = not self._has_re
         self._assigned = {"beta": False, "scale": False}
-        self._beta = np.zeros(c)
-        self._scale = 1.0
-        self._cache: tuple[tuple[Any, ...], Profile] | None = None
+        self._cache: dict[bool, tuple[tuple[Any, ...], Profile]] = {}
         self._nevals = 0
+        self.fit_result: FitResult | None = None
         # Residual sum of squares of y on X (δ = 1, ordinary least squares).
-        rss = profile(self._terms, 1.0, restricted=False).quad
+        rss = profile(self._full_terms, 1.0, restricted=False).quad
         self._y_in_span = rss <= 1e-24 * max(float(y @ y), 1e-300)
 
     # ------------------------------------------------------------------ parameters
     @property
     def delta(self) -> float:
         """``δ ∈ [0, 1]``: the share of ``s`` on the identity, ``D(δ) = (1 − δ)K + δI``."""
-        return self._delta
+        return float(self._delta_p.value)
 
     @delta.setter
     def delta(self, delta: float) -> None:
         d = float(delta)
         if not (0.0 <= d <= 1.0):
             raise ValueError(f"delta must lie in [0, 1], got {delta!r}")
-        self._delta = d
+        self._delta_p.set(d)
 
     @property
     def beta(self) -> NDArray[np.float64]:
@@ -270,13 +270,13 @@ class LMM:
         Free: the GLS estimate ``(XᵀD⁻¹X)⁺XᵀD⁻¹y`` at the current ``δ`` (the minimum-norm
         solution when ``X`` is rank deficient). Fixed: the value held.
         """
-        if self._fixed["beta"]:
-            return self._beta.copy()
-        return self._to_beta(self._profile().beta_t)
+        if self._beta_p.fixed:
+            return self._beta_p.value.copy()
+        return self._to_beta(self._profile(full=True).beta_t)
 
     @beta.setter
     def beta(self, beta: ArrayLike) -> None:
-        self._beta = as_vector("beta", beta, size=self._X.shape[1])
+        self._beta_p.set(as_vector("beta", beta, size=self._X.shape[1]))
         self._assigned["beta"] = True
 
     @property
@@ -286,8 +286,8 @@ class LMM:
         Free: ``rᵀD⁻¹r / n`` (ML) or ``rᵀD⁻¹r / (n − c′)`` (REML) at the current ``δ`` and
         ``β``. Fixed: the value held.
         """
-        if self._fixed["scale"]:
-            return self._scale
+        if self._scale_p.fixed:
+            return float(self._scale_p.value)
         return self._profile().scale
 
     @scale.setter
@@ -295,7 +295,7 @@ class LMM:
         s = float(scale)
         if not (math.isfinite(s) and s > 0):
             raise ValueError(f"scale must be positive and finite, got {scale!r}")
-        self._scale = s
+        self._scale_p.set(s)
         self._assigned["scale"] = True
 
     @property
@@ -315,74 +315,66 @@ class LMM:
         ``s`` is the current :attr:`scale`; ``⁺`` is the Moore–Penrose pseudo-inverse
         (the inverse when ``X`` has full column rank).
         """
-        p = self._profile()
-        c = self._terms.rank
+        p = self._profile(full=True)
+        c = self._full_terms.rank
         if p.R is None:
-            raise ValueError(f"D(δ) is singular at delta = {self._delta!r}")
+            raise ValueError(f"D(δ) is singular at delta = {self.delta!r}")
         Rinv = sla.solve_triangular(p.R[:c, :c], np.eye(c), check_finite=False)
         B = self._Vx / self._sx  # maps basis coordinates to β: β = B β_t
         M = B @ Rinv
-        return p.scale * (M @ M.T)
+        return self.scale * (M @ M.T)
 
     def fix(self, param: str) -> None:
         """Hold ``param`` (``"delta"``, ``"beta"`` or ``"scale"``) at its current value."""
-        self._check_param(param)
-        if param != "delta" and not self._fixed[param] and not self._assigned[param]:
-            if param == "beta":
-                self._beta = self.beta
-            else:
-                self._scale = self.scale
-        self._fixed[param] = True
+        par = self._param(param)
+        if param != "delta" and not par.fixed and not self._assigned[param]:
+            par.set(self.beta if param == "beta" else self.scale)
+        par.fixed = True
 
     def unfix(self, param: str) -> None:
         """Let ``param`` (``"delta"``, ``"beta"`` or ``"scale"``) be optimised/profiled."""
-        self._check_param(param)
+        par = self._param(param)
         if param == "delta" and not self._has_re:
             raise ValueError("delta cannot be freed: the model has no random effect (K = 0)")
-        self._fixed[param] = False
+        par.fixed = False
         if param != "delta":
             self._assigned[param] = False
 
     def isfixed(self, param: str) -> bool:
         """Whether ``param`` (``"delta"``, ``"beta"`` or ``"scale"``) is fixed."""
-        self._check_param(param)
-        return self._fixed[param]
+        return self._param(param).fixed
 
-    @staticmethod
-    def _check_param(param: str) -> None:
+    def _param(self, param: str | None) -> Parameter:
         if param not in _PARAMS:
             raise ValueError(f"param must be one of {_PARAMS}, got {param!r}")
+        return self._parameters[param]
 
     # ------------------------------------------------------------------ likelihood
     def _beta_t_fixed(self) -> NDArray[np.float64] | None:
-        if not self._fixed["beta"]:
+        if not self._beta_p.fixed:
             return None
-        return self._sx * (self._Vx.T @ self._beta)
+        return self._sx * (self._Vx.T @ self._beta_p.value)
 
     def _to_beta(self, beta_t: NDArray[np.float64]) -> NDArray[np.float64]:
         return self._Vx @ (beta_t / self._sx)
 
-    def _evaluate(self, delta: float) -> Profile:
+    def _evaluate(self, delta: float, full: bool = False) -> Profile:
         self._nevals += 1
         return profile(
-            self._terms,
+            self._full_terms if full else self._terms,
             delta,
             restricted=self._restricted,
             beta_t=self._beta_t_fixed(),
-            scale=self._scale if self._fixed["scale"] else None,
+            scale=float(self._scale_p.value) if self._scale_p.fixed else None,
         )
 
-    def _profile(self) -> Profile:
-        key = (
-            self._delta,
-            self._fixed["beta"],
-            self._fixed["scale"],
-            self._beta.tobytes() if self._fixed["beta"] else None,
-            self._scale if self._fixed["scale"] else None,
-        )
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, self._evaluate(self._delta))
-        return self._cache[1]
+    def _profile(self, full: bool = False) -> Profile:
+        key = (self.version, full, self._beta_p.fixed, self._scale_p.fixed)
+        cached = self._cache.get(full)
+        if cached is None or cached[0] != key:
+            cached = (key, self._evaluate(self.delta, full))
+            self._cache[full] = cached
+        return cached[1]
 
     def lml(self) -> float:
         """Log marginal likelihood at the current ``δ`` with free ``β`` and ``s`` profiled.
@@ -396,95 +388,81 @@ class LMM:
         """Same as :meth:`lml` (glimix-core's name for the optimised objective)."""
         return self.lml()
 
-    def fit(self, verbose: bool = True) -> None:
+    def fit(self, verbose: bool = True, *, gtol: float = DEFAULT_GTOL) -> FitResult:
         """Maximise the (restricted) likelihood over the free parameters.
 
-        ``δ`` (if free) is searched as described in the class docstring; ``β`` and ``s``
-        (if free) are profiled. Issues :class:`FitWarning` when Brent's method does not
-        converge, and when ``y`` lies in the column span of ``X`` with ``β`` and ``s`` free
-        (zero residual variance; ``δ`` is then left unchanged).
+        ``δ`` (if free) is searched by :func:`kronlmm.core.optimize.maximize_scalar`: a
+        grid of 101 values of ``t = logit δ ∈ [−20, 20]`` plus the exact end points
+        δ = 0 and δ = 1, then Brent's method inside the brackets of the three best local
+        maxima of the grid; the likelihood can be multimodal. ``β`` and ``s`` (if free) are
+        profiled. Issues :class:`FitWarning` when the search did not converge, and when
+        ``y`` lies in the column span of X with ``β`` and ``s`` free (zero residual
+        variance; ``δ`` is then left unchanged).
 
         Parameters
         ----------
         verbose : bool, optional
             Print one summary line when true (default).
+        gtol : float, optional
+            Tolerance on the projected derivative of ``−lml/n`` with respect to
+            ``logit δ`` (with respect to δ at δ = 0 or 1) for the fit to count as
+            converged.
+
+        Returns
+        -------
+        FitResult
+            Also stored as ``fit_result`` (the same class as Kron2Sum's).
         """
         t0 = time.perf_counter()
         self._nevals = 0
-        degenerate = self._y_in_span and not self._fixed["beta"] and not self._fixed["scale"]
+        degenerate = self._y_in_span and not self._beta_p.fixed and not self._scale_p.fixed
+        n = float(self.nsamples)
         if degenerate:
-            warnings.warn(
+            msg = (
                 "y lies in the column span of X up to rounding: the likelihood is unbounded "
                 "and the variance components are not identifiable; delta was left at "
-                f"{self._delta!r} and the scale is a floor value",
-                FitWarning,
-                stacklevel=2,
+                f"{self.delta!r} and the scale is a floor value"
             )
-        elif not self._fixed["delta"]:
-            self._delta = self._search_delta()
-        p = self._profile()
+            warnings.warn(msg, FitWarning, stacklevel=2)
+            lml = self.lml()
+            result = FitResult(False, msg, 0, 1, lml, math.nan, [lml], gtol)
+        elif self._delta_p.fixed:
+            lml = self.lml()
+            result = FitResult(
+                True, "no free parameters (delta fixed)", 0, 1, lml, 0.0, [lml], gtol
+            )
+        else:
+            search = maximize_scalar(lambda d: self._evaluate(d).lml, 0.0, 1.0, normaliser=n)
+            self._delta_p.set(search.x)
+            lml = self.lml()
+            gnorm = abs(search.slope)
+            ok = not search.messages and gnorm <= gtol
+            msgs = list(search.messages)
+            if gnorm > gtol:
+                msgs.append(
+                    f"the projected derivative {gnorm:.3g} exceeds the tolerance {gtol:.3g}"
+                )
+            result = FitResult(
+                success=ok,
+                message="; ".join(msgs) or "converged",
+                niter=search.niter,
+                nfev=search.nfev,
+                lml=lml,
+                grad_norm=gnorm,
+                starts=search.candidates,
+                grad_tol=gtol,
+            )
+            if not ok:
+                warnings.warn(f"LMM fit: {result}", FitWarning, stacklevel=2)
+        self.fit_result = result
         if verbose:
             kind = "REML" if self._restricted else "ML"
             print(
-                f"LMM ({kind}): delta={self._delta:.6g} scale={self.scale:.6g} "
-                f"lml={p.lml:.6f} [{self._nevals} evaluations, "
+                f"LMM ({kind}): delta={self.delta:.6g} scale={self.scale:.6g} "
+                f"lml={result.lml:.6f} [{self._nevals} evaluations, "
                 f"{time.perf_counter() - t0:.3g} s]"
             )
-
-    def _search_delta(self) -> float:
-        from brent_search import brent
-
-        ts = np.linspace(-_T_MAX, _T_MAX, _N_GRID)
-        vals = np.array([self._evaluate(_expit(float(t))).lml for t in ts])
-        if np.any(np.isnan(vals)):
-            warnings.warn(
-                "the likelihood is NaN at some values of delta; they were skipped",
-                FitWarning,
-                stacklevel=3,
-            )
-            vals = np.where(np.isnan(vals), -np.inf, vals)
-        candidates: list[tuple[float, float]] = [
-            (0.0, self._evaluate(0.0).lml),
-            (1.0, self._evaluate(1.0).lml),
-        ]
-        if np.all(np.isneginf(vals)):
-            best = max(candidates, key=lambda x: x[1])
-            if not math.isfinite(best[1]):
-                raise RuntimeError("the likelihood is not finite for any delta in [0, 1]")
-            return best[0]
-        # Local maxima of the grid (plateaus count once), best first.
-        padded = np.concatenate([[-np.inf], vals, [-np.inf]])
-        is_max = (padded[1:-1] >= padded[:-2]) & (padded[1:-1] > padded[2:])
-        order = [int(j) for j in np.argsort(-vals) if is_max[j] and np.isfinite(vals[j])]
-        if not order:
-            order = [int(np.argmax(vals))]
-        for j in order[:_N_REFINE]:
-            candidates.append((_expit(float(ts[j])), float(vals[j])))
-            a, b = ts[max(j - 1, 0)], ts[min(j + 1, _N_GRID - 1)]
-
-            def neg(t: float) -> float:
-                v = self._evaluate(_expit(t)).lml
-                return -v if not math.isnan(v) else math.inf
-
-            t, f, niter = brent(
-                neg,
-                a,
-                b,
-                x0=float(ts[j]),
-                f0=-float(vals[j]),
-                rtol=_BRENT_TOL,
-                atol=_BRENT_TOL,
-                maxiter=_BRENT_MAXITER,
-            )
-            if niter >= _BRENT_MAXITER or not math.isfinite(f):
-                warnings.warn(
-                    f"Brent's method did not converge for delta in [{_expit(a):.3g}, "
-                    f"{_expit(b):.3g}] ({niter} iterations, lml = {-f!r})",
-                    FitWarning,
-                    stacklevel=3,
-                )
-            candidates.append((_expit(float(t)), -float(f)))
-        return max(candidates, key=lambda x: x[1])[0]
+        return result
 
     # ------------------------------------------------------------------ moments
     def mean(self) -> NDArray[np.float64]:
@@ -552,7 +530,7 @@ class LMM:
         kind = "REML" if self._restricted else "ML"
         return (
             f"LMM(n={self.nsamples}, c={self.ncovariates}, k={self._S.size}, {kind}, "
-            f"delta={self._delta:.6g})"
+            f"delta={self.delta:.6g})"
         )
 
 
