@@ -124,7 +124,7 @@ class LMM(Function):
     >>> G = rng.normal(size=(50, 10))
     >>> y = G @ rng.normal(size=10) + rng.normal(size=50)
     >>> lmm = LMM(y, np.ones((50, 1)), economic_qs(G @ G.T))
-    >>> lmm.fit(verbose=False)
+    >>> result = lmm.fit(verbose=False)
     >>> bool(0.0 <= lmm.delta <= 1.0)
     True
     """

@@ -49,7 +49,7 @@ class FastScanner:
     >>> dosages = rng.binomial(2, 0.3, size=(n, 40)).astype(float)
     >>> y = G @ rng.standard_normal(30) + rng.standard_normal(n) + dosages[:, 3]
     >>> lmm = LMM.from_G(y, np.ones((n, 1)), G)
-    >>> lmm.fit(verbose=False)
+    >>> result = lmm.fit(verbose=False)
     >>> scanner = lmm.get_fast_scanner()
     >>> bool(np.isclose(scanner.null_lml(), lmm.lml()))  # ML null: the model's likelihood
     True
