@@ -162,10 +162,15 @@ def _evaluate(pr: KronProjections, wt: WhitenedKron2Sum, gradient: bool) -> Like
     a, c = At.shape[1], pr.UX.shape[1]
     Yt = pr.UY @ Lh.T  # (k, p)
     # GLS system H β = b with H = Σₜ (ãₜãₜᵀ) ⊗ Wₜ, Wₜ = UXᵀ diag(1/Dₜ) UX + Sxx/λ₁ₜ
-    W = np.einsum("kc,kt,kd->tcd", pr.UX, invD, pr.UX, optimize=True)
+    k = pr.k
+    # Wₜ = UXᵀ diag(1/Dₜ) UX for every t at once: one product (c × k)(k × c·p)
+    W = (pr.UX.T @ (pr.UX[:, :, None] * invD[:, None, :]).reshape(k, c * p)).reshape(c, c, p)
+    W = W.transpose(2, 0, 1)
     if pr.nperp:
-        W += il1[:, None, None] * pr.Sxx[None, :, :]
-    H = np.einsum("ta,tb,tcd->acbd", At, At, W, optimize=True).reshape(a * c, a * c)
+        W = W + il1[:, None, None] * pr.Sxx[None, :, :]
+    # H[(a, c), (b, d)] = Σₜ Ãₜₐ Ãₜ_b Wₜ[c, d]: one product (a·a × p)(p × c·c)
+    AA = (At[:, :, None] * At[:, None, :]).reshape(p, a * a)
+    H = (AA.T @ W.reshape(p, c * c)).reshape(a, a, c, c).transpose(0, 2, 1, 3).reshape(a * c, a * c)
     Z = pr.UX.T @ (Yt * invD)
     if pr.nperp:
         Z += (pr.Sxy @ Lh.T) * il1[None, :]
@@ -237,7 +242,9 @@ def _reml_trace_terms(
     c = pr.UX.shape[1]
     k = pr.k
     Hr = Hinv.reshape(a, c, a, c)
-    J = np.einsum("ta,acbd,sb->tcsd", At, Hr, At, optimize=True)  # (p, c, p, c)
+    # J[t, c, s, d] = Σ_ab Ãₜₐ H⁻¹[(a,c),(b,d)] Ãₛ_b
+    J = np.tensordot(np.tensordot(At, Hr, axes=(1, 0)), At, axes=(2, 1))  # (p, c, c, p)
+    J = J.transpose(0, 1, 3, 2)
     V = (pr.UX[:, None, :] * invD[:, :, None]).reshape(k, p * c)  # (k, p·c)
     G1 = (V.T @ V).reshape(p, c, p, c)
     G0 = (V.T @ (pr.S2[:, None] * V)).reshape(p, c, p, c)

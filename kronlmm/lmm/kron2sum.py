@@ -8,10 +8,11 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 from ..core.likelihood import LikelihoodTerms, WhitenedLikelihood
 from ..core.linalg import EconomicSVD, economic_svd
-from ..core.numerics import no_variance_left
+from ..core.numerics import blas_threads_for, no_variance_left
 from ..core.optimize import DEFAULT_GTOL, FitResult
 from ..core.projections import KronProjections
 from ..core.validation import as_matrix, check_positive_int
@@ -324,7 +325,8 @@ class Kron2Sum:
         return self._proj
 
     def _key(self) -> tuple[object, ...]:
-        return (self._cov.version, repr(getattr(self._cov.C1, "floor", None)))
+        floor = getattr(self._cov.C1, "floor", None)
+        return (self._cov.version, None if floor is None else np.asarray(floor).tobytes())
 
     def _evaluate(self, gradient: bool = False) -> LikelihoodTerms:
         key = self._key()
@@ -487,7 +489,10 @@ class Kron2Sum:
         if restarts is not None and restarts < 0:
             raise ValueError(f"restarts must be ≥ 0, got {restarts}")
         fitter = Kron2SumFitter(self)
-        self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
+        pr = self._proj
+        flops = pr.k * pr.p * (pr.p + (pr.UX.shape[1] * pr.Aq.shape[1]) ** 2) + pr.p**3
+        with threadpool_limits(blas_threads_for(flops)):
+            self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
         if not self.fit_result.success:
             warnings.warn(f"Kron2Sum fit: {self.fit_result}", FitWarning, stacklevel=2)
         if verbose:

@@ -4,10 +4,13 @@
   Function (covariance, mean, model), including user-defined ones.
 - Dense O(N³) references: :func:`dense_lml`, :func:`dense_ml_lml`, :func:`dense_reml_lml`,
   :func:`dense_gls`, :func:`dense_kron2sum_cov`.
+- A brute-force fit: :class:`BlockLikelihood` and :func:`reference_kron2sum_fit`, an
+  independent implementation of the Kron2Sum likelihood maximised from many starts.
 """
 
 from .dense import dense_gls, dense_kron2sum_cov, dense_lml, dense_ml_lml, dense_reml_lml
 from .gradient import GradientCheck, check_gradient
+from .reference import BlockLikelihood, ReferenceFit, reference_kron2sum_fit
 
 __all__ = [
     "check_gradient",
@@ -17,4 +20,7 @@ __all__ = [
     "dense_reml_lml",
     "dense_gls",
     "dense_kron2sum_cov",
+    "BlockLikelihood",
+    "ReferenceFit",
+    "reference_kron2sum_fit",
 ]
