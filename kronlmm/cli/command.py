@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .._version import __version__
+from .. import __version__
 
 if TYPE_CHECKING:  # imported when a command runs, so that --help and --version are quick
     from ..gwas import GwasResult, NullFit

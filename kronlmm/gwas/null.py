@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .._version import __version__
+from .. import __version__
 from ..core.progress import Progress, progress_reporter, wants_bar
 from ..io import PlinkGenotypes
 from ._inputs import KinshipInfo, KinshipSpec, TableSpec, prepare_inputs
