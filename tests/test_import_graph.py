@@ -122,7 +122,9 @@ def unit(module: str, package: str, modules: dict[str, Path]) -> str:
 
 
 def _private(component: str) -> bool:
-    return component.startswith("_") and not (component.startswith("__") and component.endswith("__"))
+    return component.startswith("_") and not (
+        component.startswith("__") and component.endswith("__")
+    )
 
 
 def private_crossings(edges: list[Edge], package: str, modules: dict[str, Path]) -> list[Edge]:
@@ -225,7 +227,9 @@ def test_the_graph_is_not_empty() -> None:
     """The walk sees the imports it is meant to check (function-level ones included)."""
     edges = import_edges(PACKAGE_DIR, "kronlmm")
     modules = _module_names(PACKAGE_DIR, "kronlmm")
-    units = {(unit(e.source, "kronlmm", modules), unit(e.target, "kronlmm", modules)) for e in edges}
+    units = {
+        (unit(e.source, "kronlmm", modules), unit(e.target, "kronlmm", modules)) for e in edges
+    }
     assert ("kronlmm.lmm", "kronlmm.scan") in units
     assert ("kronlmm.gwas", "kronlmm.io") in units
     assert ("kronlmm.scan", "kronlmm.core") in units

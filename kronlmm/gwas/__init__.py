@@ -17,9 +17,10 @@ Choices
   contamination, GEMMA's default); leave-one-chromosome-out is not implemented yet.
 """
 
+from ..io import atomic_path
 from ._inputs import KinshipInfo
 from .null import NullFit, Progress, fit_null
-from .output import atomic_path, read_results, write_json, write_parquet_table, write_table
+from .output import read_results, write_json, write_parquet_table, write_table
 from .result import (
     ASSOC_COLUMNS,
     EFFECT_COLUMNS,
