@@ -251,6 +251,8 @@ def test_gwas_checkpoint_resume_reads_only_missing_blocks(example_null, tmp_path
 
 @pytest.mark.slow
 def test_cli_workers_matches_serial(tmp_path):
+    """End to end, as a shell runs it (two processes of the same build: the serial and the
+    worker results agree to the digits written)."""
     import subprocess
 
     def run(*extra: str) -> pd.DataFrame:
