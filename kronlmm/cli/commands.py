@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .outputs import check_prefix, output_paths, write_outputs
 
@@ -55,7 +55,7 @@ def _prepare_plots(opts: Options) -> bool:
     return True
 
 
-def _progress(opts: Options) -> str | bool:
+def _progress(opts: Options) -> Literal["auto"] | bool:
     if opts["no_progress"] or opts.get("quiet_count", 0):
         return False
     return "auto"

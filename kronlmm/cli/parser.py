@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,7 +40,15 @@ __all__ = ["cli", "main"]
 
 
 # --------------------------------------------------------------------------- option kinds
-class PositiveInt(click.ParamType):
+if TYPE_CHECKING:  # generic in recent Click only: subscripted for the type checker alone
+    IntParamType = click.ParamType[int, Any]
+    StrChoice = click.Choice[str]
+else:
+    IntParamType = click.ParamType
+    StrChoice = click.Choice
+
+
+class PositiveInt(IntParamType):
     """An integer ≥ 1 (``expected a positive integer, got …`` otherwise)."""
 
     name = "N"
@@ -61,7 +69,7 @@ class PositiveInt(click.ParamType):
 POSITIVE_INT = PositiveInt()
 
 
-class ScannerTests(click.Choice):  # type: ignore[type-arg]
+class ScannerTests(StrChoice):
     """The choices of ``--test``: the scanner's own list, :data:`kronlmm.scan.TESTS`.
 
     Read when first needed (checking a value, printing a subcommand's help), so that
@@ -280,8 +288,7 @@ SCAN_OPTIONS = _options(
         default=None,
         group=DISTRIBUTED,
         help="scan on an existing Dask cluster (e.g. tcp://host:8786); workers read their "
-        "own variant blocks, so the .bed must be at the same path for them. Not with "
-        "--workers",
+        "own variant blocks, so the .bed must be at the same path for them",
     ),
     _option(
         "--workers",
@@ -350,7 +357,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 @_option("--out", default=DEFAULT_PREFIX, show_default=True, metavar="PREFIX", help="output prefix")
 @VERBOSITY
 @click.pass_context
-def scan_command(ctx: click.Context, **params: Any) -> int:
+def scan_command(ctx: click.Context, /, **params: Any) -> int:
     return _run(ctx, run_scan, params)
 
 
@@ -365,7 +372,7 @@ def scan_command(ctx: click.Context, **params: Any) -> int:
 @_option("--out", default=DEFAULT_PREFIX, show_default=True, metavar="PREFIX", help="output prefix")
 @VERBOSITY
 @click.pass_context
-def fit_null_command(ctx: click.Context, **params: Any) -> int:
+def fit_null_command(ctx: click.Context, /, **params: Any) -> int:
     return _run(ctx, run_fit_null, params)
 
 
@@ -392,7 +399,7 @@ def fit_null_command(ctx: click.Context, **params: Any) -> int:
 @SCAN_OPTIONS
 @VERBOSITY
 @click.pass_context
-def example_command(ctx: click.Context, **params: Any) -> int:
+def example_command(ctx: click.Context, /, **params: Any) -> int:
     return _run(ctx, run_example, params)
 
 

@@ -16,6 +16,7 @@ duplicates none. Without a client, the tasks run on Dask's local threaded schedu
 from __future__ import annotations
 
 import contextlib
+import importlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,6 +30,11 @@ from ..scan.kernel import NullModel
 from .checkpoint import null_fingerprint
 
 __all__ = ["DaskExecution", "dask_client"]
+
+
+def _module(name: str) -> Any:
+    """An optional, untyped dependency (dask, distributed), imported when needed."""
+    return importlib.import_module(name)
 
 
 def _run_block(
@@ -48,9 +54,7 @@ def _run_block(
 
 def _default_client() -> Any:
     try:
-        from distributed import default_client
-
-        return default_client()
+        return _module("distributed").default_client()
     except (ImportError, ValueError):
         return None
 
@@ -106,8 +110,7 @@ class DaskExecution:
         blocks: Sequence[CandidateBlock],
         token: str,
     ) -> Iterator[tuple[CandidateBlock, ScanResult]]:
-        from distributed import as_completed
-
+        as_completed = _module("distributed").as_completed
         null_ref = client.scatter(null, broadcast=True, hash=False)
         # Dask collections are computed on the cluster in one call (one graph, so a shared
         # source array is sent once); in-memory arrays are scattered once each; readers
@@ -139,9 +142,8 @@ class DaskExecution:
         blocks: Sequence[CandidateBlock],
         token: str,
     ) -> Iterator[tuple[CandidateBlock, ScanResult]]:
-        import dask
-        from dask import delayed
-
+        dask = _module("dask")
+        delayed = dask.delayed
         null_ref = delayed(null, name=f"kronlmm-null-{token}")
         keys = {f"kronlmm-scan-{token}-{block.index}": block for block in blocks}
         tasks = [
@@ -219,7 +221,7 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
         yield None
         return
     try:
-        import distributed
+        distributed = _module("distributed")
     except ImportError:
         raise ValueError("distributed scans need Dask: pip install 'kronlmm[dask]'") from None
     if scheduler is not None and not isinstance(scheduler, str):

@@ -157,7 +157,7 @@ class NullFit:
             ``B_se`` (nested lists: rows × columns as named), ``lml``, ``convergence``,
             ``alignment`` and ``kinship``; plain JSON types only (NaN as ``None``).
         """
-        return jsonable(
+        summary: dict[str, Any] = jsonable(
             {
                 "kronlmm_version": __version__,
                 "model": "vec(Y) ~ N((I_p kron X) vec(B), C0 kron G G^T + C1 kron I_n)",
@@ -184,6 +184,7 @@ class NullFit:
                 "kinship": asdict(self.kinship),
             }
         )
+        return summary
 
     def write_json(self, path: PathLike) -> Path:
         """Write :meth:`to_dict` as JSON, atomically.

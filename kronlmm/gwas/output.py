@@ -276,7 +276,7 @@ def read_results(path: PathLike) -> pd.DataFrame:
         else:
             dtypes[col] = np.float64
             na_values[col] = ["NA", "#NA", "nan", "NaN"]
-    return pd.read_csv(
+    table: pd.DataFrame = pd.read_csv(
         path,
         sep="\t",
         dtype=dtypes,
@@ -285,3 +285,4 @@ def read_results(path: PathLike) -> pd.DataFrame:
         compression="infer",
         **_READ_FLOATS,
     )
+    return table

@@ -214,7 +214,7 @@ class DaskArraySource:
         return {}
 
     def blocks(self, block_size: int | None, default_size: int) -> list[CandidateBlock]:
-        G = self.G
+        G: Any = self.G  # dask is untyped
         if len(G.chunks[0]) > 1:
             G = G.rechunk({0: -1})
         if block_size is not None:

@@ -112,7 +112,7 @@ def read_kinship(path: PathLike, *, check_psd: bool = True) -> Kinship:
                 f"column {col_ids[j]!r}"
             )
         mat[:, j] = col
-    order = pd.Index(col_ids).get_indexer(row_ids)
+    order = pd.Index(col_ids).get_indexer(pd.Index(row_ids))
     mat = mat[:, order]
     return check_kinship(row_ids, mat, check_psd=check_psd, name=name)
 

@@ -133,7 +133,7 @@ class ScanResult:
     mean: NDArray[np.float64]
     reason: NDArray[np.object_]
     trait_names: list[str]
-    ids: NDArray | None = None
+    ids: NDArray[Any] | None = None
 
     def __len__(self) -> int:
         return self.chi2.size
@@ -163,13 +163,13 @@ class ScanResult:
         if not parts:
             raise ValueError("nothing to concatenate")
         names = parts[0].trait_names
-        kw = {}
+        kw: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "trait_names":
                 kw[f.name] = names
             elif f.name == "ids":
-                ids = [p.ids for p in parts]
-                kw[f.name] = None if any(i is None for i in ids) else np.concatenate(ids)
+                ids = [p.ids for p in parts if p.ids is not None]
+                kw[f.name] = np.concatenate(ids) if len(ids) == len(parts) else None
             else:
                 kw[f.name] = np.concatenate([getattr(p, f.name) for p in parts])
         return cls(**kw)
