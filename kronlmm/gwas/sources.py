@@ -174,7 +174,8 @@ class DaskArraySource:
 
     The array is rechunked to one chunk along the samples if needed; its chunks along the
     candidates are the blocks (or chunks of ``block_size`` when a size is given). Nothing
-    is computed until the blocks are scanned.
+    is computed until the blocks are scanned: on Dask by a Dask strategy, or in this
+    process by a serial one (each block is a one-chunk ``dask.array``).
 
     Parameters
     ----------
@@ -219,7 +220,7 @@ class DaskArraySource:
             G = G.rechunk({0: -1})
         if block_size is not None:
             G = G.rechunk({1: block_size})
-        chunks = list(G.to_delayed()[0])
+        chunks = [G.blocks[0, i] for i in range(len(G.chunks[1]))]
         bounds = np.cumsum((0, *G.chunks[1]))
         return [
             CandidateBlock(

@@ -81,21 +81,34 @@ class CandidateBlock:
 
     def load(self) -> NDArray[np.float64]:
         """The block's values as a float array (``data.read()`` for a reader)."""
-        data = self.data.read() if hasattr(self.data, "read") else self.data
-        return np.asarray(data, dtype=np.float64)
+        data = self.data.read() if is_reader(self.data) else self.data
+        try:
+            return np.asarray(data, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"block {self.index}: its data ({type(data).__name__}) is neither an array nor "
+                "a reader with read(); a lazy object (e.g. dask.delayed) must be computed by "
+                f"its own scheduler: use a Dask execution strategy ({err})"
+            ) from None
 
     def with_data(self, data: Any) -> CandidateBlock:
         """The same block with other ``data`` (e.g. what a worker received for it)."""
         return dataclasses.replace(self, data=data)
 
 
+def is_reader(data: Any) -> bool:
+    """Whether ``data`` is a reader: its class has a ``read()`` method (an attribute of the
+    class, not of the instance: lazy proxies answer every attribute)."""
+    return callable(getattr(type(data), "read", None))
+
+
 def _width(data: Any, ids: Any) -> int | None:
     if ids is not None:
         return int(np.shape(ids)[0])
-    shape = getattr(data, "shape", None)
+    shape = data.shape if hasattr(type(data), "shape") else None  # not a proxy's attribute
     if shape is not None and len(shape) == 2 and isinstance(shape[1], int | np.integer):
         return int(shape[1])
-    if hasattr(data, "read") and hasattr(data, "__len__"):
+    if is_reader(data) and callable(getattr(type(data), "__len__", None)):
         return len(data)
     return None
 
