@@ -223,6 +223,47 @@ def test_no_private_name_imported_across_subpackages() -> None:
     )
 
 
+#: The layers, lowest first: a layer imports only layers before it (same rank: neither).
+LAYERS = [
+    ["kronlmm.core"],
+    ["kronlmm.cov", "kronlmm.mean"],
+    ["kronlmm.scan"],
+    ["kronlmm.lmm"],
+    ["kronlmm.io"],
+    ["kronlmm.gwas"],
+    ["kronlmm.distributed"],
+    ["kronlmm.plot"],
+    ["kronlmm.cli"],
+]
+
+
+def test_layers_import_only_downwards() -> None:
+    """core → cov/mean → scan → lmm → io → gwas (driver, sources, strategies, tables) →
+    distributed (the 0.1.0 façade) → plot → cli: no edge goes up or sideways. (Units not
+    listed — data, testing, features — are held to the no-cycle rule only.)"""
+    rank = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+    modules = _module_names(PACKAGE_DIR, "kronlmm")
+    bad = []
+    for e in import_edges(PACKAGE_DIR, "kronlmm"):
+        a, b = unit(e.source, "kronlmm", modules), unit(e.target, "kronlmm", modules)
+        if a != b and a in rank and b in rank and rank[b] >= rank[a]:
+            bad.append(e)
+    assert not bad, "imports against the layer order:\n" + "\n".join(f"  {e}" for e in bad)
+
+
+def test_scan_imports_no_model_io_or_driver() -> None:
+    """The scanner computes: kronlmm.scan imports nothing of lmm, io, gwas or distributed."""
+    modules = _module_names(PACKAGE_DIR, "kronlmm")
+    found = [
+        e
+        for e in import_edges(PACKAGE_DIR, "kronlmm")
+        if unit(e.source, "kronlmm", modules) == "kronlmm.scan"
+        and unit(e.target, "kronlmm", modules)
+        in {"kronlmm.lmm", "kronlmm.io", "kronlmm.gwas", "kronlmm.distributed"}
+    ]
+    assert not found, "\n".join(str(e) for e in found)
+
+
 def test_the_graph_is_not_empty() -> None:
     """The walk sees the imports it is meant to check (function-level ones included)."""
     edges = import_edges(PACKAGE_DIR, "kronlmm")
