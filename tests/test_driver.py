@@ -164,3 +164,25 @@ def test_delayed_chunks_need_a_dask_strategy(null):
     np.testing.assert_array_equal(on_dask.chi2, in_memory.chi2)
     with pytest.raises(TypeError, match=r"block 0: its data \(Delayed\w*\).*Dask execution"):
         scan_source(scanner.null, scanner.plan("any"), source, execution=SerialExecution())
+
+
+def test_chunk_files_of_kronlmm_0_1_are_read(null, tmp_path):
+    """0.1.0 stored pvalue, neg_log10_pvalue and effect_names; a resumed scan reads them."""
+    from kronlmm.gwas import ChunkStore
+
+    scanner = null.model.get_fast_scanner()
+    result = scanner.scan_variants(null.genotypes.read(slice(0, 30), null.genotype_index))
+    old = {
+        "lml_null": result.lml_null, "lml_alt": result.lml_alt, "chi2": result.chi2,
+        "dof": result.dof, "pvalue": result.p_value,
+        "neg_log10_pvalue": result.neg_log10_p_value, "scale": result.scale,
+        "beta": result.beta, "se": result.se, "n_missing": result.n_missing,
+        "mean": result.mean, "reason": result.reason.astype(str),
+        "effect_names": np.asarray(result.trait_names, dtype=str),
+    }  # fmt: skip
+    store = ChunkStore(tmp_path, {"what": "0.1.0"})
+    np.savez(store.path(0), **old)
+    back = store.read(0)
+    np.testing.assert_array_equal(back.p_value, result.p_value)
+    np.testing.assert_array_equal(back.neg_log10_p_value, result.neg_log10_p_value)
+    assert back.trait_names == result.trait_names
