@@ -5,9 +5,9 @@ the rows mean and the recorded results.
 
 (a) In memory: a Kron2Sum null (n = 2000, p = 4, r = 500, rank 1, ML) and m = 20,000
     candidates (0/1/2 dosages): ``KronFastScanner.scan_variants(G)`` (serial, all BLAS
-    threads) against ``scan_variants(G, client=client)`` (the NumPy array cut into
+    threads) against ``scan_candidates(scanner, G, client=client)`` (the NumPy array cut into
     chunks that travel from the driver to the workers) and against a ``dask.array`` of
-    the same candidates persisted on the workers first (``scan_variants(G_dask,
+    the same candidates persisted on the workers first (``scan_candidates(scanner, G_dask,
     client=client)``; only the scan is timed, the persist is shown apart).
 (b) From PLINK: the same n samples and m candidates written to a temporary .bed/.bim/.fam
     with bed-reader's ``to_bed``; ``kronlmm.gwas.fit_null(prefix, pheno, covar=…,
@@ -137,12 +137,12 @@ def nlp(result: Any) -> np.ndarray:
     """−log10 p of a ScanResult or of a GwasResult's joint-test table."""
     if hasattr(result, "assoc"):
         return result.assoc["neg_log10_p_value"].to_numpy(dtype=float)
-    return np.asarray(result.neg_log10_pvalue, dtype=float)
+    return np.asarray(result.neg_log10_p_value, dtype=float)
 
 
 # ---- the runs -----------------------------------------------------------------------------
 def run(args: argparse.Namespace, nthreads: int) -> tuple[list[Row], Overheads]:
-    from kronlmm.gwas import fit_null
+    from kronlmm.gwas import fit_null, scan_candidates
     from kronlmm.io import Kinship
     from kronlmm.lmm import Kron2Sum
 
@@ -211,18 +211,18 @@ def run(args: argparse.Namespace, nthreads: int) -> tuple[list[Row], Overheads]:
         ov.startup, (cluster, client) = timed(lambda: start_cluster(w))
         try:
             ov.warmup, _ = timed(
-                lambda: scanner.scan_variants(D[:, : 2 * w], block_size=1, client=client)
+                lambda: scan_candidates(scanner, D[:, : 2 * w], block_size=1, client=client)
             )
             print(f"{fmt_seconds(ov.startup)}; first tasks {fmt_seconds(ov.warmup)}", flush=True)
 
-            print(f"(a) scan_variants(G, client) ×{rep} …", end=" ", flush=True)
+            print(f"(a) scan_candidates(scanner, G, client) ×{rep} …", end=" ", flush=True)
             t, res, times = median_time(
-                lambda: scanner.scan_variants(D, block_size=chunk, client=client), rep
+                lambda: scan_candidates(scanner, D, block_size=chunk, client=client), rep
             )
             rows.append(
                 Row(
                     "(a) in memory",
-                    "`scan_variants(G, client=client)`: chunks sent from the driver",
+                    "`scan_candidates(scanner, G, client=client)`: chunks sent from the driver",
                     cells,
                     times,
                     max_abs_diff(nlp(res), nlp(ref_mem)),
@@ -240,11 +240,11 @@ def run(args: argparse.Namespace, nthreads: int) -> tuple[list[Row], Overheads]:
 
             ov.persist, G_p = timed(persist)
             print(f"persist {fmt_seconds(ov.persist)}; scan ×{rep} …", end=" ", flush=True)
-            t, res, times = median_time(lambda: scanner.scan_variants(G_p, client=client), rep)
+            t, res, times = median_time(lambda: scan_candidates(scanner, G_p, client=client), rep)
             rows.append(
                 Row(
                     "(a) in memory",
-                    "`scan_variants(G_dask, client=client)`: dask.array already on the workers",
+                    "`scan_candidates(scanner, G_dask, client=client)`: dask.array on the workers",
                     cells,
                     times,
                     max_abs_diff(nlp(res), nlp(ref_mem)),

@@ -351,10 +351,10 @@ def run_multi(case: tuple[int, int, int], args: argparse.Namespace) -> MultiResu
     out.checks["null lml: glimix − kronlmm"] = gr["null_lml"] - scanner.null_lml()
     out.checks["lml alt: max |glimix − kronlmm|"] = float(np.max(np.abs(glml - res.lml_alt[idx])))
     g_nlp = neglog10_chi2(2.0 * (glml - gr["null_lml"]), p)
-    diff, corr = agreement(g_nlp, res.neg_log10_pvalue[idx])
+    diff, corr = agreement(g_nlp, res.neg_log10_p_value[idx])
     out.checks["−log10 p: max |glimix − kronlmm|"] = diff
     out.checks["−log10 p: correlation"] = corr
-    out.checks["−log10 p: kronlmm max on the subset"] = float(np.nanmax(res.neg_log10_pvalue[idx]))
+    out.checks["−log10 p: kronlmm max on the subset"] = float(np.nanmax(res.neg_log10_p_value[idx]))
     return out
 
 
@@ -458,7 +458,7 @@ def run_single(n: int, args: argparse.Namespace) -> SingleResult:
         f"{fmt_seconds(out.scan_seconds)}, rotation {fmt_seconds(out.rotation_seconds)}",
         flush=True,
     )
-    kron_nlp = res.neg_log10_pvalue
+    kron_nlp = res.neg_log10_p_value
     if args.no_peers:
         out.skip = out.fastlmm_skip = "not run (--no-peers)"
         return out

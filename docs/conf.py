@@ -5,18 +5,16 @@ Build (warnings are errors)::
     .venv/bin/python -m pip install -e ".[docs]"
     .venv/bin/python -m sphinx -E -W --keep-going -b html docs docs/_build/html
 
-Two kinds of pages are written here, at configuration time, so that they follow the code
-without hand edits (both folders are build products, ignored by git):
+The API pages are written here, at configuration time, so that they follow the code
+without hand edits (``api/`` is a build product, ignored by git): one reference page per
+public subpackage, listing every name of its ``__all__`` in an ``autosummary`` table
+(autosummary then writes a stub page per name into ``api/generated/``). Optional
+subpackages (``kronlmm.gwas``, ``kronlmm.plot``, ``kronlmm.cli``) get a page when they can
+be imported. The command line (``cli.rst``) is rendered from the Click command itself by
+sphinx-click.
 
-- ``api/``: one reference page per public subpackage, listing every name of its
-  ``__all__`` in an ``autosummary`` table (autosummary then writes a stub page per name
-  into ``api/generated/``). Optional subpackages (``kronlmm.gwas``, ``kronlmm.plot``,
-  ``kronlmm.cli``) get a page when they can be imported.
-- ``_generated/cli_help.inc``: the ``--help`` text of the ``kronlmm`` command and of each
-  subcommand, included by ``cli.rst``. Without ``kronlmm.cli`` the page says so.
-
-A subpackage or command that exists but fails to import or to print its help is reported
-as a Sphinx warning, so that ``-W`` fails the build; one that does not exist yet is not.
+A subpackage that exists but fails to import is reported as a Sphinx warning, so that
+``-W`` fails the build; one that does not exist yet is not.
 """
 
 from __future__ import annotations
@@ -24,13 +22,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import os
 import pkgutil
-import re
 import shutil
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -52,6 +46,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "myst_parser",
+    "sphinx_click",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -251,78 +246,7 @@ def _write_api_pages() -> None:
     (api / "index.rst").write_text(index, encoding="utf-8")
 
 
-# -- command-line help ------------------------------------------------------------------------
-#: Subcommands to document when the top-level help does not list them.
-KNOWN_COMMANDS = ["scan", "fit-null", "example"]
-
-_RUNNER = (
-    "import runpy, sys; sys.argv = ['kronlmm'] + sys.argv[1:]; "
-    "runpy.run_module('kronlmm.cli', run_name='__main__', alter_sys=True)"
-)
-
-
-def _cli_help(args: list[str]) -> tuple[int, str]:
-    """Run ``kronlmm ARGS`` the way a user would and return (exit status, output)."""
-    script = Path(sys.executable).parent / "kronlmm"
-    if script.is_file() and os.access(script, os.X_OK):
-        cmd = [str(script), *args]
-    else:  # not installed as a console script: same code, program name set to "kronlmm"
-        cmd = [sys.executable, "-c", _RUNNER, *args]
-    env = dict(os.environ, COLUMNS="92", PYTHONPATH=str(ROOT), NO_COLOR="1")
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return 1, repr(err)
-    return proc.returncode, (proc.stdout + proc.stderr).rstrip()
-
-
-def _subcommands(help_text: str) -> list[str]:
-    """Subcommand names from argparse's top-level help: ``{a,b}`` in the usage, or the
-    4-space-indented ``name  description`` rows of a subparser group (``metavar=...``)."""
-    found = re.search(r"\{([A-Za-z0-9_,-]+)\}", help_text)
-    if found:
-        return found.group(1).split(",")
-    rows = re.findall(r"^ {4}([a-z][a-z0-9_-]*) {2,}\S", help_text, flags=re.MULTILINE)
-    return list(dict.fromkeys(rows))
-
-
-def _literal(text: str) -> str:
-    return ".. code-block:: text\n\n" + textwrap.indent(text, "   ") + "\n"
-
-
-def _write_cli_help() -> None:
-    out_dir = DOCS / "_generated"
-    out_dir.mkdir(exist_ok=True)
-    target = out_dir / "cli_help.inc"
-    if not _exists("kronlmm.cli"):
-        target.write_text(
-            ".. note::\n\n"
-            "   The command-line interface (``kronlmm.cli``) was not part of the source tree "
-            "when\n   this documentation was built, so its help texts are missing here. "
-            "Rebuild the\n   documentation (``make docs``) once it is installed.\n",
-            encoding="utf-8",
-        )
-        return
-    status, top = _cli_help(["--help"])
-    if status != 0:
-        _PROBLEMS.append(f"`kronlmm --help` failed (exit status {status}):\n{top}")
-        target.write_text(".. note::\n\n   ``kronlmm --help`` failed at build time.\n")
-        return
-    commands = _subcommands(top) or KNOWN_COMMANDS
-    parts = [_underline("``kronlmm --help``", "-"), _literal(top)]
-    for command in commands:
-        status, text = _cli_help([command, "--help"])
-        if status != 0:
-            _PROBLEMS.append(f"`kronlmm {command} --help` failed (exit status {status}):\n{text}")
-            continue
-        parts += [_underline(f"``kronlmm {command}``", "-"), _literal(text)]
-    target.write_text("\n".join(parts), encoding="utf-8")
-
-
 _write_api_pages()
-_write_cli_help()
 
 
 # -- Sphinx hooks ----------------------------------------------------------------------------

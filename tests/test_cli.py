@@ -1,9 +1,13 @@
-"""The ``kronlmm`` command, driven through subprocesses on the bundled example data.
+"""The ``kronlmm`` command on the bundled example data: in-process, plus a few true runs.
 
-Every command line of the module is started at once (a thread pool of subprocesses) by
-the ``runs`` fixture, so the suite pays for the slowest run rather than for the sum; the
-tests then inspect the finished runs. References are the Python API's results on the same
-inputs (``kronlmm.gwas``) and the simulation's causal variants (``causal.tsv``).
+The ``runs`` fixture runs every command line of the module once: most of them in-process
+with Click's :class:`~click.testing.CliRunner` (fast: no interpreter start-up, no import),
+and the few of :data:`END_TO_END` as real subprocesses of ``python -m kronlmm.cli`` (started
+first, in the background, so they overlap with the in-process runs) — a null-model fit, a bad
+input and a usage error, so the exit statuses and messages are also checked as a shell sees
+them. The tests then inspect the finished runs, whichever way they ran. References are the
+Python API's results on the same inputs (``kronlmm.gwas``) and the simulation's causal
+variants (``causal.tsv``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from bed_reader import open_bed, to_bed
+from click.testing import CliRunner
 
+from kronlmm.cli import cli
 from kronlmm.data import example_paths
 from kronlmm.gwas import GwasResult, read_results, scan
 
@@ -34,12 +40,21 @@ OUTPUT_NAMES = ("assoc.tsv.gz", "effects.tsv.gz", "null.json", "manhattan.png", 
 
 
 @dataclass
+class Finished:
+    """What a command line left: exit status, stdout, stderr (as a subprocess reports)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
 class Run:
     """A finished command line and the folder its outputs were asked to go to."""
 
     args: list[str]
     out_dir: Path
-    proc: subprocess.CompletedProcess[str]
+    proc: Finished | subprocess.CompletedProcess[str]
 
     @property
     def stderr_lines(self) -> list[str]:
@@ -172,6 +187,15 @@ USAGE_ERRORS = {
 }
 
 
+#: Command lines also run as real subprocesses (the rest run in-process).
+END_TO_END = ("fit_null", "wrong_prefix", "bad_test")
+
+
+def _in_process(args: list[str]) -> Finished:
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return Finished(result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     root = tmp_path_factory.mktemp("cli")
@@ -219,7 +243,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     for name, args in USAGE_ERRORS.items():
         add(name, [*args, "--out", str(root / name / "res")])
 
-    # one BLAS thread per process: the runs themselves are run side by side
+    # one BLAS thread per subprocess: they run side by side with the in-process runs
     env = {
         **os.environ,
         "OPENBLAS_NUM_THREADS": "1",
@@ -227,15 +251,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         "MKL_NUM_THREADS": "1",
     }
 
-    def run(item: tuple[str, tuple[list[str], Path]]) -> tuple[str, Run]:
-        name, (args, out) = item
+    def run(name: str) -> tuple[str, Run]:
+        args, out = jobs[name]
         proc = subprocess.run(
             [*CLI, *args], capture_output=True, text=True, timeout=300, check=False, env=env
         )
         return name, Run(args, out, proc)
 
-    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2))) as pool:
-        return dict(pool.map(run, jobs.items()))
+    with ThreadPoolExecutor(max_workers=len(END_TO_END)) as pool:
+        started = pool.map(run, END_TO_END)
+        done = {name: Run(args, out, _in_process(args)) for name, (args, out) in jobs.items()
+                if name not in END_TO_END}  # fmt: skip
+        done.update(started)
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -368,3 +396,38 @@ def test_usage_errors(runs: dict[str, Run], name: str) -> None:
     assert run.proc.returncode == 2
     assert "error:" in run.stderr_lines[-1]
     assert list(run.out_dir.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- the parser
+def test_test_choices_are_the_scanners_own() -> None:
+    """--test offers exactly kronlmm.scan.TESTS (not a copy that could drift)."""
+    from kronlmm.scan import TESTS
+
+    for name in ("scan", "example"):
+        command = cli.commands[name]
+        option = next(p for p in command.params if p.name == "test")
+        assert tuple(option.type.choices) == TESTS
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and "[any|common|interaction]" in result.stdout
+
+
+def test_help_and_version_do_not_import_the_numerical_stack() -> None:
+    code = (
+        "import sys; from kronlmm.cli import main; status = main(['--version']); "
+        "status += main(['--help']); "
+        "print(status, any(m.startswith(('kronlmm.scan', 'numpy')) for m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "0 False", proc.stdout
+
+
+def test_names_options_take_several_values_like_before() -> None:
+    """--pheno-cols a b and --pheno-cols a,b both give two traits (argparse's nargs="+")."""
+    from kronlmm.cli.parser import _expand_greedy
+
+    greedy = {"--pheno-cols"}
+    assert _expand_greedy(["--pheno-cols", "a", "b", "--out", "x"], greedy) == [
+        "--pheno-cols", "a", "--pheno-cols", "b", "--out", "x",
+    ]  # fmt: skip
+    assert _expand_greedy(["--pheno-cols=a", "b"], greedy) == ["--pheno-cols=a", "b"]
+    assert _expand_greedy(["--out", "a", "b"], greedy) == ["--out", "a", "b"]

@@ -1,7 +1,9 @@
 """Scans on Dask: chunk-size invariance, a worker killed mid-scan, resume after interruption.
 
 References: the in-memory scan (``KronFastScanner.scan_variants`` on a NumPy array), itself
-checked against dense brute-force fits in tests/test_scan.py.
+checked against dense brute-force fits in tests/test_scan.py. Dask arrays and clusters go
+through the scan driver (``kronlmm.gwas.scan_candidates``) and the 0.1.0 façade
+(``kronlmm.distributed``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ pytest.importorskip("threadpoolctl")
 import cloudpickle  # noqa: E402  (a dependency of distributed)
 
 from kronlmm.distributed import ChunkStore, scan_chunks, scan_dask_array  # noqa: E402
+from kronlmm.gwas import scan_candidates  # noqa: E402
 from kronlmm.lmm import Kron2Sum  # noqa: E402
 
 # Worker processes cannot import this test module: ship its helpers by value.
@@ -76,11 +79,11 @@ def test_dask_array_matches_in_memory(setup, chunk):
     _assert_same(got, same, exact=True)
 
 
-def test_scan_variants_accepts_dask_and_sample_chunks(setup):
+def test_scan_candidates_accepts_dask_and_sample_chunks(setup):
     scanner, C, ids = setup
     ref = _frame(scanner.scan_variants(C, "interaction", ids=ids))
     G = da.from_array(C, chunks=(50, 70))  # split along samples too: rechunked
-    _assert_same(_frame(scanner.scan_variants(G, "interaction", ids=ids)), ref)
+    _assert_same(_frame(scan_candidates(scanner, G, "interaction", ids=ids)), ref)
 
 
 def test_distributed_client_matches(setup):
@@ -90,7 +93,7 @@ def test_distributed_client_matches(setup):
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
         for chunk in (50, 33):
-            got = scanner.scan_variants(C, "common", ids=ids, block_size=chunk, client=client)
+            got = scan_candidates(scanner, C, "common", ids=ids, block_size=chunk, client=client)
             _assert_same(_frame(got), ref, exact=chunk == 50)
 
 
@@ -196,7 +199,7 @@ def test_chunk_store_round_trip(setup, tmp_path):
     store.write(0, result)
     back = store.read(0)
     _assert_same(_frame(back), _frame(result), exact=True)
-    assert back.effect_names == result.effect_names
+    assert back.trait_names == result.trait_names
     assert not list(tmp_path.glob(".tmp-*"))
 
 
@@ -248,6 +251,8 @@ def test_gwas_checkpoint_resume_reads_only_missing_blocks(example_null, tmp_path
 
 @pytest.mark.slow
 def test_cli_workers_matches_serial(tmp_path):
+    """End to end, as a shell runs it (two processes of the same build: the serial and the
+    worker results agree to the digits written)."""
     import subprocess
 
     def run(*extra: str) -> pd.DataFrame:

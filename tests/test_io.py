@@ -22,6 +22,7 @@ from kronlmm.io import (
     InputFileNotFoundError,
     Kinship,
     PlinkGenotypes,
+    PlinkSlice,
     align_samples,
     check_kinship,
     grm_from_genotypes,
@@ -395,6 +396,55 @@ def test_kinship_round_trip(tmp_path, rng, suffix):
     kin = read_kinship(path)
     assert isinstance(kin, Kinship) and kin.ids.tolist() == ids
     np.testing.assert_allclose(kin.K, K, rtol=1e-9)
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".npz"])
+def test_write_kinship_is_atomic(tmp_path, rng, monkeypatch, suffix):
+    """A write that fails part-way leaves the previous complete file and no temporary one."""
+    ids = [f"id{i}" for i in range(5)]
+    A = rng.standard_normal((5, 3))
+    path = write_kinship(tmp_path / f"k{suffix}", ids, A @ A.T)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"k{suffix}"]  # no "k.npz.npz"
+    before = path.read_bytes()
+
+    def half_then_fail(target):
+        if hasattr(target, "write"):
+            target.write(b"IID\tid0\n")  # a truncated file under the name being written
+        else:
+            with open(target, "wb") as fh:
+                fh.write(b"IID\tid0\n")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, target, **kw: half_then_fail(target))
+    monkeypatch.setattr(np, "savez", lambda target, **arrays: half_then_fail(target))
+    with pytest.raises(OSError, match="disk full"):
+        write_kinship(path, ids, np.eye(5))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"k{suffix}"]
+    with pytest.raises(OSError, match="disk full"):
+        write_kinship(tmp_path / f"new{suffix}", ids, np.eye(5))
+    assert not (tmp_path / f"new{suffix}").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"k{suffix}"]
+
+
+def test_plink_slice_reads_like_the_fileset_and_travels(plink_set):
+    """A PlinkSlice, pickled as it is sent to a worker, reads the block the fileset reads."""
+    import pickle
+
+    prefix, d, _ = plink_set
+    geno = PlinkGenotypes(prefix)
+    order = np.array([5, 0, 22, 7])
+    part = geno.slice_variants(10, 25, sample_index=order)
+    assert isinstance(part, PlinkSlice) and len(part) == 15
+    assert part.bed == str((prefix.parent / "geno.bed").resolve())
+    travelled = pickle.loads(pickle.dumps(part))
+    np.testing.assert_array_equal(travelled.read(), d[np.ix_(order, range(10, 25))])
+    np.testing.assert_array_equal(travelled.read(), geno.read(slice(10, 25), order), strict=True)
+    everyone = geno.slice_variants(0, 37)  # all samples in .fam order
+    np.testing.assert_array_equal(everyone.read(), d)
+    assert geno.slice_variants(37, 37).read().shape == (23, 0)
+    with pytest.raises(ValueError, match=r"variant range 30:40 is outside 0:37"):
+        geno.slice_variants(30, 40)
 
 
 def test_kinship_text_columns_matched_by_id(tmp_path):

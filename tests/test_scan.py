@@ -44,7 +44,15 @@ from scipy.stats import multivariate_normal
 
 from kronlmm.lmm import Kron2Sum
 from kronlmm.lmm.lmm import LMM
-from kronlmm.scan import FastScanner, KronFastScanner, ScanResult, make_plan, scan_block
+from kronlmm.scan import (
+    FastScanner,
+    KronFastScanner,
+    ScanResult,
+    array_blocks,
+    make_plan,
+    scan_block,
+    scan_blocks,
+)
 
 RTOL = 1e-8  # agreement with the dense references
 P = 3
@@ -421,7 +429,7 @@ def _mixed_block(seed, n, X, m=23):
     return Gc
 
 
-FIELDS = ("lml_null", "lml_alt", "chi2", "pvalue", "neg_log10_pvalue", "scale", "beta", "se")
+FIELDS = ("lml_null", "lml_alt", "chi2", "p_value", "neg_log10_p_value", "scale", "beta", "se")
 
 
 def _assert_results_equal(a, b, rtol=1e-10):
@@ -429,7 +437,7 @@ def _assert_results_equal(a, b, rtol=1e-10):
         np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=rtol, atol=0, err_msg=f)
     for f in ("dof", "n_missing", "reason"):
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
-    assert a.effect_names == b.effect_names
+    assert a.trait_names == b.trait_names
 
 
 @pytest.mark.parametrize("test", TEST_NAMES)
@@ -472,7 +480,7 @@ def test_batched_equals_one_at_a_time(test):
         _close(res.lml_null[j], lml_null, rtol=1e-12)
         if A1_null is None:
             _close(res.chi2[j], out["chi2"], rtol=1e-10, atol=1e-12)
-            _close(res.pvalue[j], out["pvalue"], rtol=1e-10)
+            _close(res.p_value[j], out["p_value"], rtol=1e-10)
             assert res.dof[j] == out["dof"]
 
 
@@ -557,8 +565,8 @@ def test_dof_is_the_design_rank():
     assert np.all(any_.dof == P) and np.all(rd.dof == P)
     _close(rd.chi2, any_.chi2, rtol=1e-10)
     _close(rd.lml_alt, any_.lml_alt, rtol=1e-12)
-    _close(rd.pvalue, any_.pvalue, rtol=1e-9)
-    assert rd.beta.shape == (3, P + 1) and len(rd.effect_names) == P + 1
+    _close(rd.p_value, any_.p_value, rtol=1e-9)
+    assert rd.beta.shape == (3, P + 1) and len(rd.trait_names) == P + 1
     _close(rd.beta @ A1_rd.T, any_.beta, rtol=1e-9)  # same fitted trait effects A₁β
     assert np.all(scanner.scan_variants(Gc, "interaction").dof == P - 1)
     assert np.all(scanner.scan_variants(Gc, "common").dof == 1)
@@ -723,9 +731,9 @@ def test_pvalues_and_their_logs():
     scanner = model.get_fast_scanner()
     for test in ("any", "common", "interaction"):
         res = scanner.scan_variants(Gc, test)
-        _close(res.pvalue, chi2_dist.sf(res.chi2, res.dof), rtol=1e-12)
-        assert np.all(res.pvalue > 1e-300)
-        _close(res.neg_log10_pvalue, -np.log10(res.pvalue), rtol=1e-12)
+        _close(res.p_value, chi2_dist.sf(res.chi2, res.dof), rtol=1e-12)
+        assert np.all(res.p_value > 1e-300)
+        _close(res.neg_log10_p_value, -np.log10(res.p_value), rtol=1e-12)
     for x, dof in ((30.0, 1), (500.0, 3)):  # the quadrature reference is scipy's logsf
         _close(_chi2_logsf_reference(x, dof), chi2_dist.logsf(x, dof), rtol=1e-10)
     # a huge effect tuned to chi2 = 1430: p ≈ 9e-310 is below 1e-308 (subnormal)
@@ -734,9 +742,9 @@ def test_pvalues_and_their_logs():
     res = _strong_scan(data, model, g, b)
     ref = -_chi2_logsf_reference(res.chi2[0], P) / np.log(10)
     assert 308 < ref < 310
-    assert 0.0 <= res.pvalue[0] < 1e-308
-    assert np.isfinite(res.neg_log10_pvalue[0])
-    _close(res.neg_log10_pvalue[0], ref, rtol=1e-9)
+    assert 0.0 <= res.p_value[0] < 1e-308
+    assert np.isfinite(res.neg_log10_p_value[0])
+    _close(res.neg_log10_p_value[0], ref, rtol=1e-9)
 
 
 def test_neg_log10_pvalue_is_finite_when_pvalue_underflows():
@@ -747,9 +755,9 @@ def test_neg_log10_pvalue_is_finite_when_pvalue_underflows():
     res = _strong_scan(data, model, g, 1e3)
     ref = -_chi2_logsf_reference(res.chi2[0], P) / np.log(10)
     assert res.chi2[0] > 2000 and ref > 400
-    assert res.pvalue[0] == 0.0  # underflows
-    assert np.isfinite(res.neg_log10_pvalue[0]), (res.chi2[0], res.neg_log10_pvalue[0], ref)
-    _close(res.neg_log10_pvalue[0], ref, rtol=1e-9)
+    assert res.p_value[0] == 0.0  # underflows
+    assert np.isfinite(res.neg_log10_p_value[0]), (res.chi2[0], res.neg_log10_p_value[0], ref)
+    _close(res.neg_log10_p_value[0], ref, rtol=1e-9)
 
 
 # ---------------------------------------------------------------------- 8. ScanResult
@@ -771,15 +779,15 @@ def test_scan_result_tables_and_concat():
     ]  # fmt: skip
     assert df.index.name == "id"
     np.testing.assert_array_equal(df.index.to_numpy(), ids)
-    np.testing.assert_array_equal(df["p_value"].to_numpy(), res.pvalue)
+    np.testing.assert_array_equal(df["p_value"].to_numpy(), res.p_value)
     np.testing.assert_array_equal(df["beta_trait1"].to_numpy(), res.beta[:, 1])
     np.testing.assert_array_equal(df["se_trait2"].to_numpy(), res.se[:, 2])
     assert list(df["reason"]) == list(res.reason)
     long = res.effects_dataframe()
-    assert list(long.columns) == ["id", "effect", "beta", "se"]
+    assert list(long.columns) == ["id", "trait", "beta", "se"]
     assert len(long) == m * P
     np.testing.assert_array_equal(long["id"].to_numpy(), np.repeat(ids, P))
-    assert list(long["effect"][:P]) == names
+    assert list(long["trait"][:P]) == names
     np.testing.assert_array_equal(long["beta"].to_numpy(), res.beta.ravel())
     np.testing.assert_array_equal(long["se"].to_numpy(), res.se.ravel())
     # without ids the index is the position
@@ -797,6 +805,74 @@ def test_scan_result_tables_and_concat():
     pd.testing.assert_frame_equal(whole.to_dataframe(), df, check_exact=False, rtol=1e-10)
     with pytest.raises(ValueError, match="nothing to concatenate"):
         ScanResult.concat([])
+
+
+def test_scan_result_keeps_the_0_1_names_as_deprecated_aliases():
+    """pvalue, neg_log10_pvalue, effect_names (kronlmm 0.1.0) read the new fields, warning;
+    so do the 0.1.0 keys of scan()'s dict."""
+    data, model = _kron_fit("r<n", 1, False)
+    Gc = _mixed_block(23, data["Y"].shape[0], data["X"])
+    scanner = model.get_fast_scanner()
+    res = scanner.scan_variants(Gc, "any")
+    for old, new in (("pvalue", "p_value"), ("neg_log10_pvalue", "neg_log10_p_value"),
+                     ("effect_names", "trait_names")):  # fmt: skip
+        with pytest.warns(DeprecationWarning, match=rf"'{old}' is deprecated.*use '{new}'"):
+            value = getattr(res, old)
+        assert value is getattr(res, new)
+    out = scanner.scan(np.eye(P), np.nan_to_num(Gc[:, :1], nan=1.0))
+    with pytest.warns(DeprecationWarning, match="'pvalue' is deprecated"):
+        assert out["pvalue"] == out["p_value"]
+    with pytest.warns(DeprecationWarning, match="'neg_log10_pvalue' is deprecated"):
+        assert out["neg_log10_pvalue"] == out["neg_log10_p_value"]
+    with pytest.raises(KeyError):
+        out["no_such_key"]
+    assert "pvalue" not in out  # the new keys only; the old ones answer when asked
+
+
+def test_scan_variants_is_in_memory_only():
+    """client= and checkpoint= moved to the scan driver: a clear TypeError says where."""
+    data, model = _kron_fit("r<n", 1, False)
+    scanner = model.get_fast_scanner()
+    Gc = _mixed_block(24, data["Y"].shape[0], data["X"])
+    for kw in ({"client": None}, {"checkpoint": "ck"}, {"blas_threads": 1}):
+        with pytest.raises(TypeError, match=r"kronlmm\.gwas\.scan_candidates"):
+            scanner.scan_variants(Gc, **kw)
+    with pytest.raises(ValueError, match="block_size must be a positive integer"):
+        scanner.scan_variants(Gc, block_size=-3)
+
+
+def test_scan_blocks_assembles_by_block_whatever_the_order():
+    """The one loop: results of a strategy that finishes blocks in any order come back in
+    block order, with progress counted per finished block; broken strategies are caught."""
+    data, model = _kron_fit("r<n", 1, False)
+    Gc = _mixed_block(25, data["Y"].shape[0], data["X"])
+    scanner = model.get_fast_scanner()
+    null, plan = scanner.null, scanner.plan("common")
+    ids = np.array([f"v{j}" for j in range(Gc.shape[1])])
+    blocks = array_blocks(Gc, 5, ids)
+    order = np.random.default_rng(3).permutation(len(blocks))
+
+    def shuffled(task, null, plan, blocks):
+        return ((blocks[i], task(null, plan, blocks[i])) for i in order)
+
+    seen = []
+    got = scan_blocks(null, plan, blocks, execution=shuffled,
+                      progress=lambda d, t: seen.append((d, t)))  # fmt: skip
+    ref = scanner.scan_variants(Gc, "common", ids=ids, block_size=5)
+    _assert_results_equal(got, ref, rtol=0)
+    np.testing.assert_array_equal(got.ids, ids)
+    sizes = np.array([blocks[i].size for i in order])
+    assert seen == [(int(d), Gc.shape[1]) for d in np.cumsum(sizes)]
+
+    def loses_one(task, null, plan, blocks):
+        return ((b, task(null, plan, b)) for b in blocks[1:])
+
+    with pytest.raises(RuntimeError, match=r"no result for blocks \[0\]"):
+        scan_blocks(null, plan, blocks, execution=loses_one)
+    with pytest.raises(ValueError, match="no candidate blocks"):
+        scan_blocks(null, plan, [])
+    with pytest.raises(ValueError, match="block indices must be"):
+        scan_blocks(null, plan, [blocks[1]])
 
 
 # --------------------------------------------------------------------- 9. glimix-core

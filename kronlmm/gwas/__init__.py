@@ -1,4 +1,5 @@
-"""High-level GWAS: PLINK genotypes and phenotype/covariate tables → tidy result tables.
+"""High-level GWAS: PLINK genotypes and phenotype/covariate tables → tidy result tables,
+and the scan driver that every many-candidate scan of kronlmm runs on.
 
 * :func:`scan` — align samples by ID, fit the multi-trait null once (:func:`fit_null`),
   read the genotypes in variant blocks and test every variant; returns a
@@ -7,6 +8,17 @@
 * :meth:`GwasResult.write_tsv`, :meth:`GwasResult.write_parquet`,
   :meth:`GwasResult.to_ssf` (GWAS-SSF), :func:`read_results`; every writer is atomic.
 * :func:`genomic_control_lambda` — ``median(chi2) / chi2.ppf(0.5, dof)``.
+* The scan driver — :func:`scan_source` (and :func:`scan_candidates`, from a scanner):
+  a candidate *source* (:class:`ArraySource`, :class:`DaskArraySource`,
+  :class:`PlinkSource`, :class:`ChunkSource`) cut into blocks, an *execution strategy*
+  (:class:`~kronlmm.scan.SerialExecution`, :class:`DaskExecution`, wrapped by
+  :class:`Checkpointed` for a checkpoint directory), and the one block loop
+  :func:`kronlmm.scan.scan_blocks`.
+
+Modules: ``null`` (the fitted null, presented), ``fit`` (fitting it from files),
+``variant_scan`` (scanning its variants), ``tables`` / ``ssf`` / ``result`` (the result
+tables, GWAS-SSF, the result object), ``output`` (writers and reader), ``sources``,
+``execution``, ``checkpoint``, ``driver`` (the scan driver).
 
 Choices
 -------
@@ -17,18 +29,30 @@ Choices
   contamination, GEMMA's default); leave-one-chromosome-out is not implemented yet.
 """
 
+from ..core.progress import Progress
+from ..io import atomic_path
+from ..scan import SerialExecution
 from ._inputs import KinshipInfo
-from .null import NullFit, Progress, fit_null
-from .output import atomic_path, read_results, write_json, write_parquet_table, write_table
-from .result import (
-    ASSOC_COLUMNS,
-    EFFECT_COLUMNS,
-    SSF_JOINT_COLUMNS,
-    SSF_PER_TRAIT_COLUMNS,
-    GwasResult,
-    SsfTables,
-    genomic_control_lambda,
+from .checkpoint import Checkpointed, ChunkStore, StoringTask, null_fingerprint
+from .driver import scan_candidates, scan_source
+from .execution import DaskExecution, dask_client
+from .fit import fit_null
+from .genomic_control import genomic_control_lambda
+from .null import NullFit
+from .output import read_results, write_json, write_parquet_table, write_table
+from .result import GwasResult
+from .sources import (
+    ArraySource,
+    CandidateSource,
+    ChunkReader,
+    ChunkSource,
+    DaskArraySource,
+    PlinkSource,
+    as_source,
 )
+from .ssf import SSF_JOINT_COLUMNS, SSF_PER_TRAIT_COLUMNS, SsfTables, to_ssf
+from .tables import ASSOC_COLUMNS, EFFECT_COLUMNS, assoc_table, effects_table
+from .variant_scan import scan_genotypes
 from .workflow import scan
 
 __all__ = [
@@ -36,16 +60,36 @@ __all__ = [
     "EFFECT_COLUMNS",
     "SSF_JOINT_COLUMNS",
     "SSF_PER_TRAIT_COLUMNS",
+    "ArraySource",
+    "CandidateSource",
+    "Checkpointed",
+    "ChunkReader",
+    "ChunkSource",
+    "ChunkStore",
+    "DaskArraySource",
+    "DaskExecution",
     "GwasResult",
     "KinshipInfo",
     "NullFit",
+    "PlinkSource",
     "Progress",
+    "SerialExecution",
     "SsfTables",
+    "StoringTask",
+    "as_source",
+    "assoc_table",
     "atomic_path",
+    "dask_client",
+    "effects_table",
     "fit_null",
     "genomic_control_lambda",
+    "null_fingerprint",
     "read_results",
     "scan",
+    "scan_candidates",
+    "scan_genotypes",
+    "scan_source",
+    "to_ssf",
     "write_json",
     "write_parquet_table",
     "write_table",

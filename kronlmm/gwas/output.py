@@ -1,9 +1,8 @@
 """Atomic writers and a reader for result tables (TSV, gzipped TSV, Parquet) and JSON.
 
-Every writer first writes a hidden temporary file next to the destination
-(``.NAME.<pid>.<random>.tmp``) and renames it onto the destination only once it is complete
-(:func:`os.replace`, atomic on POSIX and Windows). A run that fails part-way therefore never
-leaves a truncated file under the final name; the temporary file is removed on failure.
+Every writer goes through kronlmm's one atomic writer, :func:`kronlmm.io.atomic_path`: a
+hidden temporary file next to the destination, renamed onto it only once complete. A run
+that fails part-way therefore never leaves a truncated file under the final name.
 
 Text tables are tab separated with a header row; missing numbers are written as ``NA``
 (``#NA`` in GWAS-SSF files, see :meth:`kronlmm.gwas.GwasResult.to_ssf`) and floats with
@@ -17,17 +16,16 @@ import gzip
 import io
 import json
 import os
-import secrets
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..io import atomic_path
+
 __all__ = [
-    "atomic_path",
     "write_table",
     "write_parquet_table",
     "write_json",
@@ -54,59 +52,6 @@ STRING_COLUMNS = frozenset(
 
 INTEGER_COLUMNS = frozenset({"pos", "n", "dof", "base_pair_location"})
 """Columns read back as ``int64`` by :func:`read_results`."""
-
-
-@contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Give a temporary path to write to; move it onto ``path`` only if the block succeeds.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Final destination. Its folder must exist.
-
-    Yields
-    ------
-    pathlib.Path
-        A fresh temporary path in the same folder (so the final rename stays on one file
-        system). Write the complete file there.
-
-    Notes
-    -----
-    If the ``with`` block raises, the temporary file is deleted and ``path`` is left as it
-    was (absent, or the previous complete version).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from kronlmm.gwas import atomic_path
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> target = Path(tmp.name) / "table.txt"
-    >>> with atomic_path(target) as part:
-    ...     _ = part.write_text("complete")
-    >>> target.read_text()
-    'complete'
-    >>> try:
-    ...     with atomic_path(target) as part:
-    ...         _ = part.write_text("half")
-    ...         raise RuntimeError("interrupted")
-    ... except RuntimeError:
-    ...     pass
-    >>> target.read_text()  # the previous complete version
-    'complete'
-    >>> sorted(path.name for path in Path(tmp.name).iterdir())  # no temporary file left
-    ['table.txt']
-    >>> tmp.cleanup()
-    """
-    final = Path(path)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 _PANDAS_MAJOR = int(pd.__version__.split(".")[0])
@@ -331,7 +276,7 @@ def read_results(path: PathLike) -> pd.DataFrame:
         else:
             dtypes[col] = np.float64
             na_values[col] = ["NA", "#NA", "nan", "NaN"]
-    return pd.read_csv(
+    table: pd.DataFrame = pd.read_csv(
         path,
         sep="\t",
         dtype=dtypes,
@@ -340,3 +285,4 @@ def read_results(path: PathLike) -> pd.DataFrame:
         compression="infer",
         **_READ_FLOATS,
     )
+    return table

@@ -6,9 +6,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.progress import Progress
 from ..io import PlinkGenotypes
 from ._inputs import KinshipSpec, TableSpec
-from .null import Progress, fit_null
+from .fit import fit_null
 from .result import GwasResult
 
 __all__ = ["scan"]

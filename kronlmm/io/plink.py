@@ -10,12 +10,23 @@ and the other one as ``other_allele``, so an effect estimated for a dosage colum
 of one extra copy of ``effect_allele``. With ``count_A1=False`` the roles swap.
 
 Missing calls are returned as ``NaN``; nothing here imputes them (the scanners mean-impute).
+
+Reading
+-------
+:class:`PlinkGenotypes` opens a fileset (checks and parses ``.bim``/``.fam``) and reads
+variant blocks through one open ``.bed`` handle. :meth:`PlinkGenotypes.slice_variants`
+describes a block as a :class:`PlinkSlice`: a small, picklable value (path, counts, sample
+order, variant range) whose :meth:`~PlinkSlice.read` opens the ``.bed`` where it runs —
+e.g. on a Dask worker, so that genotypes never pass through the process that submits a
+scan. Both decode the ``.bed`` with the same function, so a slice read anywhere equals the
+block read through the fileset.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,7 +37,7 @@ from numpy.typing import NDArray
 
 from ._common import InputFileNotFoundError, PathLike, as_ids, duplicate_ids, format_ids
 
-__all__ = ["PlinkGenotypes", "GenotypeBlock", "IndexLike"]
+__all__ = ["PlinkGenotypes", "PlinkSlice", "GenotypeBlock", "IndexLike"]
 
 IndexLike = slice | NDArray[np.integer] | NDArray[np.bool_] | list[int] | int | None
 """Row/column selector: ``None`` (all), a slice, integer positions or a boolean mask."""
@@ -283,8 +294,60 @@ class PlinkGenotypes:
     def _read(
         self, rows: NDArray[np.intp] | slice, cols: NDArray[np.intp] | slice
     ) -> NDArray[np.float64]:
-        out = self._bed.read(index=(rows, cols), dtype="float64", order="F")
-        return np.asarray(out, dtype=np.float64)
+        return _read_dosages(self._bed, rows, cols)
+
+    def slice_variants(
+        self, start: int, stop: int, sample_index: IndexLike = None, *, num_threads: int | None = 1
+    ) -> PlinkSlice:
+        """Describe variants ``start:stop`` for the selected samples as a :class:`PlinkSlice`.
+
+        Parameters
+        ----------
+        start, stop : int
+            Variant range (positions in ``.bim`` order, ``0 ≤ start ≤ stop ≤ nvariants``).
+        sample_index : slice, int array, bool mask or None
+            Samples (positions in ``.fam`` order), in the order wanted for the rows.
+        num_threads : int or None, default 1
+            Threads bed-reader may use when the slice is read (``None``: all cores). One
+            suits slices read side by side by single-threaded workers.
+
+        Returns
+        -------
+        PlinkSlice
+            With the absolute path of the ``.bed``, so it can be read from any working
+            directory that sees the same file system.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronlmm.data import example_paths
+        >>> from kronlmm.io import PlinkGenotypes
+        >>> geno = PlinkGenotypes(example_paths().prefix)
+        >>> part = geno.slice_variants(100, 150, sample_index=[3, 1, 2])
+        >>> part.read().shape
+        (3, 50)
+        >>> bool(np.array_equal(part.read(), geno.read(slice(100, 150), [3, 1, 2]),
+        ...                     equal_nan=True))
+        True
+        """
+        if not 0 <= start <= stop <= self.nvariants:
+            raise ValueError(
+                f"variant range {start}:{stop} is outside 0:{self.nvariants} (the .bim has "
+                f"{self.nvariants} variants)"
+            )
+        rows = self._sample_positions(sample_index)
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(self.nsamples), dtype=np.intp)
+        return PlinkSlice(
+            bed=str(Path(self.bed_path).resolve()),
+            n_samples=self.nsamples,
+            n_variants=self.nvariants,
+            sample_index=np.asarray(rows, dtype=np.intp),
+            start=int(start),
+            stop=int(stop),
+            count_A1=self.count_A1,
+            num_threads=num_threads,
+        )
 
     def iter_blocks(
         self,
@@ -331,6 +394,81 @@ class PlinkGenotypes:
 
 
 _EXTS = ("bed", "bim", "fam")
+
+
+def _read_dosages(
+    bed: Any, rows: NDArray[np.intp] | slice, cols: NDArray[np.intp] | slice
+) -> NDArray[np.float64]:
+    """Decode the selected rows and columns of an open bed-reader handle: ``float64``
+    dosages, samples × variants (Fortran order), NaN for missing calls."""
+    out = bed.read(index=(rows, cols), dtype="float64", order="F")
+    return np.asarray(out, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class PlinkSlice:
+    """Variants ``start:stop`` of a PLINK ``.bed`` for chosen samples, read where it is used.
+
+    A small, picklable description of a block of genotypes: shipped to a Dask worker, it is
+    read there (:meth:`read` opens the ``.bed`` itself), so the dosages never pass through
+    the process that submits the scan. Only the ``.bed`` is opened; the sample and variant
+    counts are given, so the ``.fam``/``.bim`` are not parsed again. Build one with
+    :meth:`PlinkGenotypes.slice_variants`.
+
+    Attributes
+    ----------
+    bed : str
+        Path of the ``.bed`` file (reachable from wherever the slice is read).
+    n_samples, n_variants : int
+        Row counts of the ``.fam`` and ``.bim``.
+    sample_index : numpy.ndarray of int
+        Rows of the ``.fam`` to read, in the order wanted (e.g. the null model's samples).
+    start, stop : int
+        Variant range.
+    count_A1 : bool, default True
+        Count allele 1 (the ``.bim``'s 5th column), as :class:`PlinkGenotypes` does.
+    num_threads : int or None, default 1
+        Threads bed-reader may use (``None``: all cores).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import PlinkGenotypes, PlinkSlice
+    >>> paths = example_paths()
+    >>> geno = PlinkGenotypes(paths.prefix)
+    >>> part = PlinkSlice(str(paths.bed), geno.nsamples, geno.nvariants,
+    ...                   sample_index=np.arange(geno.nsamples), start=100, stop=150)
+    >>> block = part.read()  # e.g. on a worker, when the slice is scanned
+    >>> block.shape
+    (400, 50)
+    >>> bool(np.array_equal(block, geno.read(slice(100, 150)), equal_nan=True))
+    True
+    """
+
+    bed: str
+    n_samples: int
+    n_variants: int
+    sample_index: NDArray[np.intp]
+    start: int
+    stop: int
+    count_A1: bool = True
+    num_threads: int | None = 1
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def read(self) -> NDArray[np.float64]:
+        """Dosages of variants ``start:stop`` for the samples of ``sample_index``
+        (``float64``, samples × variants, NaN for missing calls)."""
+        with open_bed(
+            self.bed,
+            iid_count=self.n_samples,
+            sid_count=self.n_variants,
+            count_A1=self.count_A1,
+            num_threads=self.num_threads,
+        ) as bed:
+            return _read_dosages(bed, np.asarray(self.sample_index), slice(self.start, self.stop))
 
 
 def _positions(index: Any, size: int, name: str) -> NDArray[np.intp] | slice:

@@ -355,7 +355,7 @@ def save_plots(
     require_matplotlib()
     from matplotlib.figure import Figure
 
-    from ..gwas.output import atomic_path
+    from ..io import atomic_path
 
     written = []
     for path, draw, size in (

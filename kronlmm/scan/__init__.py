@@ -3,19 +3,36 @@
 Both fix the variance components at a fitted null, re-profile the scale, and test
 candidates in blocks with matrix products (:func:`~kronlmm.scan.block_scan.scan_block`
 is the pure kernel: one block + the null terms → a :class:`ScanResult`).
+:func:`scan_blocks` is the one loop over candidate blocks, run by an execution strategy
+(:class:`SerialExecution` here; Dask and checkpoints in :mod:`kronlmm.gwas`). This layer
+scans in-memory arrays and knows nothing of Dask or files.
 """
 
 from .block_scan import TESTS, TestPlan, make_plan, scan_block
+from .blocks import (
+    CandidateBlock,
+    Execution,
+    SerialExecution,
+    array_blocks,
+    scan_blocks,
+    scan_candidate_block,
+)
 from .fast_scanner import FastScanner
 from .kron_scanner import KronFastScanner
 from .result import ScanResult
 
 __all__ = [
+    "CandidateBlock",
+    "Execution",
     "FastScanner",
     "KronFastScanner",
     "ScanResult",
+    "SerialExecution",
     "TestPlan",
+    "array_blocks",
     "make_plan",
     "scan_block",
+    "scan_blocks",
+    "scan_candidate_block",
     "TESTS",
 ]

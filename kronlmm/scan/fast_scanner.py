@@ -10,6 +10,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..core.linalg import EconomicSVD
 from ..core.validation import as_matrix, as_vector
+from .block_scan import TestPlan
+from .kernel import NullModel
 from .kron_scanner import KronFastScanner
 from .result import ScanResult
 
@@ -54,7 +56,7 @@ class FastScanner:
     >>> bool(np.isclose(scanner.null_lml(), lmm.lml()))  # ML null: the model's likelihood
     True
     >>> result = scanner.scan_variants(dosages)
-    >>> int(np.argmin(result.pvalue)), result.effect_names
+    >>> int(np.argmin(result.p_value)), result.trait_names
     (3, ['y'])
     """
 
@@ -114,10 +116,19 @@ class FastScanner:
         ``null_beta_covariance``."""
         return self._kron.null_beta_se
 
+    @property
+    def null(self) -> NullModel:
+        """The fixed null terms (what :func:`~kronlmm.scan.scan_block` needs)."""
+        return self._kron.null
+
+    def plan(self) -> TestPlan:
+        """The :class:`~kronlmm.scan.TestPlan` of a single-trait scan (1 dof, effect "y")."""
+        return self._kron.plan("any")
+
     def scan(self, M: ArrayLike) -> dict:
         """Test one candidate set M (n × c₁); glimix-core's keys (``lml``, ``effsizes0``,
         ``effsizes0_se``, ``effsizes1``, ``effsizes1_se``, ``scale``) plus ``chi2``,
-        ``dof``, ``pvalue``, ``reason``."""
+        ``dof``, ``p_value``, ``neg_log10_p_value``, ``reason``."""
         out = self._kron.scan(np.ones((1, 1)), M)
         for key in ("effsizes0", "effsizes0_se", "effsizes1", "effsizes1_se"):
             out[key] = out[key][:, 0]

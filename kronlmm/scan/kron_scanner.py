@@ -8,12 +8,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..core.linalg import EconomicSVD, column_basis, economic_svd
-from ..core.progress import Progress, progress_reporter, wants_bar
+from ..core.progress import Progress
 from ..core.stats import chi2_logsf
 from ..core.validation import as_matrix, check_square_symmetric
-from .block_scan import TestPlan, make_plan, scan_block
+from .block_scan import TestPlan, make_plan
+from .blocks import array_blocks, scan_blocks
 from .kernel import NullModel, degenerate_reason, fit_block, rotate_block
-from .result import ScanResult
+from .result import ScanDict, ScanResult
 
 __all__ = ["KronFastScanner"]
 
@@ -65,7 +66,7 @@ class KronFastScanner:
     >>> _ = model.fit(verbose=False)
     >>> scanner = model.get_fast_scanner()  # C₀, C₁ fixed at the fit
     >>> result = scanner.scan_variants(dosages, "any")
-    >>> int(np.argmin(result.pvalue)), int(result.dof[7])
+    >>> int(np.argmin(result.p_value)), int(result.dof[7])
     (7, 2)
     >>> one = scanner.scan(np.eye(p), dosages[:, [7]])  # glimix-core's call
     >>> bool(np.isclose(one["lml"], result.lml_alt[7]))
@@ -163,8 +164,9 @@ class KronFastScanner:
 
         Returns a dict with ``lml``, ``effsizes0`` (c × a₀), ``effsizes0_se``,
         ``effsizes1`` (c₁ × a₁), ``effsizes1_se``, ``scale``, plus ``chi2``, ``dof``,
-        ``pvalue``, ``neg_log10_pvalue`` and ``reason`` ("" unless the set is untestable;
-        then the values are NaN).
+        ``p_value``, ``neg_log10_p_value`` and ``reason`` ("" unless the set is untestable;
+        then the values are NaN), as a :class:`~kronlmm.scan.result.ScanDict` (the 0.1.0
+        keys ``pvalue`` and ``neg_log10_pvalue`` still read, with a DeprecationWarning).
         """
         null = self._null
         A1 = as_matrix("A1", A1, nrows=null.p)
@@ -178,12 +180,12 @@ class KronFastScanner:
         c, a0 = self._X.shape[1], self._A0.shape[1]
         if reason or Va.shape[1] == 0:
             nan0, nan1 = np.full((c, a0), np.nan), np.full((c1, A1.shape[1]), np.nan)
-            return {
+            return ScanDict({
                 "lml": np.nan, "effsizes0": nan0, "effsizes0_se": nan0.copy(),
                 "effsizes1": nan1, "effsizes1_se": nan1.copy(), "scale": np.nan,
-                "chi2": np.nan, "dof": 0, "pvalue": np.nan, "neg_log10_pvalue": np.nan,
+                "chi2": np.nan, "dof": 0, "p_value": np.nan, "neg_log10_p_value": np.nan,
                 "reason": reason or "A1 has rank 0",
-            }  # fmt: skip
+            })  # fmt: skip
         fit = fit_block(null, rb, A1 @ Va)
         quad = null.quad0 - fit.dquad[0]
         scale = quad / null.N
@@ -197,19 +199,21 @@ class KronFastScanner:
         X01 = fit.X01[0]
         cov0 = null.H00.inverse() + X01 @ S_inv @ X01.T
         se0 = np.sqrt(np.maximum(scale * np.einsum("ab,bc,ac->a", T0, cov0, T0), 0.0))
-        return {
-            "lml": float(null.profiled_lml(quad)),
-            "effsizes0": (T0 @ (fit.beta0[0] + null.beta_offset)).reshape(a0, c).T,
-            "effsizes0_se": se0.reshape(a0, c).T,
-            "effsizes1": (T1 @ fit.beta1[0]).reshape(A1.shape[1], c1).T,
-            "effsizes1_se": se1.reshape(A1.shape[1], c1).T,
-            "scale": float(scale),
-            "chi2": chi2,
-            "dof": dof,
-            "pvalue": float(np.exp(chi2_logsf(chi2, dof))),
-            "neg_log10_pvalue": float(-chi2_logsf(chi2, dof) / np.log(10.0)),
-            "reason": "",
-        }
+        return ScanDict(
+            {
+                "lml": float(null.profiled_lml(quad)),
+                "effsizes0": (T0 @ (fit.beta0[0] + null.beta_offset)).reshape(a0, c).T,
+                "effsizes0_se": se0.reshape(a0, c).T,
+                "effsizes1": (T1 @ fit.beta1[0]).reshape(A1.shape[1], c1).T,
+                "effsizes1_se": se1.reshape(A1.shape[1], c1).T,
+                "scale": float(scale),
+                "chi2": chi2,
+                "dof": dof,
+                "p_value": float(np.exp(chi2_logsf(chi2, dof))),
+                "neg_log10_p_value": float(-chi2_logsf(chi2, dof) / np.log(10.0)),
+                "reason": "",
+            }
+        )
 
     # ---- many candidates -------------------------------------------------------------------
     def plan(
@@ -232,59 +236,32 @@ class KronFastScanner:
         ids: ArrayLike | None = None,
         block_size: int | None = None,
         progress: Progress = False,
-        client: object = None,
-        checkpoint: str | None = None,
-        blas_threads: int | None = 1,
+        **removed: Any,
     ) -> ScanResult:
-        """Test every column of ``G`` (n × m) as a separate candidate, in blocks.
+        """Test every column of ``G`` (n × m, in memory) as a separate candidate, in blocks.
 
         Missing values (NaN) are replaced by the mean of the candidate's observed values
         (``n_missing`` reports how many); untestable candidates get a NaN row with a
         ``reason``. ``progress``: ``True`` shows a bar on stderr, ``"auto"`` only on a
         terminal; a callable is called as ``progress(done, total)`` after each block.
 
-        ``G`` may be a ``dask.array`` (chunked along the variants), and ``client`` (a
-        ``distributed.Client``) and ``checkpoint`` (a directory of per-chunk results, for
-        resuming) send the scan to Dask; see :mod:`kronlmm.distributed`. Results agree
-        with the in-memory scan to floating-point rounding (BLAS products of blocks of
-        different widths differ in the last bits).
+        ``G`` is an in-memory array. Dask arrays, PLINK files, Dask clusters and
+        checkpoints are the business of :func:`kronlmm.gwas.scan_candidates` (the scan
+        driver), which gives the same results (kronlmm 0.1.0 took ``client=`` and
+        ``checkpoint=`` here).
         """
+        if removed:
+            raise TypeError(
+                f"scan_variants() got unexpected keyword argument(s) {sorted(removed)}; "
+                "scans on Dask or with checkpoints moved to the scan driver: "
+                "kronlmm.gwas.scan_candidates(scanner, G, test, client=..., checkpoint=...)"
+            )
         plan = self.plan(test, A1, A1_null)
         null = self._null
-        if ids is not None:
-            ids = np.asarray(ids)
-        is_dask = hasattr(G, "dask") and hasattr(G, "chunks")
-        if is_dask or client is not None or checkpoint is not None:
-            from ..distributed.scan import scan_chunks, scan_dask_array
-
-            kw = {"client": client, "checkpoint": checkpoint, "blas_threads": blas_threads,
-                  "progress": wants_bar(progress)}  # fmt: skip
-            if is_dask:
-                return scan_dask_array(null, G, plan, ids=ids, **kw)
-            G = np.asarray(G, dtype=float)
-            if G.ndim != 2 or G.shape[0] != null.n:
-                raise ValueError(f"G has shape {G.shape}, expected ({null.n}, m)")
-            bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
-            starts = range(0, G.shape[1], bs)
-            chunks = [np.ascontiguousarray(G[:, a : a + bs]) for a in starts]
-            id_chunks = None if ids is None else [ids[a : a + bs] for a in starts]
-            return scan_chunks(null, chunks, plan, ids=id_chunks, **kw)
         G = np.asarray(G, dtype=float)
         if G.ndim == 1:
             G = G[:, None]
         if G.ndim != 2 or G.shape[0] != null.n:
             raise ValueError(f"G has shape {G.shape}, expected ({null.n}, m)")
-        m = G.shape[1]
-        if ids is not None and ids.shape != (m,):
-            raise ValueError(f"ids has shape {ids.shape}, expected ({m},)")
         bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
-        report = progress_reporter(progress, m, unit="candidate")
-        parts = []
-        for start in range(0, max(m, 1), bs):
-            stop = min(start + bs, m)
-            parts.append(
-                scan_block(null, G[:, start:stop], plan, None if ids is None else ids[start:stop])
-            )
-            report(stop)
-        report(None)
-        return ScanResult.concat(parts)
+        return scan_blocks(null, plan, array_blocks(G, bs, ids), progress=progress)

@@ -1,14 +1,62 @@
-"""Per-candidate association results."""
+"""Per-candidate association results.
+
+The vocabulary is the one of the GWAS tables and writers (:mod:`kronlmm.gwas`):
+``p_value``, ``neg_log10_p_value``, ``trait``. The attribute and key names of kronlmm 0.1.0
+(``pvalue``, ``neg_log10_pvalue``, ``effect_names``) still read, with a
+:class:`DeprecationWarning`; the ``effect`` column of
+:meth:`ScanResult.effects_dataframe` is now ``trait``.
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["ScanResult"]
+__all__ = ["ScanResult", "ScanDict", "RENAMED"]
+
+RENAMED = {
+    "pvalue": "p_value",
+    "neg_log10_pvalue": "neg_log10_p_value",
+    "effect_names": "trait_names",
+}
+"""Names of kronlmm 0.1.0 → their names now (ScanResult attributes and ``scan()`` keys)."""
+
+
+def _deprecated(old: str, owner: str) -> None:
+    warnings.warn(
+        f"{owner} {old!r} is deprecated (a kronlmm 0.1.0 name): use {RENAMED[old]!r}, the name "
+        "of the GWAS tables",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+class ScanDict(dict[str, Any]):
+    """The dict of one candidate set's test (``KronFastScanner.scan``), which still answers
+    the 0.1.0 keys ``"pvalue"`` and ``"neg_log10_pvalue"`` with a DeprecationWarning.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from kronlmm.scan.result import ScanDict
+    >>> out = ScanDict(p_value=0.01, neg_log10_p_value=2.0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     old = out["pvalue"]
+    >>> old, caught[0].category.__name__
+    (0.01, 'DeprecationWarning')
+    """
+
+    def __missing__(self, key: str) -> Any:
+        if key in RENAMED and RENAMED[key] in self:
+            _deprecated(key, "the key")
+            return self[RENAMED[key]]
+        raise KeyError(key)
 
 
 @dataclass
@@ -23,15 +71,16 @@ class ScanResult:
         Likelihood-ratio statistic ``2(lml_alt − lml_null)``.
     dof : ndarray (m,) of int
         Degrees of freedom: rank of the added design, not its column count.
-    pvalue : ndarray (m,)
+    p_value : ndarray (m,)
         ``P(χ²_dof > chi2)``; underflows to 0 below ~1e-308.
-    neg_log10_pvalue : ndarray (m,)
-        ``−log10 pvalue`` from the log survival function: exact where ``pvalue`` underflows.
+    neg_log10_p_value : ndarray (m,)
+        ``−log10 p_value`` from the log survival function: exact where ``p_value``
+        underflows.
     scale : ndarray (m,)
         Profiled scale s of the alternative.
     beta, se : ndarray (m, q)
         Effect sizes of the candidate under the alternative and their standard errors
-        (``√(s · diag Cov)``), one column per ``effect_names``.
+        (``√(s · diag Cov)``), one column per ``trait_names``.
     n_missing : ndarray (m,) of int
         Missing genotype values (mean-imputed) per candidate.
     mean : ndarray (m,)
@@ -39,9 +88,15 @@ class ScanResult:
         counted allele); NaN where nothing was observed.
     reason : ndarray (m,) of str
         Empty for tested candidates; otherwise why the row is NaN.
-    effect_names : list of str
+    trait_names : list of str
+        What each column of ``beta`` is the effect on: the trait names (test ``"any"``),
+        ``"common"`` (one shared effect), or ``A1_j`` for the columns of an explicit design
+        — the ``trait`` column of the GWAS effects table.
     ids : ndarray (m,) or None
         Candidate identifiers (e.g. variant IDs), if given.
+
+    ``pvalue``, ``neg_log10_pvalue`` and ``effect_names`` (kronlmm 0.1.0) are deprecated
+    read-only aliases of ``p_value``, ``neg_log10_p_value`` and ``trait_names``.
 
     Examples
     --------
@@ -69,67 +124,88 @@ class ScanResult:
     lml_alt: NDArray[np.float64]
     chi2: NDArray[np.float64]
     dof: NDArray[np.int64]
-    pvalue: NDArray[np.float64]
-    neg_log10_pvalue: NDArray[np.float64]
+    p_value: NDArray[np.float64]
+    neg_log10_p_value: NDArray[np.float64]
     scale: NDArray[np.float64]
     beta: NDArray[np.float64]
     se: NDArray[np.float64]
     n_missing: NDArray[np.int64]
     mean: NDArray[np.float64]
     reason: NDArray[np.object_]
-    effect_names: list[str]
-    ids: NDArray | None = None
+    trait_names: list[str]
+    ids: NDArray[Any] | None = None
 
     def __len__(self) -> int:
         return self.chi2.size
 
+    # ---- kronlmm 0.1.0 names (deprecated) ---------------------------------------------
+    @property
+    def pvalue(self) -> NDArray[np.float64]:
+        """Deprecated alias of :attr:`p_value`."""
+        _deprecated("pvalue", "ScanResult attribute")
+        return self.p_value
+
+    @property
+    def neg_log10_pvalue(self) -> NDArray[np.float64]:
+        """Deprecated alias of :attr:`neg_log10_p_value`."""
+        _deprecated("neg_log10_pvalue", "ScanResult attribute")
+        return self.neg_log10_p_value
+
+    @property
+    def effect_names(self) -> list[str]:
+        """Deprecated alias of :attr:`trait_names`."""
+        _deprecated("effect_names", "ScanResult attribute")
+        return self.trait_names
+
     @classmethod
     def concat(cls, parts: list[ScanResult]) -> ScanResult:
-        """Concatenate results of consecutive blocks (same test and effect names)."""
+        """Concatenate results of consecutive blocks (same test and trait names)."""
         if not parts:
             raise ValueError("nothing to concatenate")
-        names = parts[0].effect_names
-        kw = {}
+        names = parts[0].trait_names
+        kw: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "effect_names":
+            if f.name == "trait_names":
                 kw[f.name] = names
             elif f.name == "ids":
-                ids = [p.ids for p in parts]
-                kw[f.name] = None if any(i is None for i in ids) else np.concatenate(ids)
+                ids = [p.ids for p in parts if p.ids is not None]
+                kw[f.name] = np.concatenate(ids) if len(ids) == len(parts) else None
             else:
                 kw[f.name] = np.concatenate([getattr(p, f.name) for p in parts])
         return cls(**kw)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per candidate: statistics, then ``beta_<effect>`` and ``se_<effect>``."""
+        """One row per candidate: statistics, then ``beta_<trait>`` and ``se_<trait>``."""
         df = pd.DataFrame(
             {
                 "lml_null": self.lml_null,
                 "lml_alt": self.lml_alt,
                 "chi2": self.chi2,
                 "dof": self.dof,
-                "p_value": self.pvalue,
-                "neg_log10_p_value": self.neg_log10_pvalue,
+                "p_value": self.p_value,
+                "neg_log10_p_value": self.neg_log10_p_value,
                 "scale": self.scale,
                 "n_missing": self.n_missing,
                 "reason": self.reason.astype(str),
             },
             index=pd.Index(self.ids if self.ids is not None else np.arange(len(self)), name="id"),
         )
-        for j, name in enumerate(self.effect_names):
+        for j, name in enumerate(self.trait_names):
             df[f"beta_{name}"] = self.beta[:, j]
-        for j, name in enumerate(self.effect_names):
+        for j, name in enumerate(self.trait_names):
             df[f"se_{name}"] = self.se[:, j]
         return df
 
     def effects_dataframe(self) -> pd.DataFrame:
-        """Long table: one row per (candidate, effect) with ``beta`` and ``se``."""
+        """Long table: one row per (candidate, trait) with ``beta`` and ``se``: columns
+        ``id``, ``trait``, ``beta``, ``se`` (those of the GWAS effects table, with ``id``
+        for ``variant_id``)."""
         m, q = self.beta.shape
         ids = self.ids if self.ids is not None else np.arange(m)
         return pd.DataFrame(
             {
                 "id": np.repeat(ids, q),
-                "effect": np.tile(np.asarray(self.effect_names, dtype=object), m),
+                "trait": np.tile(np.asarray(self.trait_names, dtype=object), m),
                 "beta": self.beta.ravel(),
                 "se": self.se.ravel(),
             }

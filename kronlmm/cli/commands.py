@@ -1,0 +1,201 @@
+"""What the subcommands of ``kronlmm`` do, given their parsed options.
+
+Each ``run_*`` function takes the options of its subcommand as parsed by
+:mod:`kronlmm.cli.parser` (a mapping of option names to values), prints its results to
+stdout and returns the exit status; errors are raised and mapped to exit statuses by
+:func:`kronlmm.cli.errors.run_logged`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+
+from .outputs import check_prefix, output_paths, write_outputs
+
+if TYPE_CHECKING:  # imported when a command runs, so that --help and --version are quick
+    from ..gwas import GwasResult, NullFit
+
+__all__ = ["run_scan", "run_fit_null", "run_example", "split_names"]
+
+Options = Mapping[str, Any]
+
+
+def split_names(values: Sequence[str] | None) -> list[str] | None:
+    """Names given as ``--pheno-cols a b,c`` → ``["a", "b", "c"]`` (``None`` if not given).
+
+    Examples
+    --------
+    >>> from kronlmm.cli.commands import split_names
+    >>> split_names(["trait1", "trait2,trait3"]), split_names(None), split_names(())
+    (['trait1', 'trait2', 'trait3'], None, None)
+    """
+    if not values:
+        return None
+    return [part.strip() for v in values for part in v.split(",") if part.strip()]
+
+
+def _kinship(value: str) -> str | None:
+    return None if value.lower() == "none" else value
+
+
+def _prepare_plots(opts: Options) -> bool:
+    if opts["no_plots"]:
+        return False
+    from ..plot import require_matplotlib
+
+    try:
+        matplotlib = require_matplotlib()
+    except ImportError as err:
+        raise ImportError(f"{err}, or pass --no-plots") from None
+    matplotlib.use("Agg")
+    return True
+
+
+def _progress(opts: Options) -> Literal["auto"] | bool:
+    if opts["no_progress"] or opts.get("quiet_count", 0):
+        return False
+    return "auto"
+
+
+def _fit_null(opts: Options) -> NullFit:
+    from ..gwas import fit_null
+
+    return fit_null(
+        opts["bfile"],
+        opts["pheno"],
+        split_names(opts["pheno_cols"]),
+        opts["covar"],
+        split_names(opts["covar_cols"]),
+        _kinship(opts["kinship"]),
+        rank=opts["rank"],
+        restricted=opts["reml"],
+    )
+
+
+def _scan(null: NullFit, opts: Options) -> GwasResult:
+    return null.scan(
+        opts["test"],
+        chunk_size=opts["chunk_size"],
+        progress=_progress(opts),
+        scheduler=opts["scheduler"],
+        workers=opts["workers"],
+        checkpoint=opts["checkpoint"],
+    )
+
+
+def _fmt_p(p: float, neg_log10: float) -> str:
+    if not math.isfinite(neg_log10):
+        return "NA"
+    if p > 0:
+        return f"{p:.3g}"
+    return f"10^-{neg_log10:.1f}"  # below the smallest double: from the log survival function
+
+
+def _summary(result: GwasResult, out: TextIO) -> None:
+    null = result.null
+    print(
+        f"{result.n_tested} of {len(result.assoc)} variants tested ({result.test!r} test, "
+        f"dof {result.dof}) on {null.nsamples} samples and traits {', '.join(null.trait_names)} "
+        f"({'REML' if null.restricted else 'ML'} null, C0 rank <= {null.rank}); "
+        f"genomic-control lambda {result.lambda_gc:.3f}",
+        file=out,
+    )
+
+
+def _print_paths(paths: Sequence[Path], out: TextIO) -> None:
+    print("outputs:", file=out)
+    for p in paths:
+        print(f"  {p}", file=out)
+
+
+def run_scan(opts: Options) -> int:
+    """``kronlmm scan``: fit the null, test every variant, write tables, null and plots."""
+    prefix = check_prefix(opts["out"])
+    plots = _prepare_plots(opts)
+    null = _fit_null(opts)
+    result = _scan(null, opts)
+    written = write_outputs(result, prefix, plots)
+    out = sys.stdout
+    _summary(result, out)
+    top = result.top(1)
+    if len(top) and top["reason"].iloc[0] == "":
+        row = top.iloc[0]
+        print(
+            f"top hit: {row['variant_id']} (chromosome {row['chrom']}, position {row['pos']}), "
+            f"p = {_fmt_p(row['p_value'], row['neg_log10_p_value'])}",
+            file=out,
+        )
+    _print_paths(written, out)
+    return 0
+
+
+def run_fit_null(opts: Options) -> int:
+    """``kronlmm fit-null``: fit the null and write ``PREFIX.null.json``."""
+    import pandas as pd
+
+    prefix = check_prefix(opts["out"])
+    null = _fit_null(opts)
+    path = output_paths(prefix)["null"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    null.write_json(path)
+    kind = "REML" if null.restricted else "ML"
+    state = "converged" if null.converged else "NOT converged"
+    out = sys.stdout
+    print(
+        f"null model ({kind}, rank {null.rank}): {null.nsamples} samples; traits "
+        f"{', '.join(null.trait_names)}; covariates {', '.join(null.covariate_names)}",
+        file=out,
+    )
+    print(f"lml = {null.lml:.10g} ({state}, {null.fit.niter} iterations)", file=out)
+    with pd.option_context("display.float_format", "{:.4g}".format):
+        print("C0 (genetic trait covariance):", file=out)
+        print(null.C0.to_string(), file=out)
+        print("C1 (residual trait covariance):", file=out)
+        print(null.C1.to_string(), file=out)
+    _print_paths([path], out)
+    return 0
+
+
+def run_example(opts: Options) -> int:
+    """``kronlmm example``: scan the bundled data, print the top hits and the causal ones."""
+    import numpy as np
+    import pandas as pd
+
+    from ..data import example_paths
+    from ..gwas import fit_null
+
+    out_dir = Path(opts["out"])
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {opts['out']!r} exists and is not a folder")
+    plots = _prepare_plots(opts)
+    paths = example_paths()
+    causal = pd.read_csv(paths.causal, sep="\t", dtype={"variant_id": str})
+    causal_ids = set(causal["variant_id"])
+    null = fit_null(paths.prefix, paths.pheno, covar=paths.covar, rank=opts["rank"])
+    result = _scan(null, opts)
+    written = write_outputs(result, str(out_dir / "example"), plots, highlight=sorted(causal_ids))
+    out = sys.stdout
+    _summary(result, out)
+    top = result.top(opts["top"])
+    table = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(top) + 1),
+            "variant_id": top["variant_id"].to_numpy(),
+            "chrom": top["chrom"].to_numpy(),
+            "pos": top["pos"].to_numpy(),
+            "p_value": [
+                _fmt_p(p, q) for p, q in zip(top["p_value"], top["neg_log10_p_value"], strict=True)
+            ],
+            "causal": ["yes" if v in causal_ids else "" for v in top["variant_id"]],
+        }
+    )
+    print(f"\ntop {len(top)} variants (causal = one of the simulated causal variants):", file=out)
+    print(table.to_string(index=False), file=out)
+    found = [v for v in causal["variant_id"] if v in set(top["variant_id"])]
+    print(f"\n{len(found)} of {len(causal_ids)} causal variants in the top {len(top)}", file=out)
+    _print_paths(written, out)
+    return 0
