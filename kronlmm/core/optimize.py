@@ -143,7 +143,7 @@ def minimize_lbfgsb(
     bounds: Sequence[tuple[float, float]],
     *,
     maxiter: int = 2000,
-    ftol: float = 1e-15,
+    ftol: float = 1e-12,
     gtol: float = 1e-9,
 ) -> tuple[NDArray[np.float64], OptimizeResult]:
     """Minimise ``fun`` (value and gradient) by L-BFGS-B within ``bounds``.

@@ -135,6 +135,14 @@ class ReferenceFit:
     C0, C1 : ndarray (p, p)
     lmls : list of float
         The optimum of every start.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.testing import ReferenceFit
+    >>> fit = ReferenceFit(-10.0, np.eye(2), np.eye(2), [-12.0, -10.0])
+    >>> fit.lml == max(fit.lmls)
+    True
     """
 
     lml: float
@@ -221,7 +229,7 @@ def _multistart(objective, unpack, lik, floor, bounds, nstarts, rng, nL0, nlow, 
             ]
         )
         res = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 3000, "ftol": 1e-15, "gtol": 1e-10})  # fmt: skip
+                       options={"maxiter": 1500, "ftol": 1e-13, "gtol": 1e-9})  # fmt: skip
         L0, L1 = unpack(res.x)
         C0, C1 = L0 @ L0.T, L1 @ L1.T + np.diag(floor)
         lml = lik.value(C0, C1)[0]
