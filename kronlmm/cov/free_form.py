@@ -53,6 +53,7 @@ class FreeFormCov(Covariance):
     """
 
     positive_definite = True
+    follows_units = True
 
     def __init__(self, dim: int, floor: float | ArrayLike = 0.0, name: str | None = None) -> None:
         super().__init__(name)

@@ -45,6 +45,8 @@ class LRFreeFormCov(Covariance):
     (3, 3, 3)
     """
 
+    follows_units = True
+
     def __init__(self, n: int, m: int, name: str | None = None) -> None:
         super().__init__(name)
         self._n = check_positive_int("n", n)

@@ -455,7 +455,7 @@ class Kron2Sum:
         1. the start: a method-of-moments estimate (``"moments"``) or the current values
            (``"current"``, set with :meth:`set_start`);
         2. ``restarts`` more starts that give the genetic term shares 1/(r+1), …, r/(r+1)
-           of the residual covariance (default: 3 when the model has at most 100 free
+           of the residual covariance (default: 3 when the model has at most 60 free
            parameters, else 1); each costs about one more fit, with no n-sized work;
         3. from the best optimum, escapes from the boundary of the covariance cone: where
            C₀ (or C₁) is singular and the likelihood increases along a direction of its
