@@ -115,6 +115,7 @@ API_MODULES = [
     ("kronlmm.distributed", "Distributed scans (Dask)", False),
     ("kronlmm.plot", "Plots", False),
     ("kronlmm.cli", "Command line", False),
+    ("kronlmm.features", "Many features: limma-style models and per-feature LMMs", True),
 ]
 
 #: Problems found while writing generated pages, reported as Sphinx warnings once the build

@@ -48,6 +48,7 @@ EXAMPLES_REQUIRED = [
     "kronlmm.plot",
     "kronlmm.cli",
     "kronlmm.distributed",
+    "kronlmm.features",
 ]
 
 

@@ -12,13 +12,16 @@ and Kenward–Roger df): :func:`summary_statistics`, :func:`lmm_from_summary`,
 
 from .lmm_fit import LMMFit, lmm_fit, lmm_from_summary
 from .lmm_summary import LMMSummary, summary_statistics
+from .lmm_test import lmm_component_test, lmm_test
 from .result import FeatureResult
 
 __all__ = [
     "FeatureResult",
     "LMMFit",
     "LMMSummary",
+    "lmm_component_test",
     "lmm_fit",
     "lmm_from_summary",
+    "lmm_test",
     "summary_statistics",
 ]

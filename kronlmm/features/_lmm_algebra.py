@@ -71,6 +71,15 @@ class BatchFactor:
         prod: FloatArray = np.matmul(self.Minv, x)
         return prod
 
+    def solve_matrix_batched(self, x: FloatArray) -> FloatArray:
+        """M⁻¹x for per-feature x of shape (na, r, c): (na, r, c)."""
+        if self.mdiag is not None:
+            out: FloatArray = x / self.mdiag[:, :, None]
+            return out
+        assert self.Minv is not None
+        prod: FloatArray = np.matmul(self.Minv, x)
+        return prod
+
     def times_F(self, x: FloatArray) -> FloatArray:
         """F_k x for every k, x of shape (na, r): (na, K, r)."""
         if self.basis.diagonal is not None:
@@ -91,6 +100,8 @@ class BatchFactor:
         assert self.Minv is not None
         na, r = self.na, self.basis.rank
         K = self.basis.ncomponents
+        if K == 0:
+            return np.zeros((na, 0, r, r))
         flat = self.Minv.reshape(na * r, r)
         return np.stack([(flat @ self.basis.F[k]).reshape(na, r, r) for k in range(K)], axis=1)
 

@@ -26,7 +26,7 @@ numbers) and X⊥ᵀy (p numbers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -113,6 +113,18 @@ class ReducedProblem:
     @property
     def ncomponents(self) -> int:
         return len(self.d)
+
+    def subset(self, idx: NDArray[np.intp]) -> ReducedProblem:
+        """The same problem for the features ``idx`` only."""
+        return replace(
+            self,
+            a=self.a[idx],
+            e=self.e[idx],
+            rho=self.rho[idx],
+            ynorm=self.ynorm[idx],
+            yt=self.yt[idx],
+            Xperp_y=self.Xperp_y[idx],
+        )
 
     def no_variance(self) -> NDArray[np.bool_]:
         """Features with nothing left after X (constant, all zero, or in the span of X)."""
