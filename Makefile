@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed peers clean
+.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed bench-features-lmm peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-scan: $(STAMP) peers
 
 bench-distributed: $(STAMP)
 	$(PY) benchmarks/bench_distributed.py $(BENCH_ARGS)
+
+# FLASHMM (R) is used when R finds it, e.g. in a private library: R_LIBS_USER=/work/rlib.
+bench-features-lmm: $(STAMP)
+	$(PY) benchmarks/bench_features_lmm.py $(BENCH_ARGS)
 
 # FaST-LMM lives in its own environment so that it cannot change the main one.
 peers: .venv-peers/.installed

@@ -32,13 +32,16 @@ from ._lmm_reduce import ComponentBasis, FloatArray, ReducedProblem, einsum
 class BatchFactor:
     """M(γ) = I + Σ_k γ_k F_k for a batch of features (na of them)."""
 
-    def __init__(self, basis: ComponentBasis, gamma: FloatArray) -> None:
+    def __init__(self, basis: ComponentBasis, gamma: FloatArray, inverse: bool = True) -> None:
+        """``inverse=False``: only the log-determinant and :meth:`solve` are needed (no
+        explicit M⁻¹; cheaper for the line search)."""
         self.basis = basis
         na = gamma.shape[0]
         r = basis.rank
         self.na = na
         self.mdiag: FloatArray | None = None
         self.Minv: FloatArray | None = None
+        self.M: FloatArray | None = None
         if basis.diagonal is not None:
             self.mdiag = 1.0 + gamma @ basis.diagonal
             self.logdet: FloatArray = np.log(self.mdiag).sum(axis=1)
@@ -50,8 +53,11 @@ class BatchFactor:
             M += np.eye(r)
             chol = np.linalg.cholesky(M)
             self.logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-            Minv = np.linalg.inv(M)
-            self.Minv = 0.5 * (Minv + Minv.transpose(0, 2, 1))
+            if inverse:
+                Minv = np.linalg.inv(M)
+                self.Minv = 0.5 * (Minv + Minv.transpose(0, 2, 1))
+            else:
+                self.M = M
 
     # ---- products -----------------------------------------------------------------------
     def solve(self, x: FloatArray) -> FloatArray:
@@ -59,6 +65,9 @@ class BatchFactor:
         if self.mdiag is not None:
             out: FloatArray = x / self.mdiag
             return out
+        if self.M is not None:
+            sol: FloatArray = np.linalg.solve(self.M, x[:, :, None])[:, :, 0]
+            return sol
         assert self.Minv is not None
         return einsum("irs,is->ir", self.Minv, x)
 
@@ -113,10 +122,14 @@ class BatchFactor:
             t: FloatArray = ratio.sum(axis=2)
             T = np.einsum("ikr,ilr->ikl", ratio, ratio) if second else None
             return t, T
+        assert self.Minv is not None
+        na, r, K = self.na, self.basis.rank, self.basis.ncomponents
+        # t_k = tr(M⁻¹F_k) = Σ M⁻¹ ∘ F_k (F_k symmetric): one matrix-vector product
+        t = self.Minv.reshape(na, r * r) @ self.basis.F.reshape(K, r * r).T
+        if not second:
+            return t, None
         A = self._A()
-        t = np.einsum("ikrr->ik", A)
-        T = np.einsum("ikrs,ilsr->ikl", A, A) if second else None
-        return t, T
+        return t, np.einsum("ikrs,ilsr->ikl", A, A)
 
     def identity_traces(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """tr(M⁻¹) (na,), tr(M⁻²) (na,) and tr(M⁻²F_k) (na, K)."""
@@ -154,10 +167,10 @@ def profiled(
 ) -> Profiled:
     """f (order 0), plus g (1), plus H (2) at ``gamma`` for the features ``idx``."""
     a = prob.a[idx]
-    fac = BatchFactor(prob.reml, gamma)
+    fac = BatchFactor(prob.reml, gamma, inverse=order > 0)
     b = fac.solve(a)
     s = prob.e[idx] + np.einsum("ir,ir->i", a, b)
-    tfac = fac if reml else BatchFactor(prob.ml, gamma)
+    tfac = fac if reml else BatchFactor(prob.ml, gamma, inverse=order > 0)
     N = count(prob, reml)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = -0.5 * (N * np.log(s) + tfac.logdet)

@@ -41,8 +41,8 @@ class LMMFit(FeatureResult):
     """Per-feature LMM fit (a :class:`FeatureResult`); m features, p fixed effects, K
     random components, q random-effect columns.
 
-    Fields
-    ------
+    Attributes
+    ----------
     coef, se, t, p, df : (m, p)
         Estimates β̂, standard errors, t = β̂/se, two-sided p-values and their Satterthwaite
         degrees of freedom (lmerTest's).

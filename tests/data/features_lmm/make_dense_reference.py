@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 
 HERE = Path(__file__).resolve().parent
@@ -27,58 +28,68 @@ def indicators(values: pd.Series) -> np.ndarray:
 
 
 class Dense:
-    """Profiled log-likelihood f(γ) with gradient, from dense n × n algebra."""
+    """Profiled log-likelihood f(γ) with its gradient, from dense n × n algebra."""
 
     def __init__(self, X: np.ndarray, Zs: list[np.ndarray], reml: bool) -> None:
-        self.X, self.G, self.reml = X, [Z @ Z.T for Z in Zs], reml
+        self.X, self.Zs, self.reml = X, Zs, reml
+        self.G = [Z @ Z.T for Z in Zs]
         self.n, self.p = X.shape
 
-    def parts(self, gamma: np.ndarray, y: np.ndarray):
-        n, p = self.n, self.p
+    def parts(self, gamma: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, float, int]:
+        """f, ∂f/∂γ, s = yᵀPy and N (n − p for REML, n for ML)."""
+        n, p, X = self.n, self.p, self.X
         H = np.eye(n) + sum(g * G for g, G in zip(gamma, self.G, strict=True))
-        C = np.linalg.cholesky(H)
-        Hi = np.linalg.inv(H)
-        XHX = self.X.T @ Hi @ self.X
-        P = Hi - Hi @ self.X @ np.linalg.solve(XHX, self.X.T @ Hi)
-        s = float(y @ P @ y)
-        logdet_H = 2.0 * np.log(np.diag(C)).sum()
+        c = cho_factor(H, lower=True)
+        logdet_H = 2.0 * np.log(np.diag(c[0])).sum()
+        HiX = cho_solve(c, X)
+        Hiy = cho_solve(c, y)
+        XHX = X.T @ HiX
+        Py = Hiy - HiX @ np.linalg.solve(XHX, X.T @ Hiy)
+        s = float(y @ Py)
+        grad_terms = []
+        for Z in self.Zs:
+            HiZ = cho_solve(c, Z)
+            tr_H = np.sum(Z * HiZ)  # tr(ZᵀH⁻¹Z)
+            if self.reml:  # tr(PZZᵀ) = tr(ZᵀH⁻¹Z) − tr((XᵀH⁻¹X)⁻¹ XᵀH⁻¹ZZᵀH⁻¹X)
+                B = HiX.T @ Z
+                tr_H -= np.trace(np.linalg.solve(XHX, B @ B.T))
+            u = float(np.sum((Z.T @ Py) ** 2))
+            grad_terms.append((u, tr_H))
         if self.reml:
             N = n - p
-            ld = logdet_H + np.linalg.slogdet(XHX)[1] - np.linalg.slogdet(self.X.T @ self.X)[1]
-            Pt = P
+            ld = logdet_H + np.linalg.slogdet(XHX)[1] - np.linalg.slogdet(X.T @ X)[1]
         else:
-            N, ld, Pt = n, logdet_H, Hi
+            N, ld = n, logdet_H
         f = -0.5 * (N * np.log(s) + ld)
-        Py = P @ y
-        g = np.array([0.5 * (N * (Py @ G @ Py) / s - np.sum(Pt * G)) for G in self.G])
-        return f, g, s, N, XHX, Hi
+        g = np.array([0.5 * (N * u / s - tr) for u, tr in grad_terms])
+        return f, g, s, N
 
     def loglik(self, gamma: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """lme4's log-likelihood (REML: without −½ log|XᵀX|... as lme4) and σ̂²."""
-        f, _, s, N, _, _ = self.parts(gamma, y)
+        """lme4's log-likelihood (REML as lme4 reports it) and σ̂²."""
+        f, _, s, N = self.parts(gamma, y)
         sigma2 = s / N
-        if self.reml:
-            # −½[(n−p) log(2πσ²) + log|H| + log|XᵀH⁻¹X| + (n−p)]
-            XX = self.X.T @ self.X
-            const = -0.5 * (N * np.log(2 * np.pi / N) + N + np.linalg.slogdet(XX)[1])
-        else:
-            const = -0.5 * (N * np.log(2 * np.pi / N) + N)
+        const = -0.5 * (N * np.log(2 * np.pi / N) + N)
+        if self.reml:  # −½[(n−p) log(2πσ²) + log|H| + log|XᵀH⁻¹X| + (n−p)]
+            const -= 0.5 * np.linalg.slogdet(self.X.T @ self.X)[1]
         return f + const, sigma2
 
 
 def optimum(model: Dense, y: np.ndarray) -> np.ndarray:
     K = len(model.G)
-    neg = lambda gm: -model.parts(gm, y)[0]  # noqa: E731
-    neg_grad = lambda gm: -model.parts(gm, y)[1]  # noqa: E731
+
+    def neg(gm: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g, _, _ = model.parts(gm, y)
+        return -f, -g
+
     best = None
     for start in (0.0, 0.05, 0.5, 5.0):
         res = minimize(
             neg,
             np.full(K, start),
-            jac=neg_grad,
+            jac=True,
             method="L-BFGS-B",
             bounds=[(0.0, None)] * K,
-            options={"ftol": 1e-16, "gtol": 1e-12, "maxiter": 5000},
+            options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 500},
         )
         if best is None or res.fun < best.fun:
             best = res
