@@ -301,6 +301,24 @@ def test_blocks_sparse_and_anndata_give_the_same_statistics(
         lmm_fit(adata, "~ trt", "~ 0 + subject", layer="counts")
 
 
+def test_backed_anndata_is_read_block_by_block(
+    cells: pd.DataFrame, expression: pd.DataFrame, tmp_path: Path
+) -> None:
+    """An h5ad file opened with backed="r" gives the statistics of the in-memory data."""
+    anndata = pytest.importorskip("anndata")
+    Y = np.where(expression.to_numpy() > 2.5, expression.to_numpy(), 0.0)
+    adata = anndata.AnnData(
+        X=sp.csr_matrix(Y.T), obs=cells.set_index("cell"), var=pd.DataFrame(index=expression.index)
+    )
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    backed = anndata.read_h5ad(tmp_path / "cells.h5ad", backed="r")
+    got = summary_statistics("~ trt + cls", backed, "~ 0 + subject", block_size=50)
+    ref = summary_statistics("~ trt + cls", Y, "~ 0 + subject", data=cells)
+    for key in ("XY", "ZY", "Ynorm"):
+        np.testing.assert_allclose(got[key], ref[key], rtol=1e-12, atol=1e-12)
+    backed.file.close()
+
+
 def test_one_matrix_split_by_d_equals_a_list_of_designs(
     cells: pd.DataFrame, expression: pd.DataFrame
 ) -> None:

@@ -66,8 +66,8 @@ class BatchFactor:
             out: FloatArray = x / self.mdiag
             return out
         if self.M is not None:
-            sol: FloatArray = np.linalg.solve(self.M, x[:, :, None])[:, :, 0]
-            return sol
+            sol = np.linalg.solve(self.M, x[:, :, None])
+            return np.asarray(sol[:, :, 0], dtype=np.float64)
         assert self.Minv is not None
         return einsum("irs,is->ir", self.Minv, x)
 

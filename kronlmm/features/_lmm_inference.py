@@ -70,7 +70,8 @@ def estimates(
 
     # ---- fixed effects: XᵀH⁻¹X = X⊥ᵀX⊥ + X̃ᵀM₀⁻¹X̃, XᵀH⁻¹y = X⊥ᵀy + X̃ᵀM₀⁻¹ỹ ----------------
     Xm = mlfac.solve_matrix(prob.Xt)  # (m, r0, p) M₀⁻¹X̃
-    XHX = prob.Gperp[None] + np.einsum("rp,irq->ipq", prob.Xt, Xm)
+    XmT = Xm.transpose(0, 2, 1)
+    XHX = prob.Gperp[None] + np.matmul(prob.Xt.T, Xm)
     XHy = prob.Xperp_y + np.einsum("irp,ir->ip", Xm, prob.yt)
     psi = np.linalg.inv(XHX)
     psi = 0.5 * (psi + psi.transpose(0, 2, 1))
@@ -111,9 +112,9 @@ def estimates(
             if prob.ml.diagonal is not None
             else np.einsum("rs,isp->irp", prob.ml.F[k], Xm)
         )
-        R[:, k] = np.einsum("irp,irq->ipq", Xm, FXm)
-    R[:, K] = prob.Gperp[None] + np.einsum("irp,irq->ipq", Xm, Xm)
-    cov_jacobian = np.einsum("iab,ikbc,icd->ikad", psi, R, psi)
+        R[:, k] = np.matmul(XmT, FXm)
+    R[:, K] = prob.Gperp[None] + np.matmul(XmT, Xm)
+    cov_jacobian = np.matmul(np.matmul(psi[:, None], R), psi[:, None])
 
     blup = None
     if blups:

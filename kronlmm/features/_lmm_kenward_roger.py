@@ -42,10 +42,12 @@ def kenward_roger(
         FXm = np.einsum("krs,isp->ikrp", basis.F, Xm)
     # columns of the "G_i H⁻¹ X" factors: for k ≤ K the vectors F₀_k Xm, for the identity Xm
     G = np.concatenate([FXm, Xm[:, None]], axis=1)  # (m, K+1, r0, p)
-    R = einsum("irp,ikrq->ikpq", Xm, G)  # Xmᵀ F₀_k Xm, and XmᵀXm for the identity
+    XmT = Xm.transpose(0, 2, 1)[:, None]  # (m, 1, p, r0)
+    R: FloatArray = np.matmul(XmT, G)  # Xmᵀ F₀_k Xm, and XmᵀXm for the identity
     R[:, K] += prob.Gperp[None]
     MG = np.stack([fac.solve_matrix_batched(G[:, k]) for k in range(K + 1)], axis=1)
-    S = einsum("ikrp,ilrq->iklpq", G, MG)  # Xmᵀ F₀_k M₀⁻¹ F₀_l Xm etc.
+    # S_kl = Xmᵀ F₀_k M₀⁻¹ F₀_l Xm etc.: (m, K+1, K+1, p, p)
+    S: FloatArray = np.matmul(G.transpose(0, 1, 3, 2)[:, :, None], MG[:, None])
     S[:, K, K] += prob.Gperp[None]
     t, T = fac.traces(second=True)
     assert T is not None
@@ -55,13 +57,15 @@ def kenward_roger(
     Kt[:, :K, K] = trk
     Kt[:, K, :K] = trk
     Kt[:, K, K] = prob.n - basis.rank + tr2
-    PsiR = einsum("iab,ikbc->ikac", psi, R)  # Ψ R_k
-    info = Kt - 2.0 * einsum("iab,iklba->ikl", psi, S) + einsum("ikab,ilba->ikl", PsiR, PsiR)
+    PsiR: FloatArray = np.matmul(psi[:, None], R)  # Ψ R_k
+    tr_psi_s = (psi[:, None, None] * S.swapaxes(-1, -2)).sum(axis=(-2, -1))
+    tr_prpr = (PsiR[:, :, None] * PsiR[:, None].swapaxes(-1, -2)).sum(axis=(-2, -1))
+    info = Kt - 2.0 * tr_psi_s + tr_prpr
     info = 0.5 * (info + info.transpose(0, 2, 1))
     Winv = _inverse(info)  # Ĩ⁻¹; W = 2σ⁴Ĩ⁻¹ in absolute units
-    RPsiR = einsum("ikab,ilbc->iklac", R[:, :, :, :], PsiR)  # R_k Ψ R_l
+    RPsiR = np.matmul(R[:, :, None], PsiR[:, None])  # R_k Ψ R_l
     U = einsum("ikl,iklab->iab", Winv, S - RPsiR)
-    adjusted = psi + 4.0 * einsum("iab,ibc,icd->iad", psi, U, psi)
+    adjusted = psi + 4.0 * np.matmul(np.matmul(psi, U), psi)
     var_adj = sigma2[:, None] * einsum("cp,ipq,cq->ic", L, adjusted, L)
 
     base = einsum("cp,ipq,cq->ic", L, psi, L)  # lΨlᵀ
