@@ -334,15 +334,79 @@ def test_one_matrix_split_by_d_equals_a_list_of_designs(
 
 
 # ---------------------------------------------------------------- internal consistency
-def test_information_and_gradient_match_finite_differences(rng: np.random.Generator) -> None:
+def _two_component_design(
+    rng: np.random.Generator, levels: tuple[int, int]
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """150 cells, X = [1, treatment, covariate], two crossed random factors, one response."""
+    n = 150
+    a = rng.integers(0, levels[0], n)
+    b = rng.integers(0, levels[1], n)
+    X = np.column_stack([np.ones(n), a < levels[0] // 2, rng.normal(size=n)])
+    Zs = [np.eye(levels[0])[a], np.eye(levels[1])[b]]
+    y = rng.normal(size=n) + Zs[0] @ rng.normal(size=levels[0])
+    y += 0.6 * Zs[1] @ rng.normal(size=levels[1])
+    return X, Zs, y
+
+
+#: (10, 3): a small second factor (the diagonal + low-rank algebra); (8, 8): two factors of
+#: the same size (the dense r × r algebra).
+DESIGNS = [(10, 3), (8, 8)]
+
+
+def _dense_kenward_roger(
+    X: np.ndarray, Zs: list[np.ndarray], theta: np.ndarray, L: np.ndarray
+) -> tuple[float, float]:
+    """pbkrtest's vcovAdj + Lb_ddf (q = 1) written with n × n matrices."""
+    n = X.shape[0]
+    G = [Z @ Z.T for Z in Zs] + [np.eye(n)]
+    Sigma = sum(t * g for t, g in zip(theta, G, strict=True))
+    Si = np.linalg.inv(Sigma)
+    Phi = np.linalg.inv(X.T @ Si @ X)
+    P = [-X.T @ Si @ g @ Si @ X for g in G]
+    Q = [[X.T @ Si @ gi @ Si @ gj @ Si @ X for gj in G] for gi in G]
+    k = len(G)
+    info = np.array(
+        [
+            [
+                np.trace(Si @ G[i] @ Si @ G[j])
+                - 2 * np.trace(Phi @ Q[i][j])
+                + np.trace(Phi @ P[i] @ Phi @ P[j])
+                for j in range(k)
+            ]
+            for i in range(k)
+        ]
+    )
+    W = 2 * np.linalg.inv(info)
+    U = sum(W[i, j] * (Q[i][j] - P[i] @ Phi @ P[j]) for i in range(k) for j in range(k))
+    PhiA = Phi + 2 * Phi @ U @ Phi
+    Theta = np.outer(L, L) / (L @ Phi @ L)
+    u = [Theta @ Phi @ P[i] @ Phi for i in range(k)]
+    A1 = sum(W[i, j] * np.trace(u[i]) * np.trace(u[j]) for i in range(k) for j in range(k))
+    A2 = sum(W[i, j] * np.trace(u[i] @ u[j]) for i in range(k) for j in range(k))
+    B = (A1 + 6 * A2) / 2
+    g = (2 * A1 - 5 * A2) / (3 * A2)
+    c1, c2, c3 = g / (3 + 2 * (1 - g)), (1 - g) / (3 + 2 * (1 - g)), (3 - g) / (3 + 2 * (1 - g))
+    rho = ((1 - A2) / (1 - c2 * B)) ** 2 * (1 + c1 * B) / (1 - c3 * B)
+    return float(L @ PhiA @ L), float(4 + 3 / (rho - 1))
+
+
+@pytest.mark.parametrize("levels", DESIGNS)
+def test_kenward_roger_matches_dense_formulas(levels: tuple[int, int]) -> None:
+    X, Zs, y = _two_component_design(np.random.default_rng(5), levels)
+    fit = lmm_fit(y[None], X, Zs, epsilon=1e-10)
+    res = lmm_test(fit, df="kenward-roger")
+    for j in range(X.shape[1]):
+        var, df = _dense_kenward_roger(X, Zs, fit.theta[0], np.eye(X.shape[1])[j])
+        assert res.se[0, j] ** 2 == pytest.approx(var, rel=1e-9)
+        assert res.df[0, j] == pytest.approx(df, rel=1e-8)
+
+
+@pytest.mark.parametrize("levels", DESIGNS)
+def test_information_and_gradient_match_finite_differences(levels: tuple[int, int]) -> None:
     """dlogl and the observed information are derivatives of the log-likelihood in θ,
     checked against a dense likelihood by central differences."""
-    n, ns = 150, 10
-    subject = rng.integers(0, ns, n)
-    batch = rng.integers(0, 3, n)
-    X = np.column_stack([np.ones(n), subject < 5, rng.normal(size=n)])
-    Zs = [np.eye(ns)[subject], np.eye(3)[batch]]
-    y = rng.normal(size=n) + Zs[0] @ rng.normal(size=ns) + 0.6 * Zs[1] @ rng.normal(size=3)
+    X, Zs, y = _two_component_design(np.random.default_rng(6), levels)
+    n = X.shape[0]
     for method in ("REML", "ML"):
         fit = lmm_fit(y[None], X, Zs, method=method, epsilon=1e-10)
         theta = fit.theta[0]
@@ -370,7 +434,7 @@ def test_information_and_gradient_match_finite_differences(rng: np.random.Genera
                 hess[i, j] = (
                     ll(theta + e + f) - ll(theta + e - f) - ll(theta - e + f) + ll(theta - e - f)
                 ) / (4 * h * h)
-        np.testing.assert_allclose(grad, 0.0, atol=1e-6)
+        np.testing.assert_allclose(grad, 0.0, atol=1e-5)  # O(h²) truncation
         np.testing.assert_allclose(fit.dlogl[0], 0.0, atol=1e-8)
         # vcov_theta is the inverse of the observed information −∂²ℓ/∂θ²
         info = np.linalg.inv(fit.vcov_theta[0])
@@ -385,7 +449,8 @@ def test_information_and_gradient_match_finite_differences(rng: np.random.Genera
                 return np.linalg.inv(X.T @ np.linalg.solve(V, X))
 
             diff = (cov(theta + e) - cov(theta - e)) / 2e-6
-            np.testing.assert_allclose(fit.cov_jacobian[0, i], diff, rtol=1e-5, atol=1e-10)
+            scale = np.abs(diff).max()
+            np.testing.assert_allclose(fit.cov_jacobian[0, i], diff, rtol=1e-5, atol=1e-6 * scale)
 
 
 def test_blups_match_dense_formula(rng: np.random.Generator) -> None:

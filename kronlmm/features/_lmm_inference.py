@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ._lmm_algebra import BatchFactor, count
+from ._lmm_algebra import count, make_factor
 from ._lmm_reduce import FloatArray, ReducedProblem
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -54,14 +54,14 @@ def estimates(
     K = prob.ncomponents
     n, p = prob.n, prob.p
     N = count(prob, reml)
-    fac = BatchFactor(prob.reml, gamma)
+    fac = make_factor(prob.reml, gamma)
     a = prob.a
     b = fac.solve(a)
     s = prob.e + np.einsum("ir,ir->i", a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma2 = s / N
     theta = np.concatenate([gamma * sigma2[:, None], sigma2[:, None]], axis=1)
-    mlfac = BatchFactor(prob.ml, gamma)
+    mlfac = make_factor(prob.ml, gamma)
     with np.errstate(divide="ignore", invalid="ignore"):
         if reml:
             loglik = -0.5 * (N * (LOG_2PI + np.log(sigma2)) + fac.logdet + prob.logdet_XX + N)
@@ -107,11 +107,7 @@ def estimates(
     # ---- Jacobian of cov(β̂): Ψ R_i Ψ, R_k = Xmᵀ F₀_k Xm, R_{K+1} = X⊥ᵀX⊥ + XmᵀXm -----------
     R = np.empty((m, K + 1, p, p))
     for k in range(K):
-        FXm = (
-            Xm * prob.ml.diagonal[k][None, :, None]
-            if prob.ml.diagonal is not None
-            else np.einsum("rs,isp->irp", prob.ml.F[k], Xm)
-        )
+        FXm = np.matmul(prob.ml.F[k], Xm)
         R[:, k] = np.matmul(XmT, FXm)
     R[:, K] = prob.Gperp[None] + np.matmul(XmT, Xm)
     cov_jacobian = np.matmul(np.matmul(psi[:, None], R), psi[:, None])

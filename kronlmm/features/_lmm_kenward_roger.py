@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._lmm_algebra import BatchFactor
+from ._lmm_algebra import make_factor
 from ._lmm_reduce import FloatArray, ReducedProblem, einsum
 
 
@@ -32,14 +32,11 @@ def kenward_roger(
     """Adjusted variances l Φ_A lᵀ and KR df for the rows l of L (c × p): each (m, c)."""
     m, K = gamma.shape
     p = prob.p
-    fac = BatchFactor(prob.ml, gamma)
+    fac = make_factor(prob.ml, gamma)
     Xm = fac.solve_matrix(prob.Xt)  # (m, r0, p)
     basis = prob.ml
     # F₀_k Xm for every k: (m, K, r0, p)
-    if basis.diagonal is not None:
-        FXm = Xm[:, None, :, :] * basis.diagonal[None, :, :, None]
-    else:
-        FXm = np.einsum("krs,isp->ikrp", basis.F, Xm)
+    FXm = np.matmul(basis.F[None], Xm[:, None])  # (m, K, r0, p)
     # columns of the "G_i H⁻¹ X" factors: for k ≤ K the vectors F₀_k Xm, for the identity Xm
     G = np.concatenate([FXm, Xm[:, None]], axis=1)  # (m, K+1, r0, p)
     XmT = Xm.transpose(0, 2, 1)[:, None]  # (m, 1, p, r0)

@@ -50,14 +50,26 @@ def einsum(spec: str, *operands: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True)
 class ComponentBasis:
-    """``E`` (q × r) with ``E Eᵀ`` the Gram matrix, its blocks' ``F_k = E_kᵀE_k`` (K, r, r),
-    the coordinates map ``coords`` (q × r) with ``coordsᵀ g = Eᵀ⁺ g`` for g in the span, and
-    ``diagonal`` (K, r) when every F_k is diagonal (always so for K = 1)."""
+    """A factor ``E`` (q × r, full column rank) of a q × q Gram matrix, rotated so that the
+    block of the largest component (``lead``) gives a diagonal ``F_lead = diag(lam)``.
+
+    ``F`` (K, r, r) holds every ``F_k = E_kᵀE_k``; ``coords`` (q × r) maps a vector g in the
+    span of the Gram matrix to its coordinates ``coordsᵀ g``. ``W`` (s × r) stacks the rows
+    of E of the other components (``owner[i]``: the component of row i), so that
+
+        M(γ) = I + Σ_k γ_k F_k = diag(1 + γ_lead lam) + Wᵀ diag(γ_owner) W,
+
+    a diagonal plus a rank-s update. ``lowrank`` says to use that form (s ≤ r/2; always for
+    one component, where s = 0).
+    """
 
     E: FloatArray
     F: FloatArray
     coords: FloatArray
-    diagonal: FloatArray | None
+    lead: int
+    lam: FloatArray
+    W: FloatArray
+    owner: NDArray[np.intp]
 
     @property
     def rank(self) -> int:
@@ -66,6 +78,10 @@ class ComponentBasis:
     @property
     def ncomponents(self) -> int:
         return int(self.F.shape[0])
+
+    @property
+    def lowrank(self) -> bool:
+        return bool(2 * self.W.shape[0] <= self.rank)
 
 
 def component_basis(gram: FloatArray, d: tuple[int, ...]) -> ComponentBasis:
@@ -77,14 +93,27 @@ def component_basis(gram: FloatArray, d: tuple[int, ...]) -> ComponentBasis:
     root = np.sqrt(w[keep])
     E = U[:, keep] * root
     coords = U[:, keep] / root
+    r = E.shape[1]
     bounds = np.cumsum(d)[:-1]
-    F = np.stack([b.T @ b for b in np.split(E, bounds, axis=0)]) if d else np.zeros((0, 0, 0))
-    diagonal: FloatArray | None = None
+    if not d:
+        return ComponentBasis(
+            E, np.zeros((0, r, r)), coords, -1, np.zeros(r), np.zeros((0, r)), np.zeros(0, int)
+        )
+    lead = int(np.argmax(d))
+    lead_rows = np.split(E, bounds, axis=0)[lead]
     if len(d) == 1:
-        eigenvalues = w[keep]
-        diagonal = eigenvalues[None, :].copy()
-        F = eigenvalues[None, None, :] * np.eye(len(root))[None]
-    return ComponentBasis(E=E, F=F, coords=coords, diagonal=diagonal)
+        lam = w[keep].copy()  # E = U√w: F = EᵀE = diag(w) already
+    else:
+        lam, V = np.linalg.eigh(lead_rows.T @ lead_rows)
+        lam = np.maximum(lam, 0.0)
+        E, coords = E @ V, coords @ V
+    blocks = np.split(E, bounds, axis=0)
+    F = np.stack([b.T @ b for b in blocks])
+    F[lead] = np.diag(lam)
+    others = [k for k in range(len(d)) if k != lead]
+    W = np.vstack([blocks[k] for k in others]) if others else np.zeros((0, r))
+    owner = np.repeat(np.array(others, dtype=np.intp), [d[k] for k in others])
+    return ComponentBasis(E, F, coords, lead, lam, W, owner)
 
 
 @dataclass(frozen=True)
