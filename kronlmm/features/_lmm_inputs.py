@@ -90,7 +90,10 @@ def resolve_response(Y: Any, layer: str | None) -> Response:
     if is_sparse(Y):
         if Y.ndim != 2:
             raise ValueError(f"Y must be 2-D (features × cells), got shape {Y.shape}")
-        return Response(to_csr(Y), False, None, None, None)
+        # rows are read block by block: keep a CSR matrix as it is (blocks become float64
+        # one at a time); other formats are converted to CSR once
+        matrix = Y if getattr(Y, "format", None) == "csr" else sp.csr_array(Y)
+        return Response(matrix, False, None, None, None)
     arr = np.asarray(Y, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]

@@ -166,7 +166,8 @@ def lmm_component_test(fit: LMMFit, component: Any = None) -> FeatureResult:
     For each tested component k the model is refitted without it (same method, REML or ML,
     same fixed effects) and LR = 2(ℓ − ℓ₋ₖ) ≥ 0. Under θ_k = 0 the estimate lies on the
     boundary half of the time, so LR follows the mixture ½χ²₀ + ½χ²₁ (Self & Liang 1987;
-    Stram & Lee 1994): p = ½ P(χ²₁ ≥ LR) for LR > 0 and p = 1 for LR = 0. (The mixture
+    Stram & Lee 1994): p = ½ P(χ²₁ ≥ LR) for LR > 0 and p = 1 for LR = 0. Where θ̂_k = 0
+    in the full fit both fits reach the same maximum and LR is exactly 0. (The mixture
     assumes the other components are interior; with several at 0 it is conservative.)
 
     Parameters
