@@ -158,8 +158,8 @@ def test_kenward_roger_matches_pbkrtest(fits: dict, model: str) -> None:
     for j, term in enumerate(TERMS):
         sel = coefs[(coefs.model == model) & (coefs.method == "REML") & (coefs.term == term)]
         r = sel.set_index("feature").loc[fit.feature_names]
-        np.testing.assert_allclose(res.se[:, j], r.se_kr, rtol=1e-5)
-        np.testing.assert_allclose(res.df[:, j], r.df_kr, rtol=1e-4)
+        np.testing.assert_allclose(res.se[:, j], r.se_kr, rtol=1e-6)
+        np.testing.assert_allclose(res.df[:, j], r.df_kr, rtol=1e-6)
         _check_p(res.p[:, j], r.p_kr.to_numpy())
     with pytest.raises(ValueError, match="REML"):
         lmm_test(fits[model, "ML"], df="kenward-roger")
@@ -177,8 +177,8 @@ def test_contrast_matches_lmertest(fits: dict, model: str, method: str) -> None:
         _check_p(res.p[:, 0], ref.p.to_numpy())
     if method == "REML":
         kr = lmm_test(fit, contrast="c - b", df="kenward-roger")
-        np.testing.assert_allclose(kr.df[:, 0], ref.df_kr, rtol=1e-4)
-        np.testing.assert_allclose(kr.se[:, 0], ref.se_kr, rtol=1e-5)
+        np.testing.assert_allclose(kr.df[:, 0], ref.df_kr, rtol=1e-6)
+        np.testing.assert_allclose(kr.se[:, 0], ref.se_kr, rtol=1e-6)
 
 
 def test_lmm_test_alternatives_and_residual_df(fits: dict) -> None:
