@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._lmm_checks import check_controls, check_method, check_summary, check_theta0
 from ._lmm_engine import fit_reduced
 from ._lmm_inference import satterthwaite
-from ._lmm_inputs import check_controls, check_method, check_summary, check_theta0
 from ._lmm_reduce import reduce_summary
 from .lmm_summary import LMMSummary, summary_statistics
 from .result import FeatureResult
