@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed bench-features peers clean
+.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed bench-features bench-features-lmm peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-distributed: $(STAMP)
 # R limma (when Rscript with limma is present).
 bench-features: $(STAMP)
 	$(PY) benchmarks/bench_features.py $(BENCH_ARGS)
+
+# FLASHMM (R) is used when R finds it, e.g. in a private library: R_LIBS_USER=/work/rlib.
+bench-features-lmm: $(STAMP)
+	$(PY) benchmarks/bench_features_lmm.py $(BENCH_ARGS)
 
 # FaST-LMM lives in its own environment so that it cannot change the main one.
 peers: .venv-peers/.installed

@@ -113,6 +113,7 @@ API_MODULES = [
     ("kronlmm.features", "Many-feature models (limma-style, per-feature LMMs)", True),
     ("kronlmm.plot", "Plots", False),
     ("kronlmm.cli", "Command line", False),
+    ("kronlmm.features", "Many features: limma-style models and per-feature LMMs", True),
 ]
 
 #: Problems found while writing generated pages, reported as Sphinx warnings once the build
