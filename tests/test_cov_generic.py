@@ -160,6 +160,8 @@ CASES = [
         ),
     ),
 ]
+
+
 def _diagonal(rng: np.random.Generator, p: int) -> DiagonalCov:
     cov = DiagonalCov(p)
     cov.variances = rng.uniform(0.2, 2.0, p)
