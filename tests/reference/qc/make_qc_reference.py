@@ -9,7 +9,8 @@ Writes, next to this script:
   monomorphic, some at MAF exactly 0.05 = 12/240), variant missingness 0–15 %, six samples
   with 8–30 % missing calls, and 40 variants out of Hardy–Weinberg equilibrium (a mixture
   of two populations with different frequencies);
-* ``keep.txt`` (``FID IID``, 110 samples), ``remove.txt`` (``IID`` only, 3 samples),
+* ``keep.txt`` (``FID IID``, 110 samples), ``remove.txt`` (PLINK 2 ``#FID IID`` header,
+  3 samples; PLINK 2.00a3.5 matches nothing in a one-column list without header),
   ``extract.txt`` (380 variant IDs and 2 IDs absent from the .bim), ``exclude.txt``
   (5 variant IDs);
 * plink2's statistics of all samples: ``qc.afreq`` (``--freq``), ``qc.vmiss`` and
@@ -54,7 +55,9 @@ def simulate() -> np.ndarray:
         dosage[:, j] = 0.0
         dosage[rng.choice(N, 12, replace=False), j] = 1.0
     # missing calls: a rate per variant from 0 to 15 %, and six samples with 8-30 %
-    rate = rng.choice([0.0, 0.01, 0.03, 0.05, 0.08, 0.15], size=M, p=[0.5, 0.2, 0.1, 0.08, 0.07, 0.05])
+    rate = rng.choice(
+        [0.0, 0.01, 0.03, 0.05, 0.08, 0.15], size=M, p=[0.5, 0.2, 0.1, 0.08, 0.07, 0.05]
+    )
     rate[80:92] = 0.0
     missing = rng.uniform(size=(N, M)) < rate
     for i, r in zip([3, 17, 40, 41, 77, 100], [0.08, 0.12, 0.2, 0.3, 0.09, 0.11], strict=True):
@@ -85,9 +88,13 @@ def main() -> None:
     rng = np.random.default_rng(SEED + 1)
     keep = sorted(rng.choice(N, 110, replace=False))
     (HERE / "keep.txt").write_text("".join(f"{iids[i]}\t{iids[i]}\n" for i in keep))
-    (HERE / "remove.txt").write_text("".join(f"{iids[i]}\n" for i in keep[:3]))
+    (HERE / "remove.txt").write_text(
+        "#FID\tIID\n" + "".join(f"{iids[i]}\t{iids[i]}\n" for i in keep[:3])
+    )
     extract = sorted(rng.choice(M, 380, replace=False))
-    (HERE / "extract.txt").write_text("".join(f"{sids[j]}\n" for j in extract) + "absent1\nabsent2\n")
+    (HERE / "extract.txt").write_text(
+        "".join(f"{sids[j]}\n" for j in extract) + "absent1\nabsent2\n"
+    )
     (HERE / "exclude.txt").write_text("".join(f"{sids[j]}\n" for j in extract[:5]))
 
     bfile = str(HERE / "qc")
