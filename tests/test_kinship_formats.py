@@ -125,9 +125,10 @@ def test_writers_follow_the_tools_rules(tmp_path, fam_ids):
     for shape in ("square", "triangle"):
         path = write_kinship(tmp_path / f"k_{shape}.rel.bin", fam_ids, K, fids=fids, shape=shape)
         assert path.read_bytes() == (REF / f"plink2_{shape}.rel.bin").read_bytes()
-        assert Path(f"{tmp_path}/k_{shape}.rel.id").read_bytes() == (
-            REF / f"plink2_{shape}.rel.id"
-        ).read_bytes()
+        assert (
+            Path(f"{tmp_path}/k_{shape}.rel.id").read_bytes()
+            == (REF / f"plink2_{shape}.rel.id").read_bytes()
+        )
         text = write_kinship(tmp_path / f"k_{shape}.rel", fam_ids, K, fids=fids, shape=shape)
         ours = np.array(text.read_text().split(), dtype=float)
         theirs = np.array((REF / f"plink2_{shape}.rel").read_text().split(), dtype=float)

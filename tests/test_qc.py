@@ -77,7 +77,9 @@ def test_hwe_exact_p_equals_enumeration_in_exact_arithmetic():
             return Fraction(num, factorial(2 * n) * factorial(a) * factorial(h) * factorial(b))
 
         observed = prob(het)
-        return float(sum(p for h in range(n1 % 2, min(n1, n2) + 1, 2) if (p := prob(h)) <= observed))
+        return float(
+            sum(p for h in range(n1 % 2, min(n1, n2) + 1, 2) if (p := prob(h)) <= observed)
+        )
 
     counts = [(90, 0, 10), (79, 21, 0), (30, 20, 0), (3, 2, 1), (10, 40, 10), (0, 57, 0), (5, 0, 0)]
     ours = hwe_exact_p(*np.array(counts).T)

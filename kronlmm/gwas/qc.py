@@ -145,8 +145,9 @@ class QCReport:
     >>> qc = fit_null(paths.prefix, paths.pheno, covar=paths.covar, kinship=None).qc
     >>> qc.variants["in_bim"], qc.variants["removed_by_maf"], qc.variants["kept"]
     (3000, 30, 2970)
-    >>> print(qc.summary())
-    variant QC (MAF >= 0.01, variant missingness <= 0.05): 2970 of 3000 variants kept; removed: maf 30
+    >>> print(qc.summary().replace("; ", ";\\n"))
+    variant QC (MAF >= 0.01, variant missingness <= 0.05): 2970 of 3000 variants kept;
+    removed: maf 30
     """
 
     filters: QCFilters
@@ -311,4 +312,3 @@ def filter_variants(
             "relax them (--maf, --geno, --hwe) or check the genotypes"
         )
     return variant_index
-

@@ -1,10 +1,9 @@
 """Choosing the rank of the genetic trait covariance C₀ of a GWAS null model.
 
 A C₀ of rank r < p (p traits) forces the traits' genetic effects into r dimensions: with
-r = 1 every genetic correlation is ±1. Where that is not true of the data, scans of the
-fitted null are inflated (issue 15's simulations: λ 1.10–1.17 and a type-I error 4.6×
-nominal at α = 1e-3 with rank 1 where C₀ has full rank, against λ 0.99–1.00 with rank p).
-So the workflow chooses for the user:
+r = 1 every genetic correlation is ±1. Where that is not true of the data, the scans of
+the fitted null are inflated, more so as n grows; a full-rank C₀ makes no such
+assumption. So the workflow chooses for the user:
 
 ``rank=None`` (the default): full rank p when the sample allows it
     — at least :data:`OBSERVATIONS_PER_PARAMETER` observations (samples after covariates ×
@@ -126,8 +125,9 @@ def default_rank(p: int, n: int, n_covariates: int) -> RankChoice:
     Examples
     --------
     >>> from kronlmm.gwas import default_rank
-    >>> default_rank(p=8, n=60, n_covariates=2).reason
-    'rank 1 < p = 8: 464 observations allow 46 variance parameters (10 per parameter), full rank needs 72'
+    >>> print(default_rank(p=8, n=60, n_covariates=2).reason.replace(", ", ",\\n"))
+    rank 1 < p = 8: 464 observations allow 46 variance parameters (10 per parameter),
+    full rank needs 72
     """
     observations = max(n - n_covariates, 0) * p
     allowed = observations // OBSERVATIONS_PER_PARAMETER

@@ -59,7 +59,7 @@ class GwasResult:
     >>> result.effects.columns.tolist(), result.effects["trait"].iloc[0]
     (['variant_id', 'trait', 'beta', 'se'], 'common')
     >>> round(result.lambda_gc, 2)
-    1.02
+    0.98
 
     The tables round-trip through the writers:
 

@@ -346,8 +346,10 @@ class PlinkSource:
         self._positions: NDArray[np.intp] | None = None
         if variant_index is not None:
             positions = np.asarray(variant_index, dtype=np.intp)
-            if positions.ndim != 1 or np.any(np.diff(positions) <= 0) or (
-                positions.size and (positions[0] < 0 or positions[-1] >= genotypes.nvariants)
+            if (
+                positions.ndim != 1
+                or np.any(np.diff(positions) <= 0)
+                or (positions.size and (positions[0] < 0 or positions[-1] >= genotypes.nvariants))
             ):
                 raise ValueError(
                     "variant_index must hold increasing .bim positions in "

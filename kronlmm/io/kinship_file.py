@@ -175,7 +175,9 @@ def _read_numeric_table(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     sep = sniff_separator(path)
     with open(path, encoding="utf-8-sig") as fh:
         header = next(line for line in fh if line.strip())
-    head = [h.strip() for h in (header.split() if sep == r"\s+" else header.rstrip("\r\n").split(sep))]
+    head = [
+        h.strip() for h in (header.split() if sep == r"\s+" else header.rstrip("\r\n").split(sep))
+    ]
     if len(head) < 2:
         return None
     try:

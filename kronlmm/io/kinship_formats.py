@@ -409,7 +409,13 @@ def write_gcta_grm(
 
     Examples
     --------
-    See :func:`read_gcta_grm`.
+    >>> import os
+    >>> import tempfile
+    >>> from kronlmm.io import write_gcta_grm
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     files = write_gcta_grm(os.path.join(tmp, "g"), ["a", "b"], [[1, 0.5], [0.5, 1]])
+    ...     [(f.name, f.stat().st_size) for f in files]  # 3 float32 values: K[0,0]; K[1,0..1]
+    [('g.grm.bin', 12), ('g.grm.N.bin', 12), ('g.grm.id', 8)]
     """
     prefix = _gcta_prefix(Path(path))
     iids, mat = _ids_and_matrix(ids, K)
@@ -460,7 +466,16 @@ def write_plink_rel(
 
     Examples
     --------
-    See :func:`read_plink_rel`.
+    >>> import os
+    >>> import tempfile
+    >>> from kronlmm.io import write_plink_rel
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_plink_rel(os.path.join(tmp, "k.rel.bin"), ["a", "b"],
+    ...                            [[1, 0.5], [0.5, 1]], fids=["f", "f"])
+    ...     size = path.stat().st_size  # 4 float64 values
+    ...     ids = open(os.path.join(tmp, "k.rel.id")).read().split()
+    >>> size, ids
+    (32, ['#FID', 'IID', 'f', 'a', 'f', 'b'])
     """
     path = Path(path)
     if shape not in ("square", "triangle"):

@@ -1,4 +1,5 @@
-"""Sample and variant lists in PLINK's formats (``--keep``/``--remove``, ``--extract``/``--exclude``).
+"""Sample and variant lists in PLINK's formats (``--keep``, ``--remove``, ``--extract``,
+``--exclude``).
 
 Sample lists
 ------------
@@ -27,7 +28,13 @@ from numpy.typing import NDArray
 
 from ._common import PathLike, check_exists, format_ids
 
-__all__ = ["SampleList", "read_sample_list", "read_variant_list", "select_samples", "select_variants"]
+__all__ = [
+    "SampleList",
+    "read_sample_list",
+    "read_variant_list",
+    "select_samples",
+    "select_variants",
+]
 
 logger = logging.getLogger("kronlmm")
 
@@ -219,7 +226,9 @@ def select_samples(
             wrong = [
                 f"{iid} (list: FID {fid}, .fam: FID {fids[pos]})"
                 for iid, fid, pos in zip(
-                    np.asarray(lst.iids)[found], np.asarray(lst.fids)[found], where[found],
+                    np.asarray(lst.iids)[found],
+                    np.asarray(lst.fids)[found],
+                    where[found],
                     strict=True,
                 )
                 if str(fids[pos]) != fid
