@@ -84,8 +84,9 @@ def test_gemma_centred_kinship_equals_kronlmms_centred_grm(fam_ids):
     assert kin.ids.tolist() == fam_ids.tolist()
     geno = PlinkGenotypes(SMALL)
     report = QCReport(QCFilters(maf=0.01, geno=0.05))
-    variants = filter_variants(geno, np.arange(N), np.arange(geno.nvariants), report.filters,
-                               report=report)  # fmt: skip
+    variants = filter_variants(
+        geno, np.arange(N), np.arange(geno.nvariants), report.filters, report=report
+    )
     assert report.variants["kept"] == 196  # GEMMA's log: "number of analyzed SNPs = 196"
     ours = grm_from_genotypes(geno, variant_index=variants, standardize=False)
     np.testing.assert_allclose(kin.K, ours.K, rtol=0, atol=1e-9)

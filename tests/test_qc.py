@@ -97,9 +97,13 @@ def test_filters_keep_what_plink2_keeps(geno, case):
         geno, extract=lists.get("extract"), exclude=lists.get("exclude"), report=report
     )
     samples = select_genotype_samples(
-        geno, FILTERS, keep=lists.get("keep"), remove=lists.get("remove"),
-        variant_index=variants, report=report,
-    )  # fmt: skip
+        geno,
+        FILTERS,
+        keep=lists.get("keep"),
+        remove=lists.get("remove"),
+        variant_index=variants,
+        report=report,
+    )
     kept = filter_variants(geno, samples, variants, FILTERS, report=report)
 
     expected_samples = read_sample_list(REF / f"{case}.id").iids
@@ -118,15 +122,17 @@ def test_ties_at_the_threshold_are_kept(geno):
     stats = variant_qc_stats(geno, variant_index=np.arange(80, 92))
     assert (stats["maf"] == 0.05).all()
     report = QCReport(QCFilters(maf=0.05, geno=None))
-    kept = filter_variants(geno, np.arange(geno.nsamples), np.arange(80, 92), report.filters,
-                           report=report)  # fmt: skip
+    kept = filter_variants(
+        geno, np.arange(geno.nsamples), np.arange(80, 92), report.filters, report=report
+    )
     assert kept.tolist() == list(range(80, 92))
 
 
 def test_no_filter_keeps_everything(geno):
     report = QCReport(NO_QC)
-    kept = filter_variants(geno, np.arange(geno.nsamples), np.arange(geno.nvariants), NO_QC,
-                           report=report)  # fmt: skip
+    kept = filter_variants(
+        geno, np.arange(geno.nsamples), np.arange(geno.nvariants), NO_QC, report=report
+    )
     assert kept.size == geno.nvariants and report.summary().startswith("variant QC (none)")
 
 
