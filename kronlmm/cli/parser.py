@@ -50,9 +50,11 @@ __all__ = ["cli", "main"]
 # --------------------------------------------------------------------------- option kinds
 if TYPE_CHECKING:  # generic in recent Click only: subscripted for the type checker alone
     IntParamType = click.ParamType[int, Any]
+    AnyParamType = click.ParamType[Any, Any]
     StrChoice = click.Choice[str]
 else:
     IntParamType = click.ParamType
+    AnyParamType = click.ParamType
     StrChoice = click.Choice
 
 
@@ -77,7 +79,7 @@ class PositiveInt(IntParamType):
 POSITIVE_INT = PositiveInt()
 
 
-class RankParam(click.ParamType):
+class RankParam(AnyParamType):
     """``full``, ``auto`` or a positive integer (the rank of C₀)."""
 
     name = "full|auto|K"
@@ -102,7 +104,7 @@ class RankParam(click.ParamType):
         return number
 
 
-class Threshold(click.ParamType):
+class Threshold(AnyParamType):
     """A number in [0, upper], or ``none`` (``off``) for no filter."""
 
     name = "X|none"

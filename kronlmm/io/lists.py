@@ -172,7 +172,7 @@ def _as_sample_list(spec: SampleList | PathLike | Sequence[str]) -> SampleList:
     if isinstance(spec, SampleList):
         return spec
     if isinstance(spec, (str, Path)) or hasattr(spec, "__fspath__"):
-        return read_sample_list(spec)  # type: ignore[arg-type]
+        return read_sample_list(spec)
     return SampleList(list(spec), None, "sample list")
 
 
@@ -288,7 +288,7 @@ def select_variants(
         if spec is None:
             continue
         listed_ids = (
-            read_variant_list(spec)  # type: ignore[arg-type]
+            read_variant_list(spec)
             if isinstance(spec, (str, Path)) or hasattr(spec, "__fspath__")
             else [str(v) for v in spec]
         )

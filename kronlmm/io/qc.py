@@ -85,11 +85,14 @@ def hwe_exact_p(n_hom1: ArrayLike, n_het: ArrayLike, n_hom2: ArrayLike) -> NDArr
     n = aa + ab + bb
     n1 = 2 * aa + ab
     out = np.ones(n.size)
-    keys = pd.DataFrame({"n": n, "n1": n1}).groupby(["n", "n1"]).indices
-    for (size, copies), rows in keys.items():
+    groups: dict[tuple[int, int], list[int]] = {}
+    for row, key in enumerate(zip(n.tolist(), n1.tolist(), strict=True)):
+        groups.setdefault(key, []).append(row)
+    for (size, copies), members in groups.items():
         if size == 0 or copies in (0, 2 * size):
             continue
-        h, logp = _log_probabilities(int(size), int(copies))
+        rows = np.asarray(members)
+        h, logp = _log_probabilities(size, copies)
         top = logp.max()
         prob = np.exp(logp - top)
         order = np.argsort(prob, kind="stable")

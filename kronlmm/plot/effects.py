@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy import stats
 
 from ..gwas.result import GwasResult
@@ -65,7 +66,11 @@ def top_effects(result: GwasResult, k: int = 5, *, level: float = 0.95) -> pd.Da
     order = tested["neg_log10_p_value"].sort_values(ascending=False, kind="stable").index[:k]
     top = tested.loc[order, ["variant_id", "chrom", "pos", "effect_allele", "p_value"]]
     q = len(result.effects) // max(len(assoc), 1)
-    rows = np.concatenate([np.arange(i * q, (i + 1) * q) for i in order]) if len(order) else []
+    rows: NDArray[np.int64] = (
+        np.concatenate([np.arange(i * q, (i + 1) * q) for i in order])
+        if len(order)
+        else np.zeros(0, dtype=np.int64)
+    )
     effects = result.effects.iloc[rows].reset_index(drop=True)
     out = top.loc[top.index.repeat(q)].reset_index(drop=True)
     out["trait"] = effects["trait"].to_numpy()
