@@ -271,11 +271,8 @@ def run_kinship(opts: Options) -> int:
     prefix = check_prefix(opts["out"])
     fmt, kind = opts["file_format"], opts["kind"]
     filters = _filters(opts)
-    if (
-        fmt == "gemma"
-        and any(filters[k] is not None for k in ("keep", "remove"))
-        or (fmt == "gemma" and filters["qc"].mind is not None)
-    ):
+    drops_samples = filters["keep"] is not None or filters["remove"] is not None
+    if fmt == "gemma" and (drops_samples or filters["qc"].mind is not None):
         raise ValueError(
             "GEMMA's kinship files hold no sample IDs, so their rows must be every sample of "
             "the .fam in order: --keep, --remove and --mind cannot be used with --format gemma "
