@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from ._common import PathLike, as_ids, check_exists, duplicate_ids, format_ids, sniff_separator
+from ._common import PathLike, as_ids, check_exists, duplicate_ids, format_ids
 from .atomic import atomic_path
 from .kinship import TOOL_PSD_TOLERANCE, Kinship, check_kinship
 from .kinship_formats import (
@@ -66,7 +66,7 @@ def read_kinship(
         IDs) and one row per sample (ID, then values).
     ids : sequence, optional
         Sample IDs of the rows of a GEMMA file, which has none (the IIDs of the ``.fam`` it
-        was computed from); required for GEMMA files, refused for the others.
+        was computed from); required for GEMMA files, not used for the others.
     check_psd : bool, default True
         Check that ``K`` is positive semidefinite (costs an eigenvalue decomposition; for
         GCTA's and PLINK's GRMs, which are not exactly PSD, down to ``-1e-2 ×`` the largest
@@ -125,13 +125,7 @@ def read_kinship(
             ids, mat = npz["ids"], npz["K"]
         return check_kinship(ids, mat, check_psd=check_psd, name=name)
 
-    fast = _read_numeric_table(path)
-    if fast is not None:
-        row_ids, col_ids, mat = fast
-        _check_table_ids(name, row_ids, col_ids)
-        order = pd.Index(col_ids).get_indexer(pd.Index(row_ids))
-        return check_kinship(row_ids, mat[:, order], check_psd=check_psd, name=name)
-    raw = _read_raw(path, None)  # a cell is not a number: find it, name it
+    raw = _read_raw(path, None)
     if raw.shape[1] < 2:
         raise ValueError(f"{name} must have an ID column and at least one value column")
     row_ids = as_ids(raw.iloc[:, 0].str.strip().to_numpy(), name)
@@ -167,46 +161,6 @@ def _check_table_ids(name: str, row_ids: np.ndarray, col_ids: np.ndarray) -> Non
             f"{name}: row and column IDs differ (rows only: {format_ids(only_r)}; columns "
             f"only: {format_ids(only_c)})"
         )
-
-
-def _read_numeric_table(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """A kinship table parsed by pandas' C parser as numbers (IDs as strings), or ``None``
-    when some cell is not a number (the caller then finds and names it)."""
-    sep = sniff_separator(path)
-    with open(path, encoding="utf-8-sig") as fh:
-        header = next(line for line in fh if line.strip())
-    head = [
-        h.strip() for h in (header.split() if sep == r"\s+" else header.rstrip("\r\n").split(sep))
-    ]
-    if len(head) < 2:
-        return None
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=sep,
-            header=None,
-            skiprows=1,
-            dtype={0: str},
-            engine="c" if sep != r"\s+" else None,
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-            na_filter=False,
-            float_precision="high",  # within one unit in the last place, 3× round_trip's speed
-        )
-    except (ValueError, pd.errors.ParserError):
-        return None
-    values = frame.iloc[:, 1:]
-    if frame.shape[1] != len(head) or not all(
-        pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t) for t in values.dtypes
-    ):
-        return None
-    mat = values.to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(mat)):
-        return None
-    name = f"kinship {str(path)!r}"
-    row_ids = as_ids(frame.iloc[:, 0].str.strip().to_numpy(), name)
-    col_ids = as_ids(np.asarray(head[1:], dtype=object), name)
-    return row_ids, col_ids, mat
 
 
 def write_kinship(

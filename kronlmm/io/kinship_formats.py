@@ -29,6 +29,7 @@ the precision of a binary file by its size, which the number of IDs fixes. ID fi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -159,10 +160,8 @@ def _from_triangle(values: NDArray[np.float64], n: int) -> NDArray[np.float64]:
 
 def _from_square(values: NDArray[np.float64], n: int, name: str) -> NDArray[np.float64]:
     K = values.reshape(n, n)
-    upper = K[np.triu_indices(n, 1)]
-    lower = K.T[np.triu_indices(n, 1)]
-    if n > 1 and not upper.any() and lower.any():  # PLINK's 'square0'
-        return np.tril(K) + np.tril(K, -1).T
+    if n > 1 and not K[0, 1:].any() and not np.triu(K, 1).any() and np.tril(K, -1).any():
+        return np.tril(K) + np.tril(K, -1).T  # PLINK's 'square0': upper triangle written as 0
     return K
 
 
@@ -180,10 +179,22 @@ def _matrix(values: NDArray[np.float64], n: int, name: str) -> NDArray[np.float6
 
 def _text_values(path: Path) -> NDArray[np.float64]:
     text = path.read_text(encoding="utf-8")
+    with warnings.catch_warnings():
+        # NumPy warns (DeprecationWarning) and stops where a token is not a number
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            return np.fromstring(text, dtype=np.float64, sep=" ")
+        except (DeprecationWarning, ValueError):
+            bad = next(t for t in text.split() if not _is_number(t))
+            raise ValueError(f"kinship {str(path)!r} has a non-numeric value {bad!r}") from None
+
+
+def _is_number(token: str) -> bool:
     try:
-        return np.array(text.split(), dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"kinship {str(path)!r} has a non-numeric value: {err}") from None
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def read_gemma_kinship(path: PathLike, ids: Sequence[object] | ArrayLike) -> NDArray[np.float64]:
