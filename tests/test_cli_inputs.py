@@ -299,6 +299,7 @@ def test_default_filters_are_stated_and_can_be_switched_off(tmp_path: Path) -> N
 
 
 # --------------------------------------------------------------------------- rank
+@pytest.mark.slow
 def test_rank_default_auto_and_warning(tmp_path: Path) -> None:
     base = ["--bfile", PATHS.prefix, "--pheno", PATHS.pheno, "--covar", PATHS.covar]
     out, err = _ok("fit-null", *base, "--out", tmp_path / "default")
@@ -401,6 +402,7 @@ def test_kinship_command_centred_equals_gemma(tmp_path: Path) -> None:
     assert code == 1 and "GEMMA's kinship files hold no sample IDs" in err
 
 
+@pytest.mark.slow
 def test_scan_reads_kinship_files_of_other_tools(tmp_path: Path) -> None:
     """The same matrix in PLINK's binary format and in kronlmm's .npz: the same null."""
     base = ["--bfile", PATHS.prefix, "--pheno", PATHS.pheno, "--covar", PATHS.covar, "-q"]
@@ -445,6 +447,7 @@ def test_scan_reads_kinship_files_of_other_tools(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- messages
+@pytest.mark.slow
 def test_verbose_prints_stage_timings_and_checkpoints_say_what_was_reused(tmp_path: Path) -> None:
     args = [
         "scan",
