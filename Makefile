@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	@# setuptools' PEP 660 editable install warns "Editable installation." (a banner of
+	@# advice for flat layouts); that one message is silenced, nothing else.
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e ".[test]"
 	@# Optional peers for comparison tests; tests skip cleanly where they are absent.
 	-$(PY) -m pip install --quiet glimix-core 2>/dev/null || true
 	-$(PY) -m pip install --quiet pylimma==0.2.0 2>/dev/null || true
@@ -25,7 +27,7 @@ test: $(STAMP)
 DOCS_STAMP := $(VENV)/.docs-installed
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[docs]"
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e ".[docs]"
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)

@@ -17,6 +17,7 @@ OUTPUT_SUFFIXES = {
     "null": ".null.json",
     "manhattan": ".manhattan.png",
     "qq": ".qq.png",
+    "top_effects": ".top_effects.png",
 }
 """Suffix appended to ``--out PREFIX`` for each output file."""
 
@@ -35,7 +36,8 @@ def output_paths(prefix: str | Path) -> dict[str, Path]:
     Returns
     -------
     dict
-        ``"assoc"``, ``"effects"``, ``"null"``, ``"manhattan"``, ``"qq"`` → path.
+        ``"assoc"``, ``"effects"``, ``"null"``, ``"manhattan"``, ``"qq"``,
+        ``"top_effects"`` → path.
 
     Examples
     --------
@@ -57,7 +59,11 @@ def check_prefix(prefix: str) -> str:
 
 
 def write_outputs(
-    result: GwasResult, prefix: str, plots: bool, highlight: Sequence[str] | None = None
+    result: GwasResult,
+    prefix: str,
+    plots: bool,
+    highlight: Sequence[str] | None = None,
+    highlight_label: str = "highlighted variants",
 ) -> list[Path]:
     """Write the tables, the null model and (with ``plots``) the plots of a scan; each file
     atomically, all after the analysis succeeded. Returns the paths written."""
@@ -71,5 +77,12 @@ def write_outputs(
     if plots:
         from ..plot import save_plots
 
-        written += save_plots(result, paths["manhattan"], paths["qq"], highlight=highlight)
+        written += save_plots(
+            result,
+            paths["manhattan"],
+            paths["qq"],
+            highlight=highlight,
+            highlight_label=highlight_label,
+            effects_path=paths["top_effects"],
+        )
     return written

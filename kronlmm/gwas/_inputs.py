@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from ..core.linalg import EconomicSVD
 from ..core.numerics import no_variance_left
 from ..io import (
+    TOOL_PSD_TOLERANCE,
     AlignedSamples,
     Kinship,
     PlinkGenotypes,
@@ -25,6 +26,17 @@ from ..io import (
     read_kinship,
     read_table,
 )
+from .qc import (
+    DEFAULT_QC,
+    QCFilters,
+    QCReport,
+    SampleSpec,
+    VariantList,
+    filter_variants,
+    select_genotype_samples,
+    select_listed_variants,
+)
+from .timing import stage
 
 __all__ = ["KinshipInfo", "Prepared", "prepare_inputs", "KinshipSpec", "TableSpec"]
 
@@ -69,8 +81,8 @@ class KinshipInfo:
     >>> info = fit_null(paths.prefix, paths.pheno, covar=paths.covar).kinship
     >>> info.source, info.method, info.rank
     ('grm', 'eigendecomposition', 376)
-    >>> info.n_variants, info.n_monomorphic, info.n_clipped
-    (2984, 16, 1)
+    >>> info.n_variants, info.n_monomorphic, info.n_clipped  # the variants passing QC
+    (2970, 0, 1)
     >>> fit_null(paths.prefix, paths.pheno, covar=paths.covar, kinship=None).kinship
     KinshipInfo(source='none', method='none', rank=0, n_variants=None, ...)
     """
@@ -106,6 +118,11 @@ class Prepared:
         Whether an intercept column was prepended to the covariates.
     kinship : KinshipInfo
         How ``G`` was obtained.
+    variant_index : numpy.ndarray
+        ``.bim`` positions of the variants that passed the lists and QC filters (tested and,
+        for ``"grm"``, used for the kinship).
+    qc : QCReport
+        What the sample and variant filters removed.
     """
 
     genotypes: PlinkGenotypes
@@ -117,6 +134,8 @@ class Prepared:
     covariate_names: list[str]
     intercept_added: bool
     kinship: KinshipInfo
+    variant_index: NDArray[np.intp]
+    qc: QCReport
 
 
 def _columns(cols: str | Sequence[str] | None) -> list[str] | None:
@@ -203,6 +222,7 @@ def _genetic_factor(
     genotypes: PlinkGenotypes,
     aligned: AlignedSamples,
     block_size: int,
+    variant_index: NDArray[np.intp],
 ) -> tuple[NDArray[np.float64] | EconomicSVD, KinshipInfo]:
     n = aligned.nsamples
     if kinship is None:
@@ -210,8 +230,9 @@ def _genetic_factor(
         return np.zeros((n, 0)), KinshipInfo(source="none", method="none", rank=0)
     if isinstance(kinship, str) and kinship == "grm":
         idx = aligned.genotype_index
-        if genotypes.nvariants <= n:
-            lr = low_rank_G(genotypes, idx, block_size)
+        if variant_index.size <= n:
+            with stage("kinship (low-rank G from the genotypes)"):
+                lr = low_rank_G(genotypes, idx, block_size, variant_index=variant_index)
             info = KinshipInfo(
                 source="grm",
                 method="low-rank genotypes",
@@ -220,8 +241,10 @@ def _genetic_factor(
                 n_monomorphic=lr.n_monomorphic,
             )
             return lr.G, info
-        grm = grm_from_genotypes(genotypes, idx, block_size)
-        G, clipped = _factor_from_kinship(grm.K)
+        with stage("kinship (GRM from the genotypes)"):
+            grm = grm_from_genotypes(genotypes, idx, block_size, variant_index=variant_index)
+        with stage("kinship eigendecomposition"):
+            G, clipped = _factor_from_kinship(grm.K)
         info = KinshipInfo(
             source="grm",
             method="eigendecomposition",
@@ -232,47 +255,104 @@ def _genetic_factor(
         )
         return G, info
     assert aligned.K is not None
-    G, clipped = _factor_from_kinship(aligned.K)
+    with stage("kinship eigendecomposition"):
+        G, clipped = _factor_from_kinship(aligned.K)
     source = "Kinship object" if isinstance(kinship, Kinship) else str(kinship)
     return G, KinshipInfo(
         source=source, method="eigendecomposition", rank=G.S2.size, n_clipped=clipped
     )
 
 
+def _phenotypes(
+    pheno: TableSpec | None,
+    pheno_cols: str | Sequence[str] | None,
+    genotypes: PlinkGenotypes,
+    pheno_from_fam: bool,
+    id_col: str | None,
+) -> pd.DataFrame:
+    if pheno_from_fam:
+        if pheno is not None:
+            raise ValueError(
+                "give the phenotypes either as a table (--pheno / pheno=) or from the .fam "
+                "(--pheno-from-fam / pheno_from_fam=True), not both"
+            )
+        fam = genotypes.fam_phenotypes
+        cols = _columns(pheno_cols)
+        if cols is not None:
+            unknown = [c for c in cols if c not in fam.columns]
+            if unknown:
+                raise ValueError(
+                    f"column {unknown[0]!r} not in the .fam's phenotypes: it has "
+                    f"{', '.join(fam.columns)} (pheno1 is column 6, pheno2 column 7, ...)"
+                )
+            fam = fam[cols]
+        return fam
+    if pheno is None:
+        raise ValueError(
+            "no phenotypes: give a phenotype table (--pheno FILE / pheno=) or read them "
+            "from the .fam (--pheno-from-fam / pheno_from_fam=True)"
+        )
+    return read_table(pheno, id_col=id_col, columns=_columns(pheno_cols))
+
+
 def prepare_inputs(
     bfile: PathLike | PlinkGenotypes,
-    pheno: TableSpec,
+    pheno: TableSpec | None,
     pheno_cols: str | Sequence[str] | None = None,
     covar: TableSpec | None = None,
     covar_cols: str | Sequence[str] | None = None,
     kinship: KinshipSpec = "grm",
     *,
     block_size: int = 1000,
+    qc: QCFilters = DEFAULT_QC,
+    keep: SampleSpec | None = None,
+    remove: SampleSpec | None = None,
+    extract: VariantList | None = None,
+    exclude: VariantList | None = None,
+    id_col: str | None = None,
+    pheno_from_fam: bool = False,
 ) -> Prepared:
-    """Read, align and check the inputs; build ``Y``, ``X`` and ``G``.
+    """Read, align and check the inputs; filter samples and variants; build ``Y``, ``X``, ``G``.
 
-    See :func:`kronlmm.gwas.fit_null` for the parameters. Samples are kept when present in
-    every source with complete trait and covariate values, and are put in sorted sample-ID
-    order, so that the results are the same whatever the order of the samples in each file.
+    See :func:`kronlmm.gwas.fit_null` for the parameters and :mod:`kronlmm.gwas.qc` for the
+    order of the filters. Samples are kept when present in every source with complete trait
+    and covariate values, and are put in sorted sample-ID order, so that the results are the
+    same whatever the order of the samples in each file.
     """
-    genotypes = bfile if isinstance(bfile, PlinkGenotypes) else PlinkGenotypes(bfile)
-    phenotypes = read_table(pheno, columns=_columns(pheno_cols))
-    if phenotypes.shape[1] == 0:
-        raise ValueError("the phenotype table has no trait column")
-    covariates = None
-    if covar is not None:
-        covariates = read_table(covar, columns=_columns(covar_cols))
-    elif covar_cols is not None:
-        raise ValueError("covariate columns were given without a covariate table")
+    with stage("read inputs"):
+        genotypes = bfile if isinstance(bfile, PlinkGenotypes) else PlinkGenotypes(bfile)
+        phenotypes = _phenotypes(pheno, pheno_cols, genotypes, pheno_from_fam, id_col)
+        if phenotypes.shape[1] == 0:
+            raise ValueError("the phenotype table has no trait column")
+        covariates = None
+        if covar is not None:
+            covariates = read_table(covar, id_col=id_col, columns=_columns(covar_cols))
+        elif covar_cols is not None:
+            raise ValueError("covariate columns were given without a covariate table")
 
-    kin: Kinship | None = None
-    if kinship is not None and not (isinstance(kinship, str) and kinship == "grm"):
-        if isinstance(kinship, Kinship):
-            kin = check_kinship(kinship.ids, kinship.K)
-        else:
-            kin = read_kinship(kinship)
-    aligned = align_samples(genotypes, phenotypes, covariates, kin)
-    aligned = _sorted_by_id(aligned)
+        kin: Kinship | None = None
+        if kinship is not None and not (isinstance(kinship, str) and kinship == "grm"):
+            if isinstance(kinship, Kinship):
+                kin = check_kinship(kinship.ids, kinship.K, psd_tolerance=TOOL_PSD_TOLERANCE)
+            else:
+                kin = read_kinship(kinship, ids=genotypes.sample_ids)
+
+    report = QCReport(qc)
+    with stage("sample filters (--keep, --remove, --mind)"):
+        listed = select_listed_variants(genotypes, extract=extract, exclude=exclude, report=report)
+        fam_rows = select_genotype_samples(
+            genotypes, qc, keep=keep, remove=remove, variant_index=listed, report=report
+        )
+    with stage("sample alignment"):
+        aligned = align_samples(genotypes.sample_ids[fam_rows], phenotypes, covariates, kin)
+        assert aligned.genotype_index is not None
+        aligned = dataclasses.replace(aligned, genotype_index=fam_rows[aligned.genotype_index])
+        aligned = _sorted_by_id(aligned)
+    assert aligned.genotype_index is not None
+    with stage("variant QC (--geno, --hwe, --maf)"):
+        variant_index = filter_variants(
+            genotypes, aligned.genotype_index, listed, qc, report=report
+        )
 
     X, covariate_names, intercept_added = _design(aligned)
     Y = aligned.Y
@@ -284,7 +364,7 @@ def prepare_inputs(
             "included): not enough samples"
         )
     _check_traits(Y, X, trait_names)
-    G, info = _genetic_factor(kinship, genotypes, aligned, block_size)
+    G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index)
     logger.info(
         "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d (%s, %s)",
         n,
@@ -304,4 +384,6 @@ def prepare_inputs(
         covariate_names=covariate_names,
         intercept_added=intercept_added,
         kinship=info,
+        variant_index=variant_index,
+        qc=report,
     )

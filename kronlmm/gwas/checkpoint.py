@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +27,8 @@ from ..scan.blocks import Task
 from ..scan.kernel import NullModel
 
 __all__ = ["ChunkStore", "Checkpointed", "StoringTask", "null_fingerprint"]
+
+logger = logging.getLogger("kronlmm")
 
 #: Arrays of a stored block, by their ScanResult names.
 STORED_ARRAYS = ("lml_null", "lml_alt", "chi2", "dof", "p_value", "neg_log10_p_value", "scale",
@@ -299,6 +302,16 @@ class Checkpointed:
         store = ChunkStore(self.directory, description)  # refuses another scan, now
         stored = [block for block in blocks if store.done(block.index)]
         missing = [block for block in blocks if not store.done(block.index)]
+        if stored:
+            logger.info(
+                "checkpoint %s: resumed %d of %d blocks, %d to compute",
+                store.directory,
+                len(stored),
+                len(blocks),
+                len(missing),
+            )
+        else:
+            logger.info("checkpoint %s: %d blocks to compute", store.directory, len(blocks))
         computed: Iterable[tuple[CandidateBlock, ScanResult]] = ()
         if missing:
             computed = self.inner(StoringTask(task, str(store.directory)), null, plan, missing)

@@ -30,6 +30,7 @@ from ..core.single_trait import Profile, ProjectedTerms, build_terms, profile
 from ..core.validation import as_matrix, as_vector
 from ..core.warnings import FitWarning
 from ..scan import FastScanner
+from .kron2sum import _kinship_svd
 
 __all__ = ["LMM", "FitWarning"]
 
@@ -195,6 +196,62 @@ class LMM(Function):
             U, S = U[:, keep][:, ::-1], S[keep][::-1]
         obj = cls.__new__(cls)
         obj._setup(yv, Xm, np.ascontiguousarray(U), S, restricted)
+        return obj
+
+    @classmethod
+    def from_kinship(
+        cls, y: ArrayLike, X: ArrayLike, K: ArrayLike, restricted: bool = False
+    ) -> LMM:
+        """Model with the covariance matrix ``K`` itself (n × n, symmetric PSD).
+
+        ``K`` is eigendecomposed once, ``K = Q₀ S₀ Q₀ᵀ``; eigenvalues at or below
+        ``n·ε·λ_max`` are dropped and negative ones beyond rounding
+        (``< −1e-6·λ_max``) are refused. The same as passing that eigendecomposition
+        as ``QS``, without building it yourself (and without the trap of passing ``K``
+        to :meth:`from_G`, which would use ``KKᵀ = K²``).
+
+        Parameters
+        ----------
+        y : array_like, shape (n,)
+            Outcome.
+        X : array_like, shape (n, c)
+            Covariates.
+        K : array_like, shape (n, n)
+            Genetic similarity (e.g. a GRM or a kinship file's matrix).
+        restricted : bool, optional
+            REML when true, ML (default) otherwise.
+
+        Returns
+        -------
+        LMM
+
+        Raises
+        ------
+        ValueError
+            ``K`` not square with n rows, not symmetric or not positive semidefinite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronlmm.lmm import LMM
+        >>> rng = np.random.default_rng(0)
+        >>> G = rng.normal(size=(40, 8))
+        >>> y = G @ rng.normal(size=8) + rng.normal(size=40)
+        >>> a = LMM.from_kinship(y, np.ones((40, 1)), G @ G.T)
+        >>> b = LMM.from_G(y, np.ones((40, 1)), G)
+        >>> bool(np.isclose(a.lml(), b.lml()))
+        True
+        """
+        yv = as_vector("y", y)
+        n = yv.size
+        if n == 0:
+            raise ValueError("y is empty")
+        Xm = as_matrix("X", X, nrows=n)
+        svd = _kinship_svd(K)
+        if svd.U.shape[0] != n:
+            raise ValueError(f"K has shape {np.shape(K)}, expected ({n}, {n}) for n = {n}")
+        obj = cls.__new__(cls)
+        obj._setup(yv, Xm, np.ascontiguousarray(svd.U), np.asarray(svd.S2), restricted)
         return obj
 
     def _setup(
