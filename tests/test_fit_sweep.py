@@ -19,10 +19,9 @@ import warnings
 
 import numpy as np
 import pytest
+from reference.fit_sweep import problem, read_reference  # tests/ is on sys.path
 
 from kronlmm.lmm import Kron2Sum
-
-from reference.fit_sweep import problem, read_reference  # tests/ is on sys.path
 
 ROWS = read_reference()
 
