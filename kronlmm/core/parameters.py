@@ -449,6 +449,8 @@ def finite_difference_gap(
     for name, par in holder.free_parameters().items():
         if name not in analytic:
             raise ValueError(f"the gradient has no entry for the free parameter {name!r}")
+        if par.size == 0:
+            continue
         x0 = np.array(par.value, dtype=float)
         columns = []
         try:
