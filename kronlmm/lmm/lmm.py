@@ -595,6 +595,14 @@ class LMM(Function):
         """True for REML, False for ML."""
         return self._restricted
 
+    @property
+    def ml_projected(self) -> bool:
+        """Whether :meth:`lml` is the likelihood of ``Uᵀy`` (the data projected onto the
+        span of K's eigenvectors) because the ML likelihood of ``y`` has no maximum (an
+        intercept with a centred kinship is the common case; see
+        :mod:`kronlmm.core.projections`)."""
+        return self._terms is not self._full_terms
+
     def get_fast_scanner(self) -> Any:
         """:class:`~kronlmm.scan.FastScanner` with δ fixed at its current value."""
         return FastScanner.from_lmm(self)

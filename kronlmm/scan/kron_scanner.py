@@ -181,6 +181,12 @@ class KronFastScanner:
         c, a0 = self._X.shape[1], self._A0.shape[1]
         if A1.shape[1] == 0:
             return self._null_as_alternative(c1)
+        rank_alt = null.UX.shape[1] * null.At0.shape[1] + Va.shape[1] * Vg.shape[1]
+        if not reason and Va.shape[1] and rank_alt >= null.N:
+            reason = (
+                f"no residual degrees of freedom: the alternative's mean design has rank "
+                f"{rank_alt} ≥ n·p = {null.N} and fits the data exactly"
+            )
         if reason or Va.shape[1] == 0:
             nan0, nan1 = np.full((c, a0), np.nan), np.full((c1, A1.shape[1]), np.nan)
             return ScanDict({
