@@ -121,7 +121,7 @@ class LMMPredict:
                 f"Xstar has {mstar.size} rows but ks has {cross.shape[0]}; both need one row "
                 "per new sample"
             )
-        return mstar + cross @ self._alpha
+        return np.asarray(mstar + cross @ self._alpha, dtype=float)
 
     def predictive_covariance(
         self, Xstar: ArrayLike, ks: ArrayLike, kss: ArrayLike
@@ -135,5 +135,5 @@ class LMMPredict:
                 f"kss has {prior.size} entries but ks has {cross.shape[0]} rows; both need "
                 "one per new sample"
             )
-        solved = sla.cho_solve(self._factor, cross.T, check_finite=False)
-        return prior - np.einsum("ij,ji->i", cross, solved)
+        solved = np.asarray(sla.cho_solve(self._factor, cross.T, check_finite=False))
+        return np.asarray(prior - np.einsum("ij,ji->i", cross, solved), dtype=float)
