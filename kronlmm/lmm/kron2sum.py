@@ -81,6 +81,13 @@ class Kron2Sum:
     diagonal, and :meth:`fit` optimises over parameters in those units, so fits do not
     depend on the units of Y, X or G.
 
+    A new model with the default C₀, C₁ is in glimix-core's state after construction
+    (``L₀ = ones(p, rank)`` for G divided by ``max(min G, max G)``; C₁ = L₁L₁ᵀ + εI with
+    L₁ the lower triangle of ones, ε = 1.49·10⁻⁵), so :meth:`lml` before :meth:`fit` gives
+    glimix-core's value; :meth:`fit` starts from its own estimates unless
+    ``start="current"``. glimix-core's names are provided too (``name``,
+    ``_check_grad``; see docs/migrating.rst).
+
     Parameters
     ----------
     Y : array_like, shape (n, p)
