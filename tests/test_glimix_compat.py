@@ -544,3 +544,22 @@ def test_kron_scanner_empty_a1_is_the_null_and_saturated_set_is_nan():
     r = scanner.scan(np.eye(2), big)
     assert r["reason"].startswith("no residual degrees of freedom") and np.isnan(r["lml"])
     assert isinstance(scanner, KronFastScanner)
+
+
+def test_lmm_scanner_at_delta_one_is_ordinary_least_squares():
+    rng = np.random.default_rng(2)  # pure noise: the ML optimum is δ = 1
+    n = 40
+    G = rng.normal(size=(n, 5))
+    y = 1.0 + rng.normal(size=n)
+    X = np.ones((n, 1))
+    lmm = LMM.from_G(y, X, G)
+    lmm.fit(verbose=False)
+    assert lmm.delta == 1.0 and lmm.v0 == 0.0
+    scanner = lmm.get_fast_scanner()
+    M = rng.normal(size=(n, 3))
+    fast = scanner.fast_scan(M)
+    for j in range(M.shape[1]):
+        beta, se, s, lml = _gls(y, np.column_stack([X, M[:, j]]), np.eye(n))
+        assert_allclose(fast["lml"][j], lml, rtol=1e-10)
+        assert_allclose(fast["effsizes1"][j], beta[1], rtol=1e-8)
+        assert_allclose(fast["effsizes1_se"][j], se[1], rtol=1e-8)
