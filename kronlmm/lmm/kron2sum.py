@@ -284,8 +284,7 @@ class Kron2Sum:
         p, r = self.ntraits, self._cov.C0.max_rank
         g_norm = max(float(G.min()), float(G.max())) if G.size else 0.0
         if self._proj.k and g_norm != 0:
-            L0 = np.ones((p, r))
-            self._cov.C0.set_value(L0 @ L0.T / g_norm**2, name="C0")
+            self._cov.C0.L = np.ones((p, r)) / g_norm  # type: ignore[attr-defined]
         L1 = np.tril(np.ones((p, p)))
         self._cov.C1.set_value(L1 @ L1.T + GLIMIX_EPSILON * np.eye(p), name="C1")
 
