@@ -1,6 +1,6 @@
 import pytest
 import scipy.stats as st
-from numpy import concatenate, eye, kron
+from numpy import concatenate, eye, kron, log
 from numpy.linalg import inv, solve
 from numpy.random import default_rng
 from numpy.testing import assert_allclose, assert_equal
@@ -100,7 +100,9 @@ def test_kron2sum_unrestricted():
     # DEVIATION: projected ML (see the top). glimix-core -20.1124657252 (full data),
     # kronlmm -15.3918381341 (projected data).
     _check_projected_ml(lmm, Y, A, F, G, -20.1124657252)
-    assert kron_escape_lml(Y, A, F, G, lmm.C0, lmm.C1, 1e-12) > -3.2
+    escape = [kron_escape_lml(Y, A, F, G, lmm.C0, lmm.C1, t) for t in (1e-8, 1e-10)]
+    assert escape[0] > -20.1124657252 + 10  # -7.79 at t = 1e-8 ...
+    assert_allclose(escape[1] - escape[0], 0.5 * log(100), rtol=1e-3)  # ... and rising
     assert_allclose(lmm._check_grad(step=1e-7), 0, atol=1e-4)
     assert_equal(lmm.nsamples, n)
     assert_equal(lmm.ntraits, 3)
@@ -148,11 +150,11 @@ def test_kron2sum_unrestricted():
     #   kronlmm:     lml -0.41709875 (projected data) at C₀ = 0.02272, C₁ ≈ 0;
     #                beta_covariance [[0.00371956, 0.0072488], [.., 0.01412677]]
     #   Evidence: glimix-core's fitted -2.444 is not a maximum of the full-data density,
-    #   which reaches +1.66 at C₀ = 1, C₁ = 10⁻⁸; kronlmm's beta_covariance is the dense
+    #   which reaches +3.96 at C₀ = 1, C₁ = 10⁻¹⁰; kronlmm's beta_covariance is the dense
     #   ((A⊗X)ᵀK⁻¹(A⊗X))⁻¹ at its fit.
     assert lmm.ml_projected
     assert_allclose(lmm.lml(), kron_projected_lml(lmm), rtol=1e-10)
-    assert kron_escape_lml(Y, A, F, G, eye(1), eye(1), 1e-8) > -2.44422321522 + 4
+    assert kron_escape_lml(Y, A, F, G, eye(1), eye(1), 1e-10) > -2.44422321522 + 6
     M = kron(A, F)
     K = lmm.covariance()
     assert_allclose(lmm.beta_covariance, inv(M.T @ solve(K, M)), rtol=1e-8)
