@@ -563,3 +563,16 @@ def test_lmm_scanner_at_delta_one_is_ordinary_least_squares():
         assert_allclose(fast["lml"][j], lml, rtol=1e-10)
         assert_allclose(fast["effsizes1"][j], beta[1], rtol=1e-8)
         assert_allclose(fast["effsizes1_se"][j], se[1], rtol=1e-8)
+
+
+def test_saturated_ml_model_evaluates_but_refuses_to_fit():
+    rng = np.random.default_rng(22)
+    Y, X, G = rng.normal(size=(3, 2)), rng.normal(size=(3, 3)), rng.normal(size=(3, 4))
+    with (
+        pytest.warns(UserWarning, match="no residual degrees of freedom"),
+        pytest.warns(UserWarning, match="more parameters"),
+    ):
+        model = Kron2Sum(Y, None, X, G)
+    assert np.isfinite(model.lml())
+    with pytest.raises(ValueError, match="cannot fit: rank"):
+        model.fit(verbose=False)

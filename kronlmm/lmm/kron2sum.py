@@ -175,6 +175,7 @@ class Kron2Sum:
             raise ValueError("the mean design A ⊗ X has rank 0 (A or X is all zeros)")
         full_rank_M = proj.rank_A * proj.rank_X
         saturated = full_rank_M >= n * p
+        self._saturated = saturated
         if saturated:
             msg = f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
             if self._restricted:
@@ -536,6 +537,13 @@ class Kron2Sum:
             the fit did not converge.
         """
         t0 = time.perf_counter()
+        if self._saturated:
+            n, p = self._Y.shape
+            raise ValueError(
+                f"cannot fit: rank(A ⊗ X) ≥ n·p = {n * p}, so the mean fits Y exactly and the "
+                "likelihood grows without bound as C0 and C1 shrink (it has no maximum); "
+                "lml() can still be evaluated at given C0, C1 (set_start)"
+            )
         if start not in ("moments", "current"):
             raise ValueError(f"start must be 'moments' or 'current', got {start!r}")
         if restarts is not None and restarts < 0:
