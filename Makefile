@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench bench-kron2sum bench-scan bench-distributed bench-features bench-features-lmm peers clean
+.PHONY: run test glimix-suite lint docs bench bench-kron2sum bench-scan bench-distributed bench-features bench-features-lmm peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# glimix-core's own tests run against kronlmm (tests/glimix_suite/README.md); part of
+# `make test` too, skipped where glimix-core is not installed.
+glimix-suite: $(STAMP)
+	$(PY) -m pytest tests/glimix_suite -rs $(PYTEST_ARGS)
 
 # Sphinx, warnings as errors; -E re-reads every page so no warning is skipped.
 DOCS_STAMP := $(VENV)/.docs-installed

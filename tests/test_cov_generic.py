@@ -53,7 +53,7 @@ def dense_reference(cov: Function) -> np.ndarray:
             L[i, i] = np.exp(par["Llogd"][i])
         return np.einsum("ik,jk->ij", L, L) + cov.floor * np.eye(p)
     if isinstance(cov, LRFreeFormCov):
-        n, m = cov.shape
+        n, m = cov.L.shape
         L = par["Lu"].reshape(n, m)
         return np.einsum("ik,jk->ij", L, L)
     if isinstance(cov, DiagonalCov):

@@ -57,8 +57,9 @@ class LRFreeFormCov(Covariance):
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(n, m)``, the shape of the factor ``L``: C is n × n of rank at most m."""
-        return (self._n, self._m)
+        """``(n, n)``, the shape of ``C`` (glimix-core's meaning; the factor ``L`` is
+        n × m, see ``L.shape``)."""
+        return (self._n, self._n)
 
     @property
     def dim(self) -> int:
