@@ -41,6 +41,7 @@ docs: $(DOCS_STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check kronlmm tests examples benchmarks docs/conf.py
 	$(PY) -m ruff format --check kronlmm tests examples benchmarks docs/conf.py
+	$(PY) -m mypy
 
 # Benchmarks print tables side by side with the peers (see benchmarks/README.md).
 # BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--threads 1".

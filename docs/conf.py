@@ -101,7 +101,7 @@ autosummary_context = {"inheritance_stops": INHERITANCE_STOPS}
 API_MODULES = [
     ("kronlmm.core", "Core: parameters, numerics, likelihood engine", True),
     ("kronlmm.lmm", "Models", True),
-    ("kronlmm.features", "Many-feature linear models (limma)", True),
+    ("kronlmm.features", "Many features: limma-style models and per-feature LMMs", True),
     ("kronlmm.scan", "Association scanners", True),
     ("kronlmm.gwas", "Genome-wide scans", False),
     ("kronlmm.cov", "Covariance objects", True),
@@ -112,7 +112,6 @@ API_MODULES = [
     ("kronlmm.distributed", "Distributed scans (Dask)", False),
     ("kronlmm.plot", "Plots", False),
     ("kronlmm.cli", "Command line", False),
-    ("kronlmm.features", "Many features: limma-style models and per-feature LMMs", True),
 ]
 
 #: Problems found while writing generated pages, reported as Sphinx warnings once the build

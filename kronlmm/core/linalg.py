@@ -180,7 +180,7 @@ def orthonormal_basis(M: NDArray[np.float64], rtol: float | None = None) -> Basi
     T = np.linalg.pinv(R, rcond=1e-15)
     r = int(np.sum(keep))
     sv = np.sort(sla.svdvals(M[:, nz], check_finite=False))[::-1][:r]
-    return Basis(Q, T, float(2.0 * np.sum(np.log(sv))))
+    return Basis(Q, np.asarray(T, dtype=np.float64), float(2.0 * np.sum(np.log(sv))))
 
 
 class SPDFactor:
@@ -223,7 +223,7 @@ class SPDFactor:
                 L = np.linalg.cholesky(H)
                 ld = np.diag(L)
                 if float(np.min(ld)) ** 2 > rtol * dmax:
-                    self._chol = L
+                    self._chol = np.asarray(L, dtype=np.float64)
                     self.logdet = 2.0 * float(np.sum(np.log(ld)))
                     self.rank = m
                     return
@@ -242,7 +242,7 @@ class SPDFactor:
     @property
     def full_rank(self) -> bool:
         """Whether all ``dim`` directions were kept (an ordinary inverse exists)."""
-        return self.rank == self.dim
+        return bool(self.rank == self.dim)
 
     def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
         """``H⁻¹ b`` (or ``H⁺ b``) for a vector or a matrix of right-hand sides."""
@@ -250,12 +250,12 @@ class SPDFactor:
         if self.dim == 0:
             return np.zeros_like(b)
         if self._chol is not None:
-            return sla.cho_solve((self._chol, True), b, check_finite=False)  # type: ignore[no-any-return]
+            return sla.cho_solve((self._chol, True), b, check_finite=False)
         assert self._eig is not None
         w, V = self._eig
         proj = V.T @ b
         proj = proj / (w if proj.ndim == 1 else w[:, None])
-        return V @ proj  # type: ignore[no-any-return]
+        return V @ proj
 
     def inverse(self) -> NDArray[np.float64]:
         """``H⁻¹`` (or the pseudo-inverse ``H⁺``), dense."""

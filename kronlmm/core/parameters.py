@@ -375,10 +375,10 @@ def composite_keys(children: Sequence[Function]) -> list[str]:
     children are keyed by index.
     """
     names = [c.name for c in children]
-    keys = []
+    keys: list[str] = []
     for i, name in enumerate(names):
         usable = isinstance(name, str) and name != "" and "." not in name
-        keys.append(name if usable and names.count(name) == 1 else str(i))
+        keys.append(str(name) if usable and names.count(name) == 1 else str(i))
     if len(set(keys)) != len(keys):
         keys = [str(i) for i in range(len(children))]
     return keys
@@ -386,15 +386,17 @@ def composite_keys(children: Sequence[Function]) -> list[str]:
 
 def check_children(argname: str, children: Iterable[object]) -> list[Function]:
     """Return ``children`` as a non-empty list of Functions sharing no parameter object."""
-    out = list(children)
-    if not out:
+    given = list(children)
+    if not given:
         raise ValueError(f"{argname} must contain at least one element, got none")
-    for i, c in enumerate(out):
+    out: list[Function] = []
+    for i, c in enumerate(given):
         if not isinstance(c, Function):
             raise TypeError(
                 f"{argname}[{i}] must be a kronlmm Function (covariance or mean object), "
                 f"got {type(c).__name__}"
             )
+        out.append(c)
     seen: dict[int, str] = {}
     for i, c in enumerate(out):
         for pname, p in c.parameters().items():

@@ -339,8 +339,8 @@ def unbounded_likelihood(n: int, p: int, UXq: NDArray[np.float64], restricted: b
         inside = 0
     e = n - k - (c - inside)
     if restricted:
-        return 0 < e < p
-    return n > k and e < p
+        return bool(0 < e < p)
+    return bool(n > k and e < p)
 
 
 def _trait_sd(Y: NDArray[np.float64], Xq: NDArray[np.float64]) -> NDArray[np.float64]:

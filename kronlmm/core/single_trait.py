@@ -150,7 +150,9 @@ def build_terms(
         T = np.triu(T[:m])
     else:
         T = np.zeros((m, m))
-    return ProjectedTerms(n=n, S=S, A=A, T=T, ncomp=ncomp, rank=Xb.shape[1])
+    return ProjectedTerms(
+        n=n, S=S, A=A, T=np.asarray(T, dtype=np.float64), ncomp=ncomp, rank=Xb.shape[1]
+    )
 
 
 def _singular(terms: ProjectedTerms, delta: float) -> Profile:
@@ -233,4 +235,6 @@ def profile(
         lml = -0.5 * ((n - c) * LOG2PI + n * logs + logdet_d + logdet_h + quad / s)
     else:
         lml = -0.5 * (n * LOG2PI + n * logs + logdet_d + quad / s)
-    return Profile(lml=lml, beta_t=bt, scale=s, quad=quad, logdet_d=logdet_d, R=R)
+    return Profile(
+        lml=lml, beta_t=bt, scale=s, quad=quad, logdet_d=logdet_d, R=np.asarray(R, dtype=np.float64)
+    )

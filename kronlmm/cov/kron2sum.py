@@ -132,7 +132,7 @@ class Kron2SumCov(Covariance):
             except (NotImplementedError, ValueError):
                 pass
             self.C0.fix()
-        self._cache_version: tuple[int, ...] | None = None
+        self._cache_version: tuple[int | str, ...] | None = None
         self._cache: WhitenedKron2Sum | None = None
         self._Lx: NDArray[np.float64] | None = None
 
@@ -145,7 +145,7 @@ class Kron2SumCov(Covariance):
     @property
     def nsamples(self) -> int:
         """n, the number of samples (rows of ``G``)."""
-        return self._G.shape[0]
+        return int(self._G.shape[0])
 
     @property
     def dim(self) -> int:
@@ -245,7 +245,8 @@ class Kron2SumCov(Covariance):
         Z = inner.reshape(n, p, m) + YL * il1
         out = np.einsum("isj,st->itj", Z, wt.Lh)
         out = out.transpose(1, 0, 2).reshape(n * p, m)
-        return out[:, 0] if squeeze else out
+        result: NDArray[np.float64] = out[:, 0] if squeeze else out
+        return result
 
     def trait_gradient(
         self, M0: NDArray[np.float64], M1: NDArray[np.float64]

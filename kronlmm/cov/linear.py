@@ -49,7 +49,8 @@ class LinearCov(_ScaledCov):
         return self._X
 
     def _base(self) -> NDArray[np.float64]:
-        return self._X @ self._X.T
+        out: NDArray[np.float64] = self._X @ self._X.T
+        return out
 
     def _base_contract(self, M: NDArray[np.float64]) -> float:
         # Σᵢⱼ M[i, j] (XXᵀ)[i, j] = Σ X ∘ (M X): O(n²m) without forming XXᵀ.

@@ -60,7 +60,7 @@ class SumCov(Covariance):
     @property
     def dim(self) -> int:
         """Dimension n of ``K`` (``K`` is n × n)."""
-        return self._dim
+        return int(self._dim)
 
     @property
     def covariances(self) -> list[Function]:
@@ -127,8 +127,8 @@ class SumCov(Covariance):
     @property
     def max_rank(self) -> int:
         """The dimension, or the sum of the terms' ranks if smaller."""
-        ranks = [int(getattr(c, "max_rank", self._dim)) for c in self.covariances]
-        return min(self._dim, sum(ranks))
+        ranks = [int(getattr(c, "max_rank", None) or self._dim) for c in self.covariances]
+        return int(min(self._dim, sum(ranks)))
 
     def set_value(self, C: ArrayLike, name: str = "C") -> None:
         """Give each of the t terms the value closest to ``C/t`` (a starting point that

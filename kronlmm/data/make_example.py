@@ -103,7 +103,7 @@ def simulate(seed: int = SEED) -> dict[str, pd.DataFrame | np.ndarray]:
         hap = _haplotypes(rng, 2 * n, freq_a1)
         dosage_parts.append(hap[:n] + hap[n:])
         pos = np.sort(rng.choice(np.arange(10_000, 50_000_000), size=m, replace=False))
-        ids = []
+        ids: list[str] = []
         while len(ids) < m:
             rs = int(rng.integers(1_000_000, 99_999_999))
             if rs not in used_ids:
@@ -130,15 +130,15 @@ def simulate(seed: int = SEED) -> dict[str, pd.DataFrame | np.ndarray]:
     # Causal variants: the first variant from the middle of each chromosome with allele-1
     # frequency in [0.25, 0.5].
     freq = dosage.mean(axis=0) / 2
-    causal_idx = []
+    causal_list: list[int] = []
     for c, chrom in enumerate(CHROMOSOMES):
         start = c * VARIANTS_PER_CHROMOSOME + VARIANTS_PER_CHROMOSOME // 2
         j = start
         while not 0.25 <= freq[j] <= 0.5:
             j += 1
-        causal_idx.append(j)
+        causal_list.append(j)
         assert bim.loc[j, "chrom"] == chrom
-    causal_idx = np.array(causal_idx)
+    causal_idx = np.array(causal_list)
 
     # Covariates.
     age = rng.integers(20, 71, size=n).astype(np.float64)
@@ -247,10 +247,17 @@ def write(out: Path | str | None = None, seed: int = SEED) -> Path:
         },
         count_A1=True,
     )
-    tsv = {"sep": "\t", "index": False, "lineterminator": "\n"}
-    sim["pheno"].to_csv(out / "pheno.tsv", na_rep="NA", float_format="%.5f", **tsv)
-    sim["covar"].to_csv(out / "covar.tsv", **tsv)
-    sim["causal"].to_csv(out / "causal.tsv", **tsv)
+    for name in ("pheno", "covar", "causal"):
+        table = sim[name]
+        assert isinstance(table, pd.DataFrame)
+        table.to_csv(
+            out / f"{name}.tsv",
+            sep="\t",
+            index=False,
+            lineterminator="\n",
+            na_rep="NA" if name == "pheno" else "",
+            float_format="%.5f" if name == "pheno" else None,
+        )
     return out
 
 

@@ -164,7 +164,7 @@ def resolve_design(
                 f"samples has {len(samples)} rows but the data have {nsamples} samples: "
                 "pass one row per sample, in the order of the data's columns"
             )
-        from formulaic import model_matrix  # type: ignore[import-untyped]
+        from formulaic import model_matrix
 
         try:
             mm = model_matrix(design, samples.reset_index(drop=True), na_action="raise")

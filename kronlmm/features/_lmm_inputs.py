@@ -124,7 +124,7 @@ def _component_name(spec: str) -> str:
 
 
 def _model_matrix(spec: str, data: pd.DataFrame, arg: str, sparse: bool) -> tuple[Any, list[str]]:
-    import formulaic  # type: ignore[import-untyped]
+    import formulaic
 
     try:
         mm = formulaic.model_matrix(

@@ -65,7 +65,7 @@ def lowess_r(x: FloatArray, y: FloatArray, span: float, iterations: int = 3) -> 
     """R's ``lowess(x, y, f = span, iter = iterations)`` fitted values, in the order of
     ``x`` (statsmodels' implementation of the same algorithm, with R's default
     ``delta = 0.01 · range(x)``)."""
-    from statsmodels.nonparametric.smoothers_lowess import (  # type: ignore[import-untyped]
+    from statsmodels.nonparametric.smoothers_lowess import (
         lowess,
     )
 

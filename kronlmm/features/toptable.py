@@ -54,7 +54,7 @@ def p_adjust(p: Any, method: str = "BH") -> FloatArray:
     if method not in _ADJUST:
         raise ValueError(f"adjust_method={method!r} is not known; use one of {['none', *_ADJUST]}")
     if ok.any():
-        from statsmodels.stats.multitest import (  # type: ignore[import-untyped]
+        from statsmodels.stats.multitest import (
             multipletests,
         )
 

@@ -248,11 +248,11 @@ def align_samples(
     if genotype_ids is not None:
         gids = genotype_ids.sample_ids if isinstance(genotype_ids, PlinkGenotypes) else genotype_ids
         sources["genotypes"] = _source_ids("genotypes", np.asarray(gids, dtype=object).ravel())
-    kin_mat = None
+    kin_mat: NDArray[np.float64] | None = None
     if kinship is not None:
-        kin_ids, kin_mat = kinship
+        kin_ids, kin_given = kinship
         sources["kinship"] = _source_ids("kinship", np.asarray(kin_ids, dtype=object).ravel())
-        kin_mat = np.asarray(kin_mat, dtype=np.float64)
+        kin_mat = np.asarray(kin_given, dtype=np.float64)
         nk = sources["kinship"].size
         if kin_mat.shape != (nk, nk):
             raise ValueError(
@@ -268,7 +268,8 @@ def align_samples(
 
     reference = next(iter(sources))  # genotypes, else kinship, else phenotypes
     positions = {
-        name: pd.Index(ids).get_indexer(sources[reference]) for name, ids in sources.items()
+        name: pd.Index(ids).get_indexer(pd.Index(sources[reference]))
+        for name, ids in sources.items()
     }
     in_all = np.logical_and.reduce([pos >= 0 for pos in positions.values()])
     if not in_all.any():

@@ -275,7 +275,7 @@ class PlinkGenotypes:
     @property
     def cm(self) -> NDArray[np.float64]:
         """Genetic positions (centimorgans, ``.bim`` column 3)."""
-        return self._cm.copy()
+        return np.array(self._cm, dtype=np.float64)
 
     @property
     def counted_allele(self) -> str:

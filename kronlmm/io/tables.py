@@ -290,7 +290,7 @@ def _from_frame(
                 "by ID and never by position"
             )
         ids = as_ids(frame.index.to_numpy(), source)
-        id_name = frame.index.name if frame.index.name is not None else "sample_id"
+        id_name = str(frame.index.name) if frame.index.name is not None else "sample_id"
         fid_attr = df.attrs.get("FID")
         if isinstance(fid_attr, Mapping):
             fids = [str(fid_attr.get(i, "")) for i in ids]

@@ -77,7 +77,8 @@ class Kron2SumFitter:
     # ---- the objective -------------------------------------------------------------------
     def get_z(self) -> NDArray[np.float64]:
         """The current parameters, scaled."""
-        return (self.model._cov.get_flat() - self.shift) / self.scale
+        out: NDArray[np.float64] = (self.model._cov.get_flat() - self.shift) / self.scale
+        return out
 
     def set_z(self, z: NDArray[np.float64]) -> None:
         """Set the parameters from scaled values."""

@@ -205,7 +205,7 @@ class Kron2Sum:
         else:
             self._full_engine = self._engine
         if hasattr(self._cov.C1, "floor") and C1 is None:
-            self._cov.C1.floor = float(c1_floor) * resid  # type: ignore[attr-defined]
+            self._cov.C1.floor = float(c1_floor) * resid
         nparams = self._cov.nparams + full_rank_M
         if nparams > Y.size:
             warnings.warn(
@@ -339,22 +339,22 @@ class Kron2Sum:
     @property
     def M(self) -> NDArray[np.float64]:
         """The mean design ``A ⊗ X`` (n·p × a·c), dense."""
-        return np.kron(self._A, self._X)
+        return np.asarray(np.kron(self._A, self._X), dtype=np.float64)
 
     @property
     def nsamples(self) -> int:
         """n, the number of samples (rows of Y)."""
-        return self._Y.shape[0]
+        return int(self._Y.shape[0])
 
     @property
     def ntraits(self) -> int:
         """p, the number of traits (columns of Y)."""
-        return self._Y.shape[1]
+        return int(self._Y.shape[1])
 
     @property
     def ncovariates(self) -> int:
         """c, the number of covariates (columns of X)."""
-        return self._X.shape[1]
+        return int(self._X.shape[1])
 
     @property
     def restricted(self) -> bool:

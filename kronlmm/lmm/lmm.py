@@ -400,17 +400,22 @@ class LMM(Function):
         Rinv = sla.solve_triangular(p.R[:c, :c], np.eye(c), check_finite=False)
         B = self._Vx / self._sx  # maps basis coordinates to β: β = B β_t
         M = B @ Rinv
-        return self.scale * (M @ M.T)
+        out: NDArray[np.float64] = self.scale * (M @ M.T)
+        return out
 
-    def fix(self, param: str) -> None:
+    def fix(self, param: str | None = None) -> None:
         """Hold ``param`` (``"delta"``, ``"beta"`` or ``"scale"``) at its current value."""
+        if param is None:
+            raise TypeError("LMM.fix needs a parameter name: 'delta', 'beta' or 'scale'")
         par = self._param(param)
         if param != "delta" and not par.fixed and not self._assigned[param]:
             par.set(self.beta if param == "beta" else self.scale)
         par.fixed = True
 
-    def unfix(self, param: str) -> None:
+    def unfix(self, param: str | None = None) -> None:
         """Let ``param`` (``"delta"``, ``"beta"`` or ``"scale"``) be optimised/profiled."""
+        if param is None:
+            raise TypeError("LMM.unfix needs a parameter name: 'delta', 'beta' or 'scale'")
         par = self._param(param)
         if param == "delta" and not self._has_re:
             raise ValueError("delta cannot be freed: the model has no random effect (K = 0)")
@@ -444,10 +449,12 @@ class LMM(Function):
     def _beta_t_fixed(self) -> NDArray[np.float64] | None:
         if not self._held("beta"):
             return None
-        return self._sx * (self._Vx.T @ self._beta_p.value)
+        out: NDArray[np.float64] = self._sx * (self._Vx.T @ self._beta_p.value)
+        return out
 
     def _to_beta(self, beta_t: NDArray[np.float64]) -> NDArray[np.float64]:
-        return self._Vx @ (beta_t / self._sx)
+        out: NDArray[np.float64] = self._Vx @ (beta_t / self._sx)
+        return out
 
     def _evaluate(self, delta: float, full: bool = False) -> Profile:
         self._nevals += 1
@@ -477,7 +484,7 @@ class LMM(Function):
         """
         return self._profile().lml
 
-    def value(self) -> float:
+    def value(self) -> float:  # type: ignore[override]  # glimix-core: LMM.value() is the lml
         """Same as :meth:`lml` (glimix-core's name for the optimised objective)."""
         return self.lml()
 
@@ -640,7 +647,7 @@ class LMM(Function):
     @property
     def ncovariates(self) -> int:
         """Number of covariates ``c`` (columns of ``X``, not its rank)."""
-        return self._X.shape[1]
+        return int(self._X.shape[1])
 
     @property
     def X(self) -> NDArray[np.float64]:

@@ -56,7 +56,8 @@ def psd_floor(C: NDArray[np.float64], floor: float) -> NDArray[np.float64]:
     [0.1, 3.0]
     """
     w, V = np.linalg.eigh((C + C.T) / 2)
-    return (V * np.maximum(w, floor)) @ V.T
+    out: NDArray[np.float64] = (V * np.maximum(w, floor)) @ V.T
+    return out
 
 
 def moment_start(proj: KronProjections) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -105,8 +106,8 @@ def moment_start(proj: KronProjections) -> tuple[NDArray[np.float64], NDArray[np
             break
         C0 = (sw * rhs0 - swx * rhs1) / det
         C1 = (swxx * rhs1 - swx * rhs0) / det
-        v0 = max(np.mean(np.diag(C0)) / tvar, 0.05 / kappa)
-        v1 = max(np.mean(np.diag(C1)) / tvar, 0.05)
+        v0 = max(float(np.mean(np.diag(C0))) / tvar, 0.05 / kappa)
+        v1 = max(float(np.mean(np.diag(C1))) / tvar, 0.05)
     return psd_floor(C0, 0.01 * tvar / kappa), psd_floor(C1, 0.01 * tvar)
 
 

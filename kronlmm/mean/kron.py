@@ -78,7 +78,7 @@ class KronMean(Function):
     @property
     def size(self) -> int:
         """n·p, the length of ``m``."""
-        return self._X.shape[0] * self._A.shape[0]
+        return int(self._X.shape[0] * self._A.shape[0])
 
     @property
     def B(self) -> NDArray[np.float64]:
@@ -104,7 +104,8 @@ class KronMean(Function):
 
     def value(self) -> NDArray[np.float64]:
         """Return ``m = vec(X B Aᵀ)`` (length n·p), without forming ``A ⊗ X``."""
-        return (self._X @ self.B @ self._A.T).ravel(order="F")
+        out: NDArray[np.float64] = (self._X @ self.B @ self._A.T).ravel(order="F")
+        return out
 
     def _own_gradient(self) -> dict[str, NDArray[np.float64]]:
         return {"vecB": self.AX}

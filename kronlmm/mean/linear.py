@@ -50,7 +50,7 @@ class LinearMean(Function):
     @property
     def size(self) -> int:
         """n, the length of ``m``."""
-        return self._X.shape[0]
+        return int(self._X.shape[0])
 
     @property
     def effsizes(self) -> NDArray[np.float64]:

@@ -59,7 +59,7 @@ class SumMean(Function):
     @property
     def size(self) -> int:
         """n, the length of ``m``."""
-        return self._size
+        return int(self._size)
 
     @property
     def means(self) -> list[Function]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..gwas.result import GwasResult, genomic_control_lambda
+from ..gwas.genomic_control import genomic_control_lambda
+from ..gwas.result import GwasResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -171,7 +172,8 @@ def _neg_log10_p(df: pd.DataFrame) -> NDArray[np.float64]:
     if "neg_log10_p_value" in df:
         return df["neg_log10_p_value"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore"):
-        return -np.log10(df["p_value"].to_numpy(dtype=np.float64))
+        out: NDArray[np.float64] = -np.log10(df["p_value"].to_numpy(dtype=np.float64))
+        return out
 
 
 def manhattan(
@@ -471,7 +473,9 @@ def save_plots(
     from .effects import effects_plot
 
     written = []
-    for path, draw, size in (
+    plots: tuple[
+        tuple[str | os.PathLike[str] | None, Callable[[Any], object], tuple[float, float]], ...
+    ] = (
         (
             manhattan_path,
             lambda ax: manhattan(
@@ -480,7 +484,8 @@ def save_plots(
             (10, 4.5),
         ),
         (qq_path, lambda ax: qq(table, ax, title=title), (5.5, 5.5)),
-    ):
+    )
+    for path, draw, size in plots:
         if path is None:
             continue
         fig = Figure(figsize=size, layout="constrained")

@@ -127,7 +127,7 @@ def make_plan(
 
 
 def scan_block(
-    null: NullModel, G: NDArray[np.float64], plan: TestPlan, ids: NDArray | None = None
+    null: NullModel, G: NDArray[np.float64], plan: TestPlan, ids: NDArray[np.generic] | None = None
 ) -> ScanResult:
     """Test every column of ``G`` (n × m; NaN = missing, mean-imputed per column).
 

@@ -146,6 +146,7 @@ class NullModel:
                 f"{proj.k} < n = {n}, so the residual variance is zero in some direction"
             )
         fit = engine.evaluate(C0, C1)
+        assert fit.Br is not None  # the full engine always profiles B
         d = proj.scaling.trait_sd
         return cls(
             n=n,

@@ -138,7 +138,7 @@ class KronFastScanner:
         return self._null.quad0 / self._null.N
 
     def _T0(self) -> NDArray[np.float64]:
-        return np.kron(self._null.Va0, self._null.Vx)
+        return np.asarray(np.kron(self._null.Va0, self._null.Vx), dtype=np.float64)
 
     @property
     def null_beta(self) -> NDArray[np.float64]:
@@ -159,7 +159,7 @@ class KronFastScanner:
         return np.sqrt(np.diag(self.null_beta_covariance))
 
     # ---- one candidate set (glimix-core compatible) -----------------------------------------
-    def scan(self, A1: ArrayLike, X1: ArrayLike) -> dict:
+    def scan(self, A1: ArrayLike, X1: ArrayLike) -> dict[str, Any]:
         """Test one candidate set: adds ``A₁ ⊗ X₁`` (X₁: n × c₁) to the null mean.
 
         Returns a dict with ``lml``, ``effsizes0`` (c × a₀), ``effsizes0_se``,

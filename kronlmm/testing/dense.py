@@ -28,7 +28,7 @@ _LOG2PI = float(np.log(2 * np.pi))
 def _cholesky(K: ArrayLike, n: int) -> NDArray[np.float64]:
     K = check_square_symmetric("K", K, size=n)
     try:
-        return np.linalg.cholesky(K)
+        return np.asarray(np.linalg.cholesky(K), dtype=np.float64)
     except np.linalg.LinAlgError:
         raise ValueError(f"K (shape {K.shape}) is not positive definite") from None
 
@@ -50,7 +50,7 @@ def _gls(
     yw = solve_triangular(L, y, lower=True)
     beta, *_ = np.linalg.lstsq(Mw, yw, rcond=None)  # minimum-norm if M is rank deficient
     rank = _rank(M)
-    return beta, Mw, yw - Mw @ beta, rank
+    return np.asarray(beta, dtype=np.float64), Mw, yw - Mw @ beta, rank
 
 
 def _rank(M: NDArray[np.float64]) -> int:
@@ -140,7 +140,7 @@ def dense_gls(
     """
     y, M, L = _inputs(y, M, K)
     beta, Mw, _, _ = _gls(y, M, L)
-    return beta, np.linalg.pinv(Mw.T @ Mw, hermitian=True)
+    return beta, np.asarray(np.linalg.pinv(Mw.T @ Mw, hermitian=True), dtype=np.float64)
 
 
 def dense_ml_lml(y: ArrayLike, M: ArrayLike, K: ArrayLike) -> float:

@@ -12,6 +12,7 @@ trait's standard deviation, as the model does).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,7 +193,7 @@ def reference_kron2sum_fit(
     il = np.tril_indices(p, -1)
     nL0, nlow = p * rank, il[0].size
 
-    def unpack(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    def unpack(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         L0 = x[:nL0].reshape(p, rank) * d[:, None] / gscale
         L1 = np.zeros((p, p))
         L1[il] = x[nL0 : nL0 + nlow]
@@ -212,12 +213,24 @@ def reference_kron2sum_fit(
         return -f / Y.size, -grad / Y.size
 
     rng = np.random.default_rng(seed)
-    bounds = [(None, None)] * (nL0 + nlow) + [(-20.0, 20.0)] * p
+    bounds: list[tuple[float | None, float | None]] = [(None, None)] * (nL0 + nlow)
+    bounds += [(-20.0, 20.0)] * p
     with threadpool_limits(1):  # tiny dense blocks: threads only add overhead
         return _multistart(objective, unpack, lik, floor, bounds, nstarts, rng, nL0, nlow, p)
 
 
-def _multistart(objective, unpack, lik, floor, bounds, nstarts, rng, nL0, nlow, p):  # type: ignore[no-untyped-def]
+def _multistart(
+    objective: Callable[[NDArray[np.float64]], tuple[float, NDArray[np.float64]]],
+    unpack: Callable[[NDArray[np.float64]], tuple[NDArray[np.float64], NDArray[np.float64]]],
+    lik: BlockLikelihood,
+    floor: NDArray[np.float64],
+    bounds: list[tuple[float | None, float | None]],
+    nstarts: int,
+    rng: np.random.Generator,
+    nL0: int,
+    nlow: int,
+    p: int,
+) -> ReferenceFit:
     best: ReferenceFit | None = None
     lmls: list[float] = []
     for _ in range(nstarts):
