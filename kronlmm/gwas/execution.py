@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scan import CandidateBlock, ScanResult, TestPlan
+from ..scan import CandidateBlock, ScanResult, TestPlan, single_blas_thread
 from ..scan.blocks import Task
 from ..scan.kernel import NullModel
 from .checkpoint import null_fingerprint
@@ -45,10 +45,14 @@ def _run_block(
     data: Any,
     blas_threads: int | None,
 ) -> ScanResult:
-    """One Dask task: the task on the block, with its data as the worker received it."""
+    """One Dask task: the task on the block, with its data as the worker received it.
+
+    One BLAS thread through :func:`kronlmm.scan.single_blas_thread`, which tasks running
+    side by side on threads of one process may enter and leave in any order."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=blas_threads):
+    limits = single_blas_thread() if blas_threads == 1 else threadpool_limits(blas_threads)
+    with limits:
         return task(null, plan, block.with_data(data))
 
 
@@ -135,6 +139,21 @@ class DaskExecution:
             yield futures[future], result
 
     def _local(
+        self,
+        task: Task,
+        null: NullModel,
+        plan: TestPlan,
+        blocks: Sequence[CandidateBlock],
+        token: str,
+    ) -> Iterator[tuple[CandidateBlock, ScanResult]]:
+        # One BLAS thread set here, in the thread that runs the scan: threadpoolctl lets only
+        # one live thread change OpenBLAS limits, so those set by the scheduler's threads in
+        # each task may be ignored.
+        limits = single_blas_thread() if self.blas_threads == 1 else contextlib.nullcontext()
+        with limits:
+            yield from self._local_tasks(task, null, plan, blocks, token)
+
+    def _local_tasks(
         self,
         task: Task,
         null: NullModel,
