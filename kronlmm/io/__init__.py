@@ -18,7 +18,7 @@ ValueError and a FileNotFoundError.
 from ._common import InputFileNotFoundError
 from .align import AlignedSamples, align_samples
 from .atomic import atomic_path
-from .grm import grm_from_genotypes, low_rank_G, standardize_dosage
+from .grm import grm_block_size, grm_from_genotypes, low_rank_G, standardize_dosage
 from .kinship import Kinship, LowRankG, check_kinship
 from .kinship_file import read_kinship, write_kinship
 from .plink import GenotypeBlock, PlinkGenotypes, PlinkSlice
@@ -36,6 +36,7 @@ __all__ = [
     "align_samples",
     "atomic_path",
     "check_kinship",
+    "grm_block_size",
     "grm_from_genotypes",
     "low_rank_G",
     "read_kinship",
