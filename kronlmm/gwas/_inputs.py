@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..core.linalg import EconomicSVD
+from ..core.linalg import EconomicSVD, economic_eigh
 from ..core.numerics import no_variance_left
 from ..io import (
     AlignedSamples,
@@ -185,24 +185,27 @@ def _check_traits(Y: NDArray[np.float64], X: NDArray[np.float64], names: list[st
         )
 
 
-def _factor_from_kinship(K: NDArray[np.float64]) -> tuple[EconomicSVD, int]:
-    """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest.
+def _factor_from_kinship(
+    K: NDArray[np.float64], *, max_rank: int | None = None, overwrite: bool = False
+) -> tuple[EconomicSVD, int]:
+    """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest
+    (:func:`kronlmm.core.economic_eigh`: LAPACK syevd, or syevr for the ``max_rank``
+    largest pairs when K's rank is known to be at most ``max_rank < n``).
 
     The decomposition itself is what the model needs (``G = V·√λ`` would be decomposed
-    again), so it is returned as an :class:`~kronlmm.core.EconomicSVD`.
+    again), so it is returned as an :class:`~kronlmm.core.EconomicSVD`. ``overwrite``: K
+    is not needed afterwards (LAPACK works in place).
     """
-    w, V = np.linalg.eigh(K)
-    top = max(float(w[-1]), 0.0)
-    keep = w > EIGEN_RTOL * top if top > 0 else np.zeros(w.size, dtype=bool)
-    clipped = int(w.size - keep.sum())
-    return EconomicSVD(np.ascontiguousarray(V[:, keep]), w[keep].copy()), clipped
+    n = K.shape[0]
+    svd = economic_eigh(K, EIGEN_RTOL, max_rank=max_rank, overwrite=overwrite)
+    return svd, int(n - svd.S2.size)
 
 
 def _genetic_factor(
     kinship: KinshipSpec,
     genotypes: PlinkGenotypes,
     aligned: AlignedSamples,
-    block_size: int,
+    block_size: int | None,
 ) -> tuple[NDArray[np.float64] | EconomicSVD, KinshipInfo]:
     n = aligned.nsamples
     if kinship is None:
@@ -221,7 +224,7 @@ def _genetic_factor(
             )
             return lr.G, info
         grm = grm_from_genotypes(genotypes, idx, block_size)
-        G, clipped = _factor_from_kinship(grm.K)
+        G, clipped = _factor_from_kinship(grm.K, overwrite=True)  # K is not kept
         info = KinshipInfo(
             source="grm",
             method="eigendecomposition",
@@ -232,7 +235,8 @@ def _genetic_factor(
         )
         return G, info
     assert aligned.K is not None
-    G, clipped = _factor_from_kinship(aligned.K)
+    rank = kinship.n_variants if isinstance(kinship, Kinship) else None  # rank ≤ variants
+    G, clipped = _factor_from_kinship(aligned.K, max_rank=rank)
     source = "Kinship object" if isinstance(kinship, Kinship) else str(kinship)
     return G, KinshipInfo(
         source=source, method="eigendecomposition", rank=G.S2.size, n_clipped=clipped
@@ -247,7 +251,7 @@ def prepare_inputs(
     covar_cols: str | Sequence[str] | None = None,
     kinship: KinshipSpec = "grm",
     *,
-    block_size: int = 1000,
+    block_size: int | None = None,
 ) -> Prepared:
     """Read, align and check the inputs; build ``Y``, ``X`` and ``G``.
 

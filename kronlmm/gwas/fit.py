@@ -29,7 +29,7 @@ def fit_null(
     *,
     rank: int = 1,
     restricted: bool = False,
-    block_size: int = 1000,
+    block_size: int | None = None,
 ) -> NullFit:
     """Align the inputs by sample ID and fit the multi-trait null model once.
 
@@ -55,8 +55,9 @@ def fit_null(
         Maximum rank of C₀.
     restricted : bool, default False
         Fit by REML instead of ML.
-    block_size : int, default 1000
-        Variants read at a time when building the GRM.
+    block_size : int, optional
+        Variants read at a time when building the GRM (default
+        :func:`kronlmm.io.grm_block_size`, about 64 MiB of values).
 
     Returns
     -------
