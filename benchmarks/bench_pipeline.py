@@ -284,9 +284,13 @@ def _read_floor(folder: Path) -> float:
 
 def _grm_floor(n: int, used: int, rng: np.random.Generator) -> dict[str, float]:
     """The products ``Z Zᵀ`` of the GRM's blocks alone, and the machine's dgemm rate."""
-    from kronlmm.io import grm_block_size
-
-    Z = np.asfortranarray(rng.standard_normal((n, min(grm_block_size(n), used))))
+    try:
+        from kronlmm.io import grm_block_size
+    except ImportError:  # kronlmm before issue #17 read 1000 variants at a time
+        block = 1000
+    else:
+        block = grm_block_size(n)
+    Z = np.asfortranarray(rng.standard_normal((n, min(block, used))))
     product = np.empty((n, n))
     t_block = best_of(lambda: np.matmul(Z, Z.T, out=product), 2)
     A = rng.standard_normal((2000, 2000))

@@ -154,6 +154,32 @@ def test_one_thread_section_entered_by_several_threads_lasts_until_the_last_leav
     assert blas_threads() == before
 
 
+def test_one_thread_section_works_while_another_thread_controls_the_blas_limits():
+    """threadpoolctl ≥ 3.8 lets only the first live thread that set an OpenBLAS limit change
+    one; a scan started elsewhere must still get its one thread, and give the limits back."""
+    before = blas_threads()
+    holding, done = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with threadpool_limits(limits=before, user_api="blas"):
+            holding.set()
+            done.wait()
+
+    other = threading.Thread(target=holder)
+    other.start()
+    holding.wait()
+    try:
+        with single_blas_thread():
+            inside = blas_threads()
+        after = blas_threads()
+    finally:
+        done.set()
+        other.join()
+    assert (inside, after, blas_threads()) == (1, before, before)
+    with threadpool_limits(limits=1, user_api="blas"):  # this thread can set limits again
+        assert blas_threads() == 1
+
+
 def test_a_failing_block_stops_the_threaded_scan_with_its_error():
     rng = np.random.default_rng(4)
     scanner = _kron_scanner(rng, 60, 2, 10)

@@ -11,7 +11,8 @@ and the scan driver that every many-candidate scan of kronlmm runs on.
 * The scan driver — :func:`scan_source` (and :func:`scan_candidates`, from a scanner):
   a candidate *source* (:class:`ArraySource`, :class:`DaskArraySource`,
   :class:`PlinkSource`, :class:`ChunkSource`) cut into blocks, an *execution strategy*
-  (:class:`~kronlmm.scan.SerialExecution`, :class:`DaskExecution`, wrapped by
+  (:class:`~kronlmm.scan.ThreadedExecution`, the default,
+  :class:`~kronlmm.scan.SerialExecution`, :class:`DaskExecution`, wrapped by
   :class:`Checkpointed` for a checkpoint directory), and the one block loop
   :func:`kronlmm.scan.scan_blocks`.
 

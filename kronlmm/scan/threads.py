@@ -12,10 +12,9 @@ may be entered by several threads at once: the first one in sets the limit, the 
 out restores what was there before, so a thread that leaves early never lifts the limit
 under another one still computing. With threadpoolctl ≥ 3.8 only one live Python thread
 (the first that set a limit) may change an OpenBLAS limit, and a limit set from another
-thread is ignored (:func:`blas_threads` shows it): scans set the limit from the thread that
-runs the scan, not from their worker threads, and the last thread out of
-:func:`single_blas_thread` gives that control back, so that a worker thread that limited
-BLAS for a task does not keep every other thread from doing so.
+thread is ignored (:func:`blas_threads` shows it): the thread that sets or lifts the limit
+of :func:`single_blas_thread` takes that control for the moment and gives it back, and
+scans set the limit from the thread that runs the scan, not from their worker threads.
 """
 
 from __future__ import annotations
@@ -25,12 +24,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from threadpoolctl import ThreadpoolController, threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 __all__ = ["blas_threads", "single_blas_thread"]
 
 _lock = threading.Lock()
 _entered = 0
+_controller: Any = None  # of the limit set by the first thread in
 _limiter: Any = None
 
 
@@ -74,10 +74,12 @@ def single_blas_thread() -> Iterator[None]:
     >>> inner, after_inner, blas_threads() == before
     (1, 1, True)
     """
-    global _entered, _limiter
+    global _entered, _controller, _limiter
     with _lock:
         if _entered == 0:
-            _limiter = threadpool_limits(limits=1, user_api="blas")
+            _controller = ThreadpoolController()
+            with _blas_control(_controller):
+                _limiter = _controller.limit(limits=1, user_api="blas")
         _entered += 1
     try:
         yield
@@ -85,15 +87,26 @@ def single_blas_thread() -> Iterator[None]:
         with _lock:
             _entered -= 1
             if _entered == 0:
-                _limiter.restore_original_limits()
-                _limiter = None
-                _release_blas_control()
+                with _blas_control(_controller):
+                    _limiter.restore_original_limits()
+                _controller = _limiter = None
 
 
-def _release_blas_control() -> None:
-    """Give back control of the OpenBLAS limits if this thread holds it (threadpoolctl ≥ 3.8
-    gives it to the first thread that sets a limit, for as long as that thread lives)."""
-    for lib in ThreadpoolController().lib_controllers:
-        release = getattr(type(lib), "clear_controlling_thread", None)
-        if release is not None:
-            release()
+@contextlib.contextmanager
+def _blas_control(controller: Any) -> Iterator[None]:
+    """Hold the control of OpenBLAS limits for this thread while inside, then free it.
+
+    threadpoolctl ≥ 3.8 lets only the first thread that set an OpenBLAS limit (while it
+    lives) change one; the others' changes are ignored. Under the module lock, the thread
+    that sets or lifts the limit of :func:`single_blas_thread` takes that control (whoever
+    entered or leaves last) and gives it back, so that other threads (the caller's) can
+    set limits again afterwards."""
+    classes = {type(lib) for lib in controller.lib_controllers}
+    clears = [c.clear_controlling_thread for c in classes if hasattr(c, "clear_controlling_thread")]
+    for clear in clears:
+        clear(force=True)
+    try:
+        yield
+    finally:
+        for clear in clears:
+            clear()
