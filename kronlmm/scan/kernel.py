@@ -353,16 +353,29 @@ def impute_block(
         means = colsum / n
     if suspect.size == 0:
         return G, nmiss, means
-    sub = G[:, suspect]
-    if np.any(np.isinf(sub)):
-        j = int(suspect[np.flatnonzero(np.isinf(sub).any(axis=0))[0]])
-        raise ValueError(f"candidate column {j} contains an infinite value")
+    # Most columns of a genotype block usually have a missing call: then the whole block is
+    # imputed at once (fewer passes over it than picking the columns out and back).
+    whole = 2 * suspect.size > G.shape[1]
+    sub = G if whole else G[:, suspect]
     miss = np.isnan(sub)
-    nmiss[suspect] = miss.sum(axis=0)
-    nobs = n - nmiss[suspect]
-    sums = np.where(miss, 0.0, sub).sum(axis=0)
+    filled = np.where(miss, 0.0, sub)
+    sums = filled.sum(axis=0)
+    bad = ~np.isfinite(sums)  # NaN set to 0: only an infinite value is left to blame
+    if np.any(bad):
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"candidate column {j if whole else int(suspect[j])} contains an infinite value"
+        )
+    counts = miss.sum(axis=0)
+    nobs = n - counts
     sub_means = np.divide(sums, nobs, out=np.full_like(sums, np.nan), where=nobs > 0)
+    np.copyto(filled, np.nan_to_num(sub_means)[None, :], where=miss)
+    if whole:
+        nmiss[:] = counts
+        means[:] = np.where(np.isfinite(colsum), means, sub_means)
+        return filled, nmiss, means
+    nmiss[suspect] = counts
     means[suspect] = sub_means
     G = G.copy()
-    G[:, suspect] = np.where(miss, np.nan_to_num(sub_means)[None, :], sub)
+    G[:, suspect] = filled
     return G, nmiss, means
