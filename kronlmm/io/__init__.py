@@ -21,11 +21,12 @@ from .atomic import atomic_path
 from .grm import grm_from_genotypes, low_rank_G, standardize_dosage
 from .kinship import Kinship, LowRankG, check_kinship
 from .kinship_file import read_kinship, write_kinship
-from .plink import GenotypeBlock, PlinkGenotypes, PlinkSlice
+from .plink import BedPaddingError, GenotypeBlock, PlinkGenotypes, PlinkSlice
 from .tables import FamilyIDs, read_table
 
 __all__ = [
     "AlignedSamples",
+    "BedPaddingError",
     "FamilyIDs",
     "GenotypeBlock",
     "InputFileNotFoundError",
