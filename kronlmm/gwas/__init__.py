@@ -33,7 +33,14 @@ from ..core.progress import Progress
 from ..io import atomic_path
 from ..scan import SerialExecution
 from ._inputs import KinshipInfo
-from .checkpoint import Checkpointed, ChunkStore, StoringTask, null_fingerprint
+from .checkpoint import (
+    Checkpointed,
+    ChunkStore,
+    StoringTask,
+    check_checkpoint_dir,
+    content_fingerprint,
+    null_fingerprint,
+)
 from .driver import scan_candidates, scan_source
 from .execution import DaskExecution, dask_client
 from .fit import fit_null
@@ -79,6 +86,8 @@ __all__ = [
     "as_source",
     "assoc_table",
     "atomic_path",
+    "check_checkpoint_dir",
+    "content_fingerprint",
     "dask_client",
     "effects_table",
     "fit_null",

@@ -7,7 +7,7 @@ Fitting it from files is :func:`kronlmm.gwas.fit_null`; scanning its variants is
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # the model and scan modules are imported when first needed
 __all__ = ["NullFit"]
 
 PathLike = str | os.PathLike[str]
+
+SHOWN_IDS = 20
+"""Sample IDs listed per reason under ``sample_losses`` in the JSON summary."""
 
 
 @dataclass(eq=False)
@@ -60,6 +63,16 @@ class NullFit:
         How ``G`` was obtained.
     fit : kronlmm.lmm.FitResult
         What the optimiser did (convergence, iterations, gradient norm).
+    aliased_covariates : dict
+        Covariates left out of the model because they are linear combinations of the
+        columns before them (name → those columns); R's ``lm`` reports them as NA.
+    missing_code : float or None
+        The trait value read as missing (PLINK's -9 by default; ``None``: none).
+    missing_code_counts : dict
+        Trait → values equal to ``missing_code`` read as missing.
+    sample_losses : dict
+        Samples of the phenotype table not analysed, by reason (see
+        :data:`kronlmm.io.LOSS_REASONS`): reason → their IDs.
 
     Examples
     --------
@@ -95,6 +108,10 @@ class NullFit:
     alignment: dict[str, int]
     kinship: KinshipInfo
     fit: FitResult
+    aliased_covariates: dict[str, list[str]] = field(default_factory=dict)
+    missing_code: float | None = None
+    missing_code_counts: dict[str, int] = field(default_factory=dict)
+    sample_losses: dict[str, list[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -153,9 +170,15 @@ class NullFit:
         -------
         dict
             ``kronlmm_version``, ``model``, ``restricted``, ``rank``, ``nsamples``,
-            ``trait_names``, ``covariate_names``, ``intercept_added``, ``C0``, ``C1``, ``B``,
-            ``B_se`` (nested lists: rows × columns as named), ``lml``, ``convergence``,
-            ``alignment`` and ``kinship``; plain JSON types only (NaN as ``None``).
+            ``trait_names``, ``covariate_names``, ``intercept_added``,
+            ``aliased_covariates`` (left out: name → the columns it combines), ``C0``,
+            ``C1``, ``B``, ``B_se`` (nested lists: rows × columns as named), ``lml``,
+            ``ml_projected`` (whether the likelihood is that of the data projected onto
+            span(U) because the whole data's has no maximum; see
+            :attr:`kronlmm.lmm.Kron2Sum.ml_projected`), ``convergence``, ``alignment``,
+            ``sample_losses`` (reason → ``count`` and the first ``ids``), ``missing_code``
+            (``code`` and ``counts`` per trait) and ``kinship``; plain JSON types only (NaN
+            as ``None``).
         """
         summary: dict[str, Any] = jsonable(
             {
@@ -167,11 +190,13 @@ class NullFit:
                 "trait_names": list(self.trait_names),
                 "covariate_names": list(self.covariate_names),
                 "intercept_added": self.intercept_added,
+                "aliased_covariates": dict(self.aliased_covariates),
                 "C0": self.model.C0,
                 "C1": self.model.C1,
                 "B": self.model.B,
                 "B_se": self.B_se.to_numpy(),
                 "lml": self.lml,
+                "ml_projected": bool(self.model.ml_projected),
                 "convergence": {
                     "converged": self.converged,
                     "message": self.fit.message,
@@ -181,6 +206,14 @@ class NullFit:
                     "start_lmls": list(self.fit.starts),
                 },
                 "alignment": dict(self.alignment),
+                "sample_losses": {
+                    reason: {"count": len(ids), "ids": ids[:SHOWN_IDS]}
+                    for reason, ids in self.sample_losses.items()
+                },
+                "missing_code": {
+                    "code": self.missing_code,
+                    "counts": dict(self.missing_code_counts),
+                },
                 "kinship": asdict(self.kinship),
             }
         )

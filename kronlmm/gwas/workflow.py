@@ -8,7 +8,8 @@ from typing import Any
 
 from ..core.progress import Progress
 from ..io import PlinkGenotypes
-from ._inputs import KinshipSpec, TableSpec
+from ._inputs import PLINK_MISSING_CODE, KinshipSpec, TableSpec
+from .checkpoint import check_checkpoint_dir
 from .fit import fit_null
 from .result import GwasResult
 
@@ -32,6 +33,7 @@ def scan(
     scheduler: Any = None,
     workers: int | None = None,
     checkpoint: PathLike | None = None,
+    missing_code: float | None = PLINK_MISSING_CODE,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 
@@ -64,15 +66,19 @@ def scan(
     chunk_size : int, optional
         Variants read and tested per block; the genotype matrix is never read whole.
     progress : bool, "auto" or callable, default False
-        Progress bar (tqdm) or callback ``progress(done, total)``; see
-        :data:`kronlmm.gwas.Progress`.
+        Progress bar (tqdm) or callback ``progress(done, total)``, for the GRM and the
+        scan; ``"auto"`` logs a line every 30 s instead of a bar when stderr is not a
+        terminal. See :data:`kronlmm.gwas.Progress`.
     scheduler : str or distributed.Client, optional
         Scan on an existing Dask cluster (scheduler address or client); workers read their
         own blocks of the ``.bed`` file. See :meth:`kronlmm.gwas.NullFit.scan`.
     workers : int, optional
         Scan on a local Dask cluster of this many single-threaded worker processes.
     checkpoint : str or os.PathLike, optional
-        Directory of per-block results; a rerun recomputes only missing blocks.
+        Directory of per-block results; a rerun recomputes only missing blocks. Checked
+        (not a file) before anything is read.
+    missing_code : float or None, default -9
+        Trait value read as missing (PLINK's and GEMMA's convention); ``None`` keeps it.
 
     Returns
     -------
@@ -108,6 +114,8 @@ def scan(
 
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
+    if checkpoint is not None:
+        check_checkpoint_dir(checkpoint)
     null = fit_null(
         bfile,
         pheno,
@@ -117,6 +125,8 @@ def scan(
         kinship,
         rank=rank,
         restricted=restricted,
+        missing_code=missing_code,
+        progress=progress,
     )
     return null.scan(
         test,

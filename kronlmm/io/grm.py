@@ -13,7 +13,7 @@ the ``m`` kept variants, the GRM is ``K = Z Zᵀ / m`` and the low-rank factor i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,15 +67,26 @@ def standardize_dosage(
     return centred / std, variable
 
 
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: variants read so far, and in all."""
+
+
 def _standardized_blocks(
     plink: PlinkGenotypes,
     sample_index: IndexLike,
     block_size: int,
     variant_index: IndexLike,
+    progress: ProgressCallback | None = None,
 ) -> Iterator[tuple[NDArray[np.float64], int]]:
+    total = _positions(variant_index, plink.nvariants, "variant_index")
+    count = len(range(*total.indices(plink.nvariants))) if isinstance(total, slice) else total.size
+    done = 0
     for _, dosage in plink.iter_blocks(block_size, sample_index, variant_index):
         z, variable = standardize_dosage(dosage)
         yield z, int(variable.size - variable.sum())
+        done += dosage.shape[1]
+        if progress is not None:
+            progress(done, count)
 
 
 def _selected_ids(plink: PlinkGenotypes, sample_index: IndexLike) -> NDArray[np.object_]:
@@ -89,6 +100,7 @@ def grm_from_genotypes(
     block_size: int = 1000,
     *,
     variant_index: IndexLike = None,
+    progress: ProgressCallback | None = None,
 ) -> Kinship:
     """Standardised genetic relationship matrix ``K = Z Zᵀ / m``, accumulated in blocks.
 
@@ -103,6 +115,8 @@ def grm_from_genotypes(
         Variants read at a time.
     variant_index : slice, int array, bool mask or None
         Variants to use (e.g. all but one chromosome); ``None`` means all.
+    progress : callable, optional
+        Called as ``progress(done, total)`` (variants) after each block.
 
     Returns
     -------
@@ -137,7 +151,8 @@ def grm_from_genotypes(
     n = ids.size
     K = np.zeros((n, n), dtype=np.float64)
     used = skipped = 0
-    for z, n_skip in _standardized_blocks(plink, sample_index, block_size, variant_index):
+    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, progress)
+    for z, n_skip in blocks:
         K += z @ z.T
         used += z.shape[1]
         skipped += n_skip
@@ -163,6 +178,7 @@ def low_rank_G(
     block_size: int = 1000,
     *,
     variant_index: IndexLike = None,
+    progress: ProgressCallback | None = None,
 ) -> LowRankG:
     """Low-rank genetic factor ``G = Z / √m`` with ``G Gᵀ`` equal to the GRM.
 
@@ -179,6 +195,8 @@ def low_rank_G(
         Variants read at a time.
     variant_index : slice, int array, bool mask or None
         Variants to use; ``None`` means all.
+    progress : callable, optional
+        Called as ``progress(done, total)`` (variants) after each block.
 
     Returns
     -------
@@ -208,7 +226,8 @@ def low_rank_G(
     ids = _selected_ids(plink, sample_index)
     parts: list[NDArray[np.float64]] = []
     skipped = 0
-    for z, n_skip in _standardized_blocks(plink, sample_index, block_size, variant_index):
+    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, progress)
+    for z, n_skip in blocks:
         parts.append(z)
         skipped += n_skip
     used = sum(p.shape[1] for p in parts)
