@@ -4,7 +4,8 @@ Usage::
 
     kronlmm scan --bfile PREFIX --pheno FILE [--pheno-cols T ...] [--covar FILE
                  [--covar-cols C ...]] [--kinship grm|none|FILE] [--test any|common|interaction]
-                 [--rank K] [--reml] [--chunk-size N] [--out PREFIX] [--no-plots]
+                 [--rank K] [--reml] [--missing-code NUMBER|none] [--ignore-bed-padding]
+                 [--chunk-size N] [--out PREFIX] [--no-plots]
                  [--scheduler ADDRESS | --workers N] [--checkpoint DIR]
                  [--no-progress]
     kronlmm fit-null --bfile PREFIX --pheno FILE [...] [--out PREFIX]
@@ -17,9 +18,13 @@ Usage::
 ``PREFIX.null.json``. ``example`` runs ``scan`` on the bundled example data (outputs
 ``DIR/example.*``) and prints the top hits, marking the known causal variants.
 
-Every file is written to a temporary name and renamed when complete, and only after the
-whole analysis succeeded, so a failed run leaves no file posing as complete. Messages and
-exit statuses: :mod:`kronlmm.cli.errors`. ``--pheno-cols`` and ``--covar-cols`` take one
+The files of a run are written into a hidden staging folder and published together, only
+after the whole analysis succeeded: a failed or interrupted run leaves the previous complete
+set as it was, and a second run with the same ``--out`` is refused while one runs (see
+:mod:`kronlmm.cli.publish`). What can be checked without reading the genotypes (the output
+folder, ``--checkpoint``, the Dask cluster) is checked first. Progress: a bar on a
+terminal, otherwise a log line at least every 30 s. Messages and exit statuses:
+:mod:`kronlmm.cli.errors`. ``--pheno-cols`` and ``--covar-cols`` take one
 or more names (space or comma separated), as they did before Click.
 """
 
@@ -256,6 +261,23 @@ MODEL_INPUTS = _options(
         "a full-rank C0)",
     ),
     _option("--reml", is_flag=True, group="model", help="fit the null by REML (default ML)"),
+    _option(
+        "--missing-code",
+        default="-9",
+        show_default=True,
+        metavar="NUMBER|none",
+        group="inputs",
+        help="trait value read as missing, as PLINK and GEMMA do (a warning counts them); "
+        "'none' keeps every value",
+    ),
+    _option(
+        "--ignore-bed-padding",
+        is_flag=True,
+        group="inputs",
+        help="read a .bed whose padding bits are not zero (only for writers that leave "
+        "garbage there: PLINK and bed-reader write zeros, and non-zero padding usually "
+        "means the .fam does not match the .bed)",
+    ),
 )
 
 DISTRIBUTED = "distributed (Dask; pip install 'kronlmm[dask]')"
@@ -281,7 +303,12 @@ SCAN_OPTIONS = _options(
     _option(
         "--no-plots", is_flag=True, group="scan", help="do not draw the Manhattan and QQ plots"
     ),
-    _option("--no-progress", is_flag=True, group="scan", help="never show a progress bar"),
+    _option(
+        "--no-progress",
+        is_flag=True,
+        group="scan",
+        help="no progress bar, nor progress lines in the log (shown every 30 s without a terminal)",
+    ),
     _option(
         "--scheduler",
         metavar="ADDRESS",

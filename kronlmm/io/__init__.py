@@ -16,8 +16,8 @@ ValueError and a FileNotFoundError.
 """
 
 from ._common import InputFileNotFoundError
-from .align import AlignedSamples, align_samples
-from .atomic import atomic_path
+from .align import LOSS_REASONS, LOSS_WARNING_SHARE, AlignedSamples, align_samples
+from .atomic import OutOfSpaceError, atomic_path, mount_point
 from .grm import grm_from_genotypes, low_rank_G, standardize_dosage
 from .kinship import Kinship, LowRankG, check_kinship
 from .kinship_file import read_kinship, write_kinship
@@ -25,6 +25,8 @@ from .plink import BedPaddingError, GenotypeBlock, PlinkGenotypes, PlinkSlice
 from .tables import FamilyIDs, read_table
 
 __all__ = [
+    "LOSS_REASONS",
+    "LOSS_WARNING_SHARE",
     "AlignedSamples",
     "BedPaddingError",
     "FamilyIDs",
@@ -32,6 +34,7 @@ __all__ = [
     "InputFileNotFoundError",
     "Kinship",
     "LowRankG",
+    "OutOfSpaceError",
     "PlinkGenotypes",
     "PlinkSlice",
     "align_samples",
@@ -39,6 +42,7 @@ __all__ = [
     "check_kinship",
     "grm_from_genotypes",
     "low_rank_G",
+    "mount_point",
     "read_kinship",
     "read_table",
     "standardize_dosage",
