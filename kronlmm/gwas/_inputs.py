@@ -483,11 +483,12 @@ def _read_kinship_spec(kinship: KinshipSpec) -> Kinship | None:
     path = Path(kinship)
     word = str(kinship).strip().lower()
     if not path.exists() and word in ("grm", "none"):
-        meaning = "the GRM of the genotypes" if word == "grm" else "no genetic random effect"
-        raise ValueError(
-            f"kinship file {str(kinship)!r} does not exist; for {meaning} write "
-            f"--kinship {word} (kinship={'None' if word == 'none' else repr(word)}), in lower case"
-        )
+        if word == "grm":
+            fix = "for the GRM of the genotypes write --kinship grm (kinship='grm')"
+        else:
+            fix = "for no genetic random effect write --kinship none (kinship=None)"
+        case = ", in lower case" if str(kinship).strip() != word else ""
+        raise ValueError(f"kinship file {str(kinship)!r} does not exist; {fix}{case}")
     return read_kinship(kinship)
 
 
@@ -544,8 +545,8 @@ def prepare_inputs(
             f"only {n} sample(s) left for {X.shape[1]} covariate column(s) (intercept "
             "included): not enough samples"
         )
-    _check_traits(Y, X, trait_names)
     _check_sample_size(n, X.shape[1], trait_names)
+    _check_traits(Y, X, trait_names)
     G, info = _genetic_factor(kinship, genotypes, aligned, block_size, progress)
     logger.info(
         "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d (%s, %s)",

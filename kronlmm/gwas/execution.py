@@ -29,7 +29,10 @@ from ..scan.blocks import Task
 from ..scan.kernel import NullModel
 from .checkpoint import null_fingerprint
 
-__all__ = ["DaskExecution", "dask_client"]
+__all__ = ["DaskExecution", "dask_client", "SCHEDULER_TIMEOUT"]
+
+SCHEDULER_TIMEOUT = "30s"
+"""How long :func:`dask_client` tries to reach a scheduler before giving up."""
 
 
 def _module(name: str) -> Any:
@@ -229,7 +232,7 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
         return
     if scheduler is not None:
         try:
-            client = distributed.Client(scheduler, timeout="30s")
+            client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT)
         except Exception as err:  # noqa: BLE001 - OSError, TimeoutError, ValueError, ...
             raise ValueError(
                 f"cannot connect to the Dask scheduler {scheduler!r} ({type(err).__name__}: "
