@@ -6,6 +6,7 @@ staging folder, then published together (see :mod:`kronlmm.cli.publish`).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,8 @@ def write_output(outputs: OutputSet, key: str, write: Callable[[Path], Any]) -> 
     except OutOfSpaceError as err:
         message = str(err).replace(str(path), str(outputs.final(kind)))
         raise OutOfSpaceError(
-            err.errno, f"{message}; the previous outputs of --out {outputs.prefix} are unchanged"
+            err.errno or errno.ENOSPC,
+            f"{message}; the previous outputs of --out {outputs.prefix} are unchanged",
         ) from None
 
 

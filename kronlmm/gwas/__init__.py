@@ -23,7 +23,14 @@ tables, GWAS-SSF, the result object), ``output`` (writers and reader), ``sources
 Choices
 -------
 * An intercept is added to the covariates unless they already span a constant column.
-* Samples missing a trait or covariate value are dropped and counted (complete cases).
+* Samples missing a trait or covariate value are dropped and counted (complete cases);
+  the phenotype table's samples that are not analysed are counted by reason, a WARNING
+  when they are more than 5 %.
+* Trait values equal to -9 (PLINK's and GEMMA's missing code) are read as missing, with a
+  WARNING; ``missing_code=None`` keeps them.
+* A covariate that is a linear combination of the columns before it is left out by name
+  (R's ``lm`` reports NA for it); linearly dependent traits, fewer residual degrees of
+  freedom than traits and an all-zero kinship are refused.
 * Samples are analysed in sorted ID order: results do not depend on file order.
 * The ``"grm"`` kinship is built from all variants, including the tested one (proximal
   contamination, GEMMA's default); leave-one-chromosome-out is not implemented yet.
