@@ -287,6 +287,35 @@ def test_dependent_traits_are_refused_by_name(data, tmp_path, make):
     assert _listing(tmp_path / "o") == []
 
 
+def test_fit_on_the_floor_of_c1_is_a_warning_naming_the_traits(data, tmp_path, monkeypatch):
+    """What the model says when C1 ends on its floor with a rising likelihood (nearly
+    dependent traits: such fits are slow, so the model's verdict is given here as its
+    FitResult words it, traits by index) reaches the user as a warning naming the traits,
+    and null.json says the fit did not converge."""
+    import dataclasses
+
+    from kronlmm.lmm import Kron2Sum
+
+    fit = Kron2Sum.fit
+    verdict = (
+        "C1 ended at its floor (smallest eigenvalue 1e-08 in units of the trait variances) "
+        "along traits [0, 2], and the likelihood keeps rising as C1 becomes singular"
+    )
+
+    def on_the_floor(self, *args, **kwargs):
+        return dataclasses.replace(fit(self, *args, **kwargs), success=False, message=verdict)
+
+    monkeypatch.setattr(Kron2Sum, "fit", on_the_floor)
+    done = run("fit-null", *_base(data), "--kinship", "none", "--out", tmp_path / "r", "-q")
+    assert done.returncode == 0, done.stderr
+    warning = next(line for line in done.stderr.splitlines() if "did NOT converge" in line)
+    assert warning.startswith("kronlmm: warning: the null model (ML) did NOT converge")
+    assert "along traits 'trait1', 'trait3', and the likelihood keeps rising" in warning
+    null = json.loads((tmp_path / "r.null.json").read_text())
+    assert null["convergence"]["converged"] is False
+    assert "NOT converged" in done.stdout
+
+
 # ----------------------------------------------------------------------------- 6. losses
 def test_sample_losses_are_a_warning_with_counts(data, tmp_path):
     covar = _raw(data["covar"])
