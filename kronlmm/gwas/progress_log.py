@@ -11,6 +11,7 @@ callable ``progress(done, total)`` is called as blocks finish, as everywhere in 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -137,12 +138,18 @@ class Heartbeat:
         self.done = int(done)
 
     def close(self) -> float:
-        """Stop the periodic lines, log the end (once) and return the elapsed seconds."""
+        """Stop the periodic lines, log the end (once) and return the elapsed seconds.
+
+        Called while an exception propagates (from a ``finally`` clause), it logs that the
+        phase stopped rather than that it is done."""
         elapsed = time.monotonic() - self.start
         if self._stop.is_set():
             return elapsed
         self._stop.set()
         self._thread.join()
+        if sys.exc_info()[0] is not None:
+            logger.info("%s: stopped after %s", self.desc, format_seconds(elapsed))
+            return elapsed
         count = f"{self.total} {self.unit}s " if self.total is not None else ""
         logger.info("%s: done, %sin %s", self.desc, count, format_seconds(elapsed))
         return elapsed
@@ -173,8 +180,6 @@ def phase_progress(
     if progress is False or progress is None:
         return lambda done: None
     if wants_bar(progress):
-        import sys
-
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, leave=False)
