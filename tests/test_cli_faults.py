@@ -346,12 +346,20 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-@pytest.fixture
-def previous(data, tmp_path) -> tuple[Path, dict[str, bytes]]:
-    """A complete earlier run with --out DIR/run."""
+@pytest.fixture(scope="module")
+def complete_run(data, tmp_path_factory) -> Path:
+    """A complete run with --out DIR/run (copied by :func:`previous`)."""
+    folder = tmp_path_factory.mktemp("complete") / "out"
     done = run("scan", *_base(data), "--kinship", data["kinship"], "--no-plots", "--out",
-               tmp_path / "out" / "run")  # fmt: skip
+               folder / "run")  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return folder
+
+
+@pytest.fixture
+def previous(complete_run, tmp_path) -> tuple[Path, dict[str, bytes]]:
+    """The outputs of an earlier complete run with --out DIR/run, in this test's folder."""
+    shutil.copytree(complete_run, tmp_path / "out")
     return tmp_path / "out", _snapshot(tmp_path / "out")
 
 
