@@ -711,7 +711,7 @@ def test_dask_scan_logs_progress_with_time_left(data, monkeypatch, caplog):
     _slow_reads(monkeypatch, 0.05)
     null = fit_null(data["bfile"], data["pheno"], kinship=None)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(
+                                  dashboard_address=":0") as cluster, distributed.Client(
             cluster) as client, caplog.at_level(logging.INFO, logger="kronlmm"):  # fmt: skip
         null.scan("any", chunk_size=50, progress="auto", scheduler=client)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scan: ")]

@@ -275,7 +275,7 @@ class ChunkStore:
         """The content fingerprint stored with block ``index`` (``None`` if it has none,
         e.g. written by kronlmm 0.1.0)."""
         try:
-            with np.load(self.path(index), allow_pickle=False) as z:
+            with open(self.path(index), "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 return str(z["content_fingerprint"]) if "content_fingerprint" in z.files else None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise _damaged(self.directory, f"{self.path(index).name} cannot be read", err) from None
@@ -283,7 +283,8 @@ class ChunkStore:
     def read(self, index: int) -> ScanResult:
         """Load one finished block (also from a kronlmm 0.1.0 checkpoint)."""
         try:
-            with np.load(self.path(index), allow_pickle=False) as z:
+            # an open file, closed here even when np.load fails on a damaged one
+            with open(self.path(index), "rb") as fh, np.load(fh, allow_pickle=False) as z:
 
                 def get(name: str) -> Any:
                     return z[name] if name in z.files else z[OLD_NAMES.get(name, name)]
