@@ -502,7 +502,14 @@ def test_concurrent_runs_with_the_same_out(data, tmp_path):
                      r"started .*; lock file .*\.run\.kronlmm\.lock'\); wait for it")  # fmt: skip
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
-    names = ("assoc.tsv.gz", "effects.tsv.gz", "null.json", "manhattan.png", "qq.png")
+    names = (
+        "assoc.tsv.gz",
+        "effects.tsv.gz",
+        "null.json",
+        "manhattan.png",
+        "qq.png",
+        "top_effects.png",
+    )
     assert _listing(out) == sorted(f"run.{n}" for n in names)
     assert json.loads((out / "run.null.json").read_text())["nsamples"] == 377  # the first's
 
@@ -679,7 +686,8 @@ def test_progress_lines_without_a_terminal(data, tmp_path, monkeypatch):
     monkeypatch.setattr(progress_log, "LOG_INTERVAL", 0.05)
     monkeypatch.setattr(_inputs, "EIGH_ESTIMATE_MIN", 100)  # estimate the 190 x 190 one
     _slow_reads(monkeypatch, 0.12)
-    args = ["scan", *_base(data), "--chunk-size", "50", "--no-plots"]
+    no_qc = ["--maf", "none", "--geno", "none"]  # every one of the 500 variants
+    args = ["scan", *_base(data), "--chunk-size", "50", "--no-plots", *no_qc]
     done = run(*args, "--out", tmp_path / "a")
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
@@ -705,11 +713,11 @@ def test_dask_scan_logs_progress_with_time_left(data, monkeypatch, caplog):
 
     import distributed
 
-    from kronlmm.gwas import fit_null, progress_log
+    from kronlmm.gwas import NO_QC, fit_null, progress_log
 
     monkeypatch.setattr(progress_log, "LOG_INTERVAL", 0.01)
     _slow_reads(monkeypatch, 0.05)
-    null = fit_null(data["bfile"], data["pheno"], kinship=None)
+    null = fit_null(data["bfile"], data["pheno"], kinship=None, qc=NO_QC)  # all 500 variants
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=":0") as cluster, distributed.Client(
             cluster) as client, caplog.at_level(logging.INFO, logger="kronlmm"):  # fmt: skip

@@ -21,7 +21,7 @@ from .publish import OutputSet
 if TYPE_CHECKING:  # imported when a command runs, so that --help and --version are quick
     from ..gwas import GwasResult, NullFit
 
-__all__ = ["run_scan", "run_fit_null", "run_example", "split_names"]
+__all__ = ["run_scan", "run_fit_null", "run_example", "run_kinship", "split_names"]
 
 Options = Mapping[str, Any]
 
@@ -90,9 +90,26 @@ def _names(values: Sequence[str] | None) -> list[str] | None:
     return split_names(values) or []
 
 
+def _filters(opts: Options) -> dict[str, Any]:
+    """The ``fit_null`` keywords of the sample and variant filter options."""
+    from ..gwas import QCFilters
+
+    return {
+        "qc": QCFilters(maf=opts["maf"], geno=opts["geno"], hwe=opts["hwe"], mind=opts["mind"]),
+        "keep": opts["keep"],
+        "remove": opts["remove"],
+        "extract": opts["extract"],
+        "exclude": opts["exclude"],
+    }
+
+
 def _fit_null(opts: Options) -> NullFit:
     from ..gwas import fit_null
 
+    if opts["pheno"] is None and not opts["pheno_from_fam"]:
+        raise ValueError(
+            "no phenotypes: give --pheno FILE, or --pheno-from-fam to read them from the .fam"
+        )
     return fit_null(
         _genotypes(opts),
         opts["pheno"],
@@ -104,7 +121,25 @@ def _fit_null(opts: Options) -> NullFit:
         restricted=opts["reml"],
         missing_code=_missing_code(opts["missing_code"]),
         progress=_progress(opts),
+        id_col=opts["id_col"],
+        pheno_from_fam=opts["pheno_from_fam"],
+        **_filters(opts),
     )
+
+
+def _null_lines(null: NullFit) -> list[str]:
+    """What the run summary says about the filters and the rank of C₀."""
+    lines = []
+    if null.qc is not None:
+        lines.append(null.qc.summary())
+    if null.rank_choice is not None:
+        lines.append(f"rank of C0: {null.rank_choice.rank} ({null.rank_choice.reason})")
+        for row in null.rank_choice.table:
+            lines.append(
+                f"  rank {row['rank']}: lml {row['lml']:.10g}, {row['n_parameters']} variance "
+                f"parameters, BIC {row['bic']:.10g}{'' if row['converged'] else ' (NOT converged)'}"
+            )
+    return lines
 
 
 def _scan(null: NullFit, opts: Options, client: Any) -> GwasResult:
@@ -140,6 +175,8 @@ def _fmt_p(p: float, neg_log10: float) -> str:
 
 def _summary(result: GwasResult, out: TextIO) -> None:
     null = result.null
+    for line in _null_lines(null):
+        print(line, file=out)
     print(
         f"{result.n_tested} of {len(result.assoc)} variants tested ({result.test!r} test, "
         f"dof {result.dof}) on {null.nsamples} samples and traits {', '.join(null.trait_names)} "
@@ -175,6 +212,8 @@ def _print_paths(paths: Sequence[Path], out: TextIO) -> None:
 
 def run_scan(opts: Options) -> int:
     """``kronlmm scan``: fit the null, test every variant, write tables, null and plots."""
+    from ..gwas.timing import stage
+
     prefix = check_prefix(opts["out"])
     plots = _prepare_plots(opts)
     with (
@@ -183,8 +222,9 @@ def run_scan(opts: Options) -> int:
     ):
         null = _fit_null(opts)
         result = _scan(null, opts, client)
-        write_outputs(result, outputs, plots)
-        written = outputs.publish()
+        with stage("write outputs"):
+            write_outputs(result, outputs, plots)
+            written = outputs.publish()
     out = sys.stdout
     _summary(result, out)
     top = result.top(1)
@@ -217,6 +257,8 @@ def run_fit_null(opts: Options) -> int:
         file=out,
     )
     print(f"lml = {null.lml:.10g} ({state}, {null.fit.niter} iterations)", file=out)
+    for line in _null_lines(null):
+        print(line, file=out)
     _samples_line(null, out)
     with pd.option_context("display.float_format", "{:.4g}".format):
         print("C0 (genetic trait covariance):", file=out)
@@ -254,7 +296,13 @@ def run_example(opts: Options) -> int:
             progress=_progress(opts),
         )
         result = _scan(null, opts, client)
-        write_outputs(result, outputs, plots, highlight=sorted(causal_ids))
+        write_outputs(
+            result,
+            outputs,
+            plots,
+            highlight=sorted(causal_ids),
+            highlight_label="simulated causal variants",
+        )
         written = outputs.publish()
     out = sys.stdout
     _summary(result, out)
@@ -275,5 +323,79 @@ def run_example(opts: Options) -> int:
     print(table.to_string(index=False), file=out)
     found = [v for v in causal["variant_id"] if v in set(top["variant_id"])]
     print(f"\n{len(found)} of {len(causal_ids)} causal variants in the top {len(top)}", file=out)
+    _print_paths(written, out)
+    return 0
+
+
+KINSHIP_SUFFIXES = {
+    "plink-bin": ".rel.bin",
+    "plink": ".rel",
+    "gcta": ".grm.bin",
+    "tsv": ".kinship.tsv",
+    "npz": ".kinship.npz",
+}
+"""Output suffix of ``kronlmm kinship --format F`` (GEMMA: ``.sXX.txt`` or ``.cXX.txt``)."""
+
+
+def run_kinship(opts: Options) -> int:
+    """``kronlmm kinship``: the GRM of a fileset's variants passing the filters, written in
+    GEMMA's, GCTA's, PLINK's or kronlmm's format."""
+    import numpy as np
+
+    from ..gwas import QCReport, filter_variants, select_genotype_samples, select_listed_variants
+    from ..gwas.timing import stage
+    from ..io import grm_from_genotypes, write_kinship
+
+    prefix = check_prefix(opts["out"])
+    fmt, kind = opts["file_format"], opts["kind"]
+    filters = _filters(opts)
+    drops_samples = filters["keep"] is not None or filters["remove"] is not None
+    if fmt == "gemma" and (drops_samples or filters["qc"].mind is not None):
+        raise ValueError(
+            "GEMMA's kinship files hold no sample IDs, so their rows must be every sample of "
+            "the .fam in order: --keep, --remove and --mind cannot be used with --format gemma "
+            "(choose plink-bin, plink, gcta, tsv or npz)"
+        )
+    if fmt == "gemma":
+        suffix = ".sXX.txt" if kind == "standardized" else ".cXX.txt"
+    else:
+        suffix = KINSHIP_SUFFIXES[fmt]
+    path = Path(f"{prefix}{suffix}")
+    with stage("read inputs"):
+        geno = _genotypes(opts)
+    report = QCReport(filters["qc"])
+    with stage("sample and variant filters"):
+        variants = select_listed_variants(
+            geno, extract=filters["extract"], exclude=filters["exclude"], report=report
+        )
+        samples = select_genotype_samples(
+            geno, filters["qc"], keep=filters["keep"], remove=filters["remove"],
+            variant_index=variants, report=report,
+        )  # fmt: skip
+        variants = filter_variants(geno, samples, variants, filters["qc"], report=report)
+    with stage(f"{kind} GRM"):
+        kin = grm_from_genotypes(
+            geno, samples, variant_index=variants, standardize=kind == "standardized"
+        )
+    fids = geno.samples["FID"].to_numpy()[samples]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with stage("write the kinship"):
+        write_kinship(
+            path, kin.ids, kin.K, fids=list(fids), shape=opts["shape"],
+            n_variants=int(kin.n_variants or 0),
+        )  # fmt: skip
+    out = sys.stdout
+    print(report.summary(), file=out)
+    diag = np.diag(kin.K)
+    print(
+        f"{kind} GRM of {kin.ids.size} samples from {kin.n_variants} variants (mean diagonal "
+        f"{diag.mean():.4g}); {fmt} format",
+        file=out,
+    )
+    written = [path]
+    if fmt in ("plink-bin", "plink"):
+        written.append(Path(f"{prefix}.rel.id"))
+    elif fmt == "gcta":
+        written += [Path(f"{prefix}.grm.N.bin"), Path(f"{prefix}.grm.id")]
     _print_paths(written, out)
     return 0

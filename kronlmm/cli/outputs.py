@@ -31,6 +31,7 @@ OUTPUT_SUFFIXES = {
     "null": ".null.json",
     "manhattan": ".manhattan.png",
     "qq": ".qq.png",
+    "top_effects": ".top_effects.png",
 }
 """Suffix appended to ``--out PREFIX`` for each output file."""
 
@@ -49,7 +50,8 @@ def output_paths(prefix: str | Path) -> dict[str, Path]:
     Returns
     -------
     dict
-        ``"assoc"``, ``"effects"``, ``"null"``, ``"manhattan"``, ``"qq"`` → path.
+        ``"assoc"``, ``"effects"``, ``"null"``, ``"manhattan"``, ``"qq"``,
+        ``"top_effects"`` → path.
 
     Examples
     --------
@@ -92,6 +94,7 @@ def write_outputs(
     outputs: OutputSet,
     plots: bool,
     highlight: Sequence[str] | None = None,
+    highlight_label: str = "highlighted variants",
 ) -> None:
     """Write the tables, the null model and (with ``plots``) the plots of a scan into the
     staging folder of ``outputs``, after the analysis succeeded (published by the caller)."""
@@ -102,8 +105,13 @@ def write_outputs(
         from ..plot import save_plots
 
         write_output(
-            outputs, "manhattan", lambda path: save_plots(result, path, None, highlight=highlight)
+            outputs,
+            "manhattan",
+            lambda path: save_plots(
+                result, path, None, highlight=highlight, highlight_label=highlight_label
+            ),
         )
+        write_output(outputs, "qq", lambda path: save_plots(result, None, path))
         write_output(
-            outputs, "qq", lambda path: save_plots(result, None, path, highlight=highlight)
+            outputs, "top_effects", lambda path: save_plots(result, None, None, effects_path=path)
         )

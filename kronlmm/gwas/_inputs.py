@@ -18,6 +18,7 @@ from ..core.linalg import EconomicSVD
 from ..core.numerics import no_variance_left
 from ..core.progress import Progress
 from ..io import (
+    TOOL_PSD_TOLERANCE,
     AlignedSamples,
     Kinship,
     PlinkGenotypes,
@@ -29,6 +30,17 @@ from ..io import (
     read_table,
 )
 from .progress_log import Heartbeat, phase_progress
+from .qc import (
+    DEFAULT_QC,
+    QCFilters,
+    QCReport,
+    SampleSpec,
+    VariantList,
+    filter_variants,
+    select_genotype_samples,
+    select_listed_variants,
+)
+from .timing import stage
 
 __all__ = ["KinshipInfo", "Prepared", "prepare_inputs", "KinshipSpec", "TableSpec"]
 
@@ -91,8 +103,8 @@ class KinshipInfo:
     >>> info = fit_null(paths.prefix, paths.pheno, covar=paths.covar).kinship
     >>> info.source, info.method, info.rank
     ('grm', 'eigendecomposition', 376)
-    >>> info.n_variants, info.n_monomorphic, info.n_clipped
-    (2984, 16, 1)
+    >>> info.n_variants, info.n_monomorphic, info.n_clipped  # the variants passing QC
+    (2970, 0, 1)
     >>> fit_null(paths.prefix, paths.pheno, covar=paths.covar, kinship=None).kinship
     KinshipInfo(source='none', method='none', rank=0, n_variants=None, ...)
     """
@@ -128,6 +140,11 @@ class Prepared:
         Whether an intercept column was prepended to the covariates.
     kinship : KinshipInfo
         How ``G`` was obtained.
+    variant_index : numpy.ndarray
+        ``.bim`` positions of the variants that passed the lists and QC filters (tested and,
+        for ``"grm"``, used for the kinship).
+    qc : QCReport
+        What the sample and variant filters removed.
     aliased_covariates : dict
         Covariates left out because they are linear combinations of the columns before
         them (name → the columns it is a combination of), as R's ``lm`` reports NA.
@@ -144,6 +161,8 @@ class Prepared:
     covariate_names: list[str]
     intercept_added: bool
     kinship: KinshipInfo
+    variant_index: NDArray[np.intp]
+    qc: QCReport
     aliased_covariates: dict[str, list[str]] = field(default_factory=dict)
     missing_code_counts: dict[str, int] = field(default_factory=dict)
 
@@ -427,6 +446,7 @@ def _genetic_factor(
     genotypes: PlinkGenotypes,
     aligned: AlignedSamples,
     block_size: int,
+    variant_index: NDArray[np.intp],
     progress: Progress = False,
 ) -> tuple[NDArray[np.float64] | EconomicSVD, KinshipInfo]:
     n = aligned.nsamples
@@ -435,10 +455,17 @@ def _genetic_factor(
         return np.zeros((n, 0)), KinshipInfo(source="none", method="none", rank=0)
     if isinstance(kinship, str) and kinship == "grm":
         idx = aligned.genotype_index
-        report = phase_progress(progress, genotypes.nvariants, "GRM", "variant")
+        report = phase_progress(progress, int(variant_index.size), "GRM", "variant")
         try:
-            if genotypes.nvariants <= n:
-                lr = low_rank_G(genotypes, idx, block_size, progress=lambda d, t: report(d))
+            if variant_index.size <= n:
+                with stage("kinship (low-rank G from the genotypes)"):
+                    lr = low_rank_G(
+                        genotypes,
+                        idx,
+                        block_size,
+                        variant_index=variant_index,
+                        progress=lambda d, t: report(d),
+                    )
                 info = KinshipInfo(
                     source="grm",
                     method="low-rank genotypes",
@@ -447,10 +474,18 @@ def _genetic_factor(
                     n_monomorphic=lr.n_monomorphic,
                 )
                 return lr.G, info
-            grm = grm_from_genotypes(genotypes, idx, block_size, progress=lambda d, t: report(d))
+            with stage("kinship (GRM from the genotypes)"):
+                grm = grm_from_genotypes(
+                    genotypes,
+                    idx,
+                    block_size,
+                    variant_index=variant_index,
+                    progress=lambda d, t: report(d),
+                )
         finally:
             report(None)
-        G, clipped = _factor_from_kinship(grm.K)
+        with stage("kinship eigendecomposition"):
+            G, clipped = _factor_from_kinship(grm.K)
         info = KinshipInfo(
             source="grm",
             method="eigendecomposition",
@@ -468,18 +503,20 @@ def _genetic_factor(
             "genetic random effect; check the file, or use --kinship none (kinship=None) if "
             "no genetic term is what you want"
         )
-    G, clipped = _factor_from_kinship(aligned.K)
+    with stage("kinship eigendecomposition"):
+        G, clipped = _factor_from_kinship(aligned.K)
     return G, KinshipInfo(
         source=source, method="eigendecomposition", rank=G.S2.size, n_clipped=clipped
     )
 
 
-def _read_kinship_spec(kinship: KinshipSpec) -> Kinship | None:
-    """The kinship of a file or object (``None`` for "grm" and None)."""
+def _read_kinship_spec(kinship: KinshipSpec, genotypes: PlinkGenotypes) -> Kinship | None:
+    """The kinship of a file or object (``None`` for "grm" and None); a file's sample IDs
+    may come from the genotypes (GEMMA's kinship files have none)."""
     if kinship is None or (isinstance(kinship, str) and kinship == "grm"):
         return None
     if isinstance(kinship, Kinship):
-        return check_kinship(kinship.ids, kinship.K)
+        return check_kinship(kinship.ids, kinship.K, psd_tolerance=TOOL_PSD_TOLERANCE)
     path = Path(kinship)
     word = str(kinship).strip().lower()
     if not path.exists() and word in ("grm", "none"):
@@ -489,12 +526,44 @@ def _read_kinship_spec(kinship: KinshipSpec) -> Kinship | None:
             fix = "for no genetic random effect write --kinship none (kinship=None)"
         case = ", in lower case" if str(kinship).strip() != word else ""
         raise ValueError(f"kinship file {str(kinship)!r} does not exist; {fix}{case}")
-    return read_kinship(kinship)
+    return read_kinship(kinship, ids=genotypes.sample_ids)
+
+
+def _phenotypes(
+    pheno: TableSpec | None,
+    pheno_cols: str | Sequence[str] | None,
+    genotypes: PlinkGenotypes,
+    pheno_from_fam: bool,
+    id_col: str | None,
+) -> pd.DataFrame:
+    if pheno_from_fam:
+        if pheno is not None:
+            raise ValueError(
+                "give the phenotypes either as a table (--pheno / pheno=) or from the .fam "
+                "(--pheno-from-fam / pheno_from_fam=True), not both"
+            )
+        fam = genotypes.fam_phenotypes
+        cols = _columns(pheno_cols)
+        if cols is not None:
+            unknown = [c for c in cols if c not in fam.columns]
+            if unknown:
+                raise ValueError(
+                    f"column {unknown[0]!r} not in the .fam's phenotypes: it has "
+                    f"{', '.join(fam.columns)} (pheno1 is column 6, pheno2 column 7, ...)"
+                )
+            fam = fam[cols]
+        return fam
+    if pheno is None:
+        raise ValueError(
+            "no phenotypes: give a phenotype table (--pheno FILE / pheno=) or read them "
+            "from the .fam (--pheno-from-fam / pheno_from_fam=True)"
+        )
+    return read_table(pheno, id_col=id_col, columns=_columns(pheno_cols))
 
 
 def prepare_inputs(
     bfile: PathLike | PlinkGenotypes,
-    pheno: TableSpec,
+    pheno: TableSpec | None,
     pheno_cols: str | Sequence[str] | None = None,
     covar: TableSpec | None = None,
     covar_cols: str | Sequence[str] | None = None,
@@ -503,14 +572,21 @@ def prepare_inputs(
     block_size: int = 1000,
     missing_code: float | None = PLINK_MISSING_CODE,
     progress: Progress = False,
+    qc: QCFilters = DEFAULT_QC,
+    keep: SampleSpec | None = None,
+    remove: SampleSpec | None = None,
+    extract: VariantList | None = None,
+    exclude: VariantList | None = None,
+    id_col: str | None = None,
+    pheno_from_fam: bool = False,
 ) -> Prepared:
-    """Read, align and check the inputs; build ``Y``, ``X`` and ``G``.
+    """Read, align and check the inputs; filter samples and variants; build ``Y``, ``X``, ``G``.
 
-    See :func:`kronlmm.gwas.fit_null` for the parameters. Samples are kept when present in
-    every source with complete trait and covariate values, and are put in sorted sample-ID
-    order, so that the results are the same whatever the order of the samples in each file.
+    See :func:`kronlmm.gwas.fit_null` for the parameters and :mod:`kronlmm.gwas.qc` for the
+    order of the filters. Samples are kept when present in every source with complete trait
+    and covariate values, and are put in sorted sample-ID order, so that the results are the
+    same whatever the order of the samples in each file.
     """
-    genotypes = bfile if isinstance(bfile, PlinkGenotypes) else PlinkGenotypes(bfile)
     for given, what, option in (
         (pheno_cols, "trait", "pheno_cols / --pheno-cols"),
         (covar_cols, "covariate", "covar_cols / --covar-cols"),
@@ -520,20 +596,43 @@ def prepare_inputs(
                 f"{option} selects no {what} (got {given!r}): give one or more column names, "
                 "or leave it out to use every column"
             )
-    phenotypes = read_table(pheno, columns=_columns(pheno_cols))
-    if phenotypes.shape[1] == 0:
-        raise ValueError("the phenotype table has no trait column")
-    phenotypes, missing_counts = _apply_missing_code(phenotypes, missing_code)
-    covariates = None
-    if covar is not None:
-        covariates = read_table(covar, columns=_columns(covar_cols))
-        _warn_covariate_missing_code(covariates, missing_code)
-    elif covar_cols is not None:
-        raise ValueError("covariate columns were given without a covariate table")
+    with stage("read inputs"):
+        genotypes = bfile if isinstance(bfile, PlinkGenotypes) else PlinkGenotypes(bfile)
+        phenotypes = _phenotypes(pheno, pheno_cols, genotypes, pheno_from_fam, id_col)
+        if phenotypes.shape[1] == 0:
+            raise ValueError("the phenotype table has no trait column")
+        phenotypes, missing_counts = _apply_missing_code(phenotypes, missing_code)
+        covariates = None
+        if covar is not None:
+            covariates = read_table(covar, id_col=id_col, columns=_columns(covar_cols))
+            _warn_covariate_missing_code(covariates, missing_code)
+        elif covar_cols is not None:
+            raise ValueError("covariate columns were given without a covariate table")
+        kin = _read_kinship_spec(kinship, genotypes)
 
-    kin = _read_kinship_spec(kinship)
-    aligned = align_samples(genotypes, phenotypes, covariates, kin)
-    aligned = _sorted_by_id(aligned)
+    report = QCReport(qc)
+    with stage("sample filters (--keep, --remove, --mind)"):
+        listed = select_listed_variants(genotypes, extract=extract, exclude=exclude, report=report)
+        fam_rows = select_genotype_samples(
+            genotypes, qc, keep=keep, remove=remove, variant_index=listed, report=report
+        )
+    with stage("sample alignment"):
+        filtered_out = np.delete(genotypes.sample_ids, fam_rows)
+        aligned = align_samples(
+            genotypes.sample_ids[fam_rows],
+            phenotypes,
+            covariates,
+            kin,
+            filtered_ids=filtered_out,
+        )
+        assert aligned.genotype_index is not None
+        aligned = dataclasses.replace(aligned, genotype_index=fam_rows[aligned.genotype_index])
+        aligned = _sorted_by_id(aligned)
+    assert aligned.genotype_index is not None
+    with stage("variant QC (--geno, --hwe, --maf)"):
+        variant_index = filter_variants(
+            genotypes, aligned.genotype_index, listed, qc, report=report
+        )
 
     X, covariate_names, intercept_added = _design(aligned)
     X, covariate_names, aliased = _drop_aliased(X, covariate_names)
@@ -547,7 +646,7 @@ def prepare_inputs(
         )
     _check_sample_size(n, X.shape[1], trait_names)
     _check_traits(Y, X, trait_names)
-    G, info = _genetic_factor(kinship, genotypes, aligned, block_size, progress)
+    G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index, progress)
     logger.info(
         "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d (%s, %s)",
         n,
@@ -567,6 +666,8 @@ def prepare_inputs(
         covariate_names=covariate_names,
         intercept_added=intercept_added,
         kinship=info,
+        variant_index=variant_index,
+        qc=report,
         aliased_covariates=aliased,
         missing_code_counts=missing_counts,
     )

@@ -42,6 +42,8 @@ __all__ = [
 
 logger = logging.getLogger("kronlmm")
 
+logger = logging.getLogger("kronlmm")
+
 #: Arrays of a stored block, by their ScanResult names.
 STORED_ARRAYS = ("lml_null", "lml_alt", "chi2", "dof", "p_value", "neg_log10_p_value", "scale",
                  "beta", "se", "n_missing", "mean")  # fmt: skip
@@ -416,6 +418,16 @@ class Checkpointed:
         stored = [block for block in blocks if store.done(block.index)]
         missing = [block for block in blocks if not store.done(block.index)]
         _check_stored_content(store, stored)
+        if stored:
+            logger.info(
+                "checkpoint %s: resumed %d of %d blocks, %d to compute",
+                store.directory,
+                len(stored),
+                len(blocks),
+                len(missing),
+            )
+        else:
+            logger.info("checkpoint %s: %d blocks to compute", store.directory, len(blocks))
         computed: Iterable[tuple[CandidateBlock, ScanResult]] = ()
         if missing:
             computed = self.inner(StoringTask(task, str(store.directory)), null, plan, missing)

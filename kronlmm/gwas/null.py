@@ -20,6 +20,8 @@ from ..core.progress import Progress
 from ..io import PlinkGenotypes
 from ._inputs import KinshipInfo
 from .output import jsonable, write_json
+from .qc import QCReport
+from .rank import RankChoice
 
 if TYPE_CHECKING:  # the model and scan modules are imported when first needed
     from ..lmm import FitResult, Kron2Sum
@@ -73,6 +75,13 @@ class NullFit:
     sample_losses : dict
         Samples of the phenotype table not analysed, by reason (see
         :data:`kronlmm.io.LOSS_REASONS`): reason → their IDs.
+    variant_index : numpy.ndarray or None
+        ``.bim`` positions of the variants to scan (those that passed the variant lists and
+        QC filters); ``None``: every variant.
+    qc : QCReport or None
+        What the sample and variant filters removed (:mod:`kronlmm.gwas.qc`).
+    rank_choice : RankChoice or None
+        The rank of C₀ and why it was chosen (:mod:`kronlmm.gwas.rank`).
 
     Examples
     --------
@@ -80,20 +89,20 @@ class NullFit:
     >>> from kronlmm.gwas import fit_null
     >>> paths = example_paths()
     >>> null = fit_null(paths.prefix, paths.pheno, covar=paths.covar)
-    >>> null.nsamples, null.trait_names, null.converged
-    (377, ['trait1', 'trait2', 'trait3'], True)
+    >>> null.nsamples, null.trait_names, null.converged, null.rank
+    (377, ['trait1', 'trait2', 'trait3'], True, 3)
     >>> null.C0.round(2)
             trait1  trait2  trait3
-    trait1    0.12    0.20    0.24
-    trait2    0.20    0.35    0.42
-    trait3    0.24    0.42    0.51
+    trait1    0.46    0.13    0.22
+    trait2    0.13    0.42    0.41
+    trait3    0.22    0.41    0.52
     >>> null.B.shape  # covariates × traits
     (3, 3)
 
     Fitted once, the null serves any number of scans:
 
     >>> null.scan("any").top(1)["variant_id"].item()
-    'rs20402064'
+    'rs26858614'
     >>> null.scan("common", chunk_size=1000).top(1)["variant_id"].item()
     'rs26858614'
     """
@@ -112,6 +121,9 @@ class NullFit:
     missing_code: float | None = None
     missing_code_counts: dict[str, int] = field(default_factory=dict)
     sample_losses: dict[str, list[str]] = field(default_factory=dict)
+    variant_index: NDArray[np.intp] | None = None
+    qc: QCReport | None = None
+    rank_choice: RankChoice | None = None
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -177,8 +189,9 @@ class NullFit:
             span(U) because the whole data's has no maximum; see
             :attr:`kronlmm.lmm.Kron2Sum.ml_projected`), ``convergence``, ``alignment``,
             ``sample_losses`` (reason → ``count`` and the first ``ids``), ``missing_code``
-            (``code`` and ``counts`` per trait) and ``kinship``; plain JSON types only (NaN
-            as ``None``).
+            (``code`` and ``counts`` per trait), ``kinship``, ``rank_choice`` (rank of C₀
+            and why) and ``qc`` (filters and counts removed per reason); plain JSON types
+            only (NaN as ``None``).
         """
         summary: dict[str, Any] = jsonable(
             {
@@ -215,6 +228,8 @@ class NullFit:
                     "counts": dict(self.missing_code_counts),
                 },
                 "kinship": asdict(self.kinship),
+                "rank_choice": None if self.rank_choice is None else self.rank_choice.to_dict(),
+                "qc": None if self.qc is None else self.qc.to_dict(),
             }
         )
         return summary

@@ -15,6 +15,7 @@ from .progress_log import ScanLog, scan_progress
 from .result import GwasResult
 from .sources import PlinkSource
 from .tables import assoc_table, effects_table
+from .timing import stage
 
 if TYPE_CHECKING:
     from .null import NullFit
@@ -73,8 +74,17 @@ def scan_genotypes(
     'rs26858614'
     """
     scanner_null = null.model.get_fast_scanner().null
-    plan = make_plan(len(null.trait_names), test, trait_names=list(null.trait_names))
-    source = PlinkSource(null.genotypes, null.genotype_index)
+    p = len(null.trait_names)
+    plan = make_plan(p, test, trait_names=list(null.trait_names))
+    if null.rank < p and null.kinship.rank > 0:
+        logger.warning(
+            "the scan runs with C0 of rank %d < p = %d traits: genetic correlations are "
+            "forced to ±1, which inflates the tests where that is not true of the data; "
+            "prefer full rank (rank='full', --rank full) or rank='auto'",
+            null.rank,
+            p,
+        )
+    source = PlinkSource(null.genotypes, null.genotype_index, null.variant_index)
     variants = source.variants
     dup = variants["variant_id"].duplicated()
     if dup.any():
@@ -91,7 +101,7 @@ def scan_genotypes(
             scanner_null.n, scanner_null.U.shape[1], scanner_null.p
         )
         manifest = {"chunk_size": int(size)}
-    with dask_client(scheduler, workers) as client:
+    with dask_client(scheduler, workers) as client, stage(f"scan ({test!r} test)"):
         report = scan_progress(progress, len(variants), "scan", "variant")
         try:
             res = scan_source(

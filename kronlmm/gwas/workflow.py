@@ -11,6 +11,8 @@ from ..io import PlinkGenotypes
 from ._inputs import PLINK_MISSING_CODE, KinshipSpec, TableSpec
 from .checkpoint import check_checkpoint_dir
 from .fit import fit_null
+from .qc import DEFAULT_QC, QCFilters, SampleSpec, VariantList
+from .rank import RankSpec
 from .result import GwasResult
 
 __all__ = ["scan"]
@@ -20,20 +22,28 @@ PathLike = str | os.PathLike[str]
 
 def scan(
     bfile: PathLike | PlinkGenotypes,
-    pheno: TableSpec,
+    pheno: TableSpec | None,
     pheno_cols: str | Sequence[str] | None = None,
     covar: TableSpec | None = None,
     covar_cols: str | Sequence[str] | None = None,
     kinship: KinshipSpec = "grm",
     test: str = "any",
-    rank: int = 1,
+    rank: RankSpec = None,
     restricted: bool = False,
     chunk_size: int | None = None,
     progress: Progress = False,
     scheduler: Any = None,
     workers: int | None = None,
     checkpoint: PathLike | None = None,
+    *,
     missing_code: float | None = PLINK_MISSING_CODE,
+    qc: QCFilters = DEFAULT_QC,
+    keep: SampleSpec | None = None,
+    remove: SampleSpec | None = None,
+    extract: VariantList | None = None,
+    exclude: VariantList | None = None,
+    id_col: str | None = None,
+    pheno_from_fam: bool = False,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 
@@ -42,9 +52,9 @@ def scan(
     bfile : str, os.PathLike or kronlmm.io.PlinkGenotypes
         PLINK 1 prefix (``prefix.bed/.bim/.fam``). Dosages count ``.bim`` allele 1, reported
         as ``effect_allele``.
-    pheno : str, os.PathLike or pandas.DataFrame
+    pheno : str, os.PathLike, pandas.DataFrame or None
         Phenotype file (``FID IID trait…``; tab, comma or whitespace separated, ``NA`` for
-        missing) or a DataFrame indexed by sample ID.
+        missing) or a DataFrame indexed by sample ID; ``None`` with ``pheno_from_fam``.
     pheno_cols : str or sequence of str, optional
         Traits to analyse jointly (default: every column).
     covar : str, os.PathLike or pandas.DataFrame, optional
@@ -58,8 +68,9 @@ def scan(
     test : {"any", "common", "interaction"}, default "any"
         ``"any"``: effect on any trait (dof = p); ``"common"``: one shared effect (dof = 1);
         ``"interaction"``: trait-specific effects beyond a common one (dof = p − 1).
-    rank : int, default 1
-        Maximum rank of the genetic trait covariance C₀.
+    rank : None, "full", "auto" or int, default None
+        Rank of the genetic trait covariance C₀: ``None`` full rank when the sample
+        allows it, ``"auto"`` by BIC (see :mod:`kronlmm.gwas.rank`).
     restricted : bool, default False
         Fit the null's variance components by REML (the scan's likelihoods are always ML at
         those components, so likelihood ratios stay valid).
@@ -79,6 +90,9 @@ def scan(
         (not a file) before anything is read.
     missing_code : float or None, default -9
         Trait value read as missing (PLINK's and GEMMA's convention); ``None`` keeps it.
+    qc, keep, remove, extract, exclude, id_col, pheno_from_fam
+        Filters and input options, as in :func:`kronlmm.gwas.fit_null` (default: GEMMA-like
+        variant QC, MAF ≥ 0.01 and missingness ≤ 5 %).
 
     Returns
     -------
@@ -108,7 +122,7 @@ def scan(
     >>> paths = example_paths()
     >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar)
     >>> result.top(1)["variant_id"].item()
-    'rs20402064'
+    'rs26858614'
     """
     from ..scan import TESTS
 
@@ -127,6 +141,13 @@ def scan(
         restricted=restricted,
         missing_code=missing_code,
         progress=progress,
+        qc=qc,
+        keep=keep,
+        remove=remove,
+        extract=extract,
+        exclude=exclude,
+        id_col=id_col,
+        pheno_from_fam=pheno_from_fam,
     )
     return null.scan(
         test,

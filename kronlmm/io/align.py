@@ -36,6 +36,7 @@ __all__ = ["align_samples", "AlignedSamples", "LOSS_REASONS", "LOSS_WARNING_SHAR
 logger = logging.getLogger("kronlmm")
 
 LOSS_REASONS = {
+    "sample_filters": "removed by the sample filters (--keep, --remove, --mind)",
     "not_genotyped": "not in the genotypes",
     "no_covariates": "not in the covariate table",
     "not_in_kinship": "not in the kinship",
@@ -45,7 +46,8 @@ LOSS_REASONS = {
 """Why a sample of the phenotype table is not analysed (key → words), in the order applied."""
 
 LOSS_WARNING_SHARE = 0.05
-"""Share of the phenotype table's samples above which their loss is a WARNING, not INFO."""
+"""Share of the phenotype table's samples above which their loss is a WARNING, not INFO
+(samples removed by the sample filters, which were asked for, do not count towards it)."""
 
 
 @dataclass(eq=False)
@@ -207,6 +209,7 @@ def align_samples(
     *,
     traits: str | Sequence[str] | None = None,
     covariate_columns: str | Sequence[str] | None = None,
+    filtered_ids: Sequence[object] | ArrayLike | None = None,
 ) -> AlignedSamples:
     """Match samples by ID across the sources and keep the complete cases.
 
@@ -226,6 +229,10 @@ def align_samples(
         Phenotype columns to use (default: all).
     covariate_columns : str or sequence of str, optional
         Covariate columns to use (default: all).
+    filtered_ids : sequence of str, optional
+        Genotyped samples left out of ``genotype_ids`` by sample filters (``--keep``,
+        ``--remove``, ``--mind``): counted under ``"sample_filters"`` in
+        :attr:`AlignedSamples.losses`, not as ``"not_genotyped"``.
 
     Returns
     -------
@@ -336,7 +343,8 @@ def align_samples(
     K = None
     if kin_mat is not None:
         K = kin_mat[np.ix_(idx["kinship"], idx["kinship"])]
-    losses = _losses(sources, pheno, covar)
+    filtered = None if filtered_ids is None else np.asarray(filtered_ids, dtype=object).ravel()
+    losses = _losses(sources, pheno, covar, filtered)
     _report_losses(losses, pheno, covar, counts["phenotypes"])
     return AlignedSamples(
         ids=ids,
@@ -365,12 +373,20 @@ def _all_missing_columns(values: NDArray[np.float64], names: list[str], what: st
 
 
 def _losses(
-    sources: dict[str, NDArray[np.object_]], pheno: pd.DataFrame, covar: pd.DataFrame | None
+    sources: dict[str, NDArray[np.object_]],
+    pheno: pd.DataFrame,
+    covar: pd.DataFrame | None,
+    filtered: NDArray[np.object_] | None = None,
 ) -> dict[str, NDArray[np.object_]]:
     """The phenotype table's samples that are not analysed, by the first reason that applies."""
     ids = sources["phenotypes"]
     left = np.ones(ids.size, dtype=bool)
     out: dict[str, NDArray[np.object_]] = {}
+    removed = np.zeros(ids.size, dtype=bool)
+    if filtered is not None and filtered.size:
+        removed = pd.Index(ids).isin(pd.Index(filtered))
+    out["sample_filters"] = ids[removed]
+    left &= ~removed
     for reason, source in (
         ("not_genotyped", "genotypes"),
         ("no_covariates", "covariates"),
@@ -406,6 +422,7 @@ def _report_losses(
     lost = sum(ids.size for ids in losses.values())
     if lost == 0:
         return
+    unexpected = lost - losses.get("sample_filters", np.zeros(0)).size
     parts = []
     for reason, ids in losses.items():
         if ids.size == 0:
@@ -421,7 +438,7 @@ def _report_losses(
             else f"{ids.size} {LOSS_REASONS[reason]} (e.g. {format_ids(ids, 3)})"
         )
     share = lost / n_pheno
-    level = logging.WARNING if share > LOSS_WARNING_SHARE else logging.INFO
+    level = logging.WARNING if unexpected / n_pheno > LOSS_WARNING_SHARE else logging.INFO
     logger.log(
         level,
         "%d of the %d samples of the phenotype table (%.1f%%) are not analysed: %s",

@@ -8,6 +8,10 @@ i.e. mean-imputed. Variants with no variation among the observed calls (monomorp
 than two observed calls) are skipped and counted. With ``Z`` the resulting ``n × m`` matrix of
 the ``m`` kept variants, the GRM is ``K = Z Zᵀ / m`` and the low-rank factor is
 ``G = Z / √m`` (so ``K = G Gᵀ``); the mean of ``diag(K)`` is then about 1.
+
+``grm_from_genotypes(..., standardize=False)`` gives the centred GRM instead (dosages
+centred and mean-imputed, not divided by their standard deviation): GEMMA's ``-gk 1``
+matrix (``.cXX.txt``).
 """
 
 from __future__ import annotations
@@ -77,12 +81,19 @@ def _standardized_blocks(
     block_size: int,
     variant_index: IndexLike,
     progress: ProgressCallback | None = None,
+    standardize: bool = True,
 ) -> Iterator[tuple[NDArray[np.float64], int]]:
     total = _positions(variant_index, plink.nvariants, "variant_index")
     count = len(range(*total.indices(plink.nvariants))) if isinstance(total, slice) else total.size
     done = 0
     for _, dosage in plink.iter_blocks(block_size, sample_index, variant_index):
         z, variable = standardize_dosage(dosage)
+        if not standardize:  # centred only: undo the division by the standard deviation
+            d = dosage[:, variable]
+            obs = ~np.isnan(d)
+            n_obs = obs.sum(axis=0)
+            mean = np.where(obs, d, 0.0).sum(axis=0) / n_obs
+            z = np.where(obs, d - mean, 0.0)
         yield z, int(variable.size - variable.sum())
         done += dosage.shape[1]
         if progress is not None:
@@ -101,6 +112,7 @@ def grm_from_genotypes(
     *,
     variant_index: IndexLike = None,
     progress: ProgressCallback | None = None,
+    standardize: bool = True,
 ) -> Kinship:
     """Standardised genetic relationship matrix ``K = Z Zᵀ / m``, accumulated in blocks.
 
@@ -117,6 +129,9 @@ def grm_from_genotypes(
         Variants to use (e.g. all but one chromosome); ``None`` means all.
     progress : callable, optional
         Called as ``progress(done, total)`` (variants) after each block.
+    standardize : bool, default True
+        Divide each centred variant by its standard deviation; ``False`` gives the
+        centred GRM (GEMMA's ``-gk 1``).
 
     Returns
     -------
@@ -151,7 +166,9 @@ def grm_from_genotypes(
     n = ids.size
     K = np.zeros((n, n), dtype=np.float64)
     used = skipped = 0
-    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, progress)
+    blocks = _standardized_blocks(
+        plink, sample_index, block_size, variant_index, progress, standardize
+    )
     for z, n_skip in blocks:
         K += z @ z.T
         used += z.shape[1]
@@ -164,7 +181,8 @@ def grm_from_genotypes(
     K /= used
     K = (K + K.T) / 2
     logger.info(
-        "GRM from %d variant(s) and %d sample(s); %d monomorphic variant(s) skipped",
+        "%s GRM from %d variant(s) and %d sample(s); %d monomorphic variant(s) skipped",
+        "standardised" if standardize else "centred",
         used,
         n,
         skipped,

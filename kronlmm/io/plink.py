@@ -50,6 +50,7 @@ from bed_reader import open_bed
 from numpy.typing import NDArray
 
 from ._common import InputFileNotFoundError, PathLike, as_ids, duplicate_ids, format_ids
+from .tables import table_from_strings
 
 __all__ = ["PlinkGenotypes", "PlinkSlice", "GenotypeBlock", "IndexLike", "BedPaddingError"]
 
@@ -217,7 +218,15 @@ def _strip_suffix(prefix: PathLike) -> Path:
     return path
 
 
-def _read_plink_text(path: Path, columns: list[str], what: str) -> pd.DataFrame:
+def _read_plink_text(
+    path: Path, columns: list[str], what: str, *, extra_columns: bool = False
+) -> pd.DataFrame:
+    """Read a whitespace-separated PLINK text file as strings, naming its columns.
+
+    With ``extra_columns`` (the ``.fam``), columns after the named ones are kept, named
+    ``pheno2``, ``pheno3``, … (GEMMA's ``-n`` numbering: the sixth column is ``pheno1``),
+    as PLINK reads a ``.fam`` with extra phenotype columns.
+    """
     try:
         df = pd.read_csv(
             path,
@@ -229,12 +238,14 @@ def _read_plink_text(path: Path, columns: list[str], what: str) -> pd.DataFrame:
         )
     except pd.errors.EmptyDataError:
         df = pd.DataFrame(columns=range(len(columns)), dtype=str)
-    if df.shape[1] != len(columns):
+    if df.shape[1] < len(columns) or (df.shape[1] > len(columns) and not extra_columns):
+        more = " or more" if extra_columns else ""
         raise ValueError(
-            f"{what} file {str(path)!r} has {df.shape[1]} columns, expected {len(columns)} "
-            f"({' '.join(columns)})"
+            f"{what} file {str(path)!r} has {df.shape[1]} columns, expected {len(columns)}"
+            f"{more} ({' '.join(columns)})"
         )
-    df.columns = columns
+    extra = [f"pheno{k}" for k in range(2, df.shape[1] - len(columns) + 2)]
+    df.columns = columns + extra
     return df
 
 
@@ -309,9 +320,11 @@ class PlinkGenotypes:
         self.count_A1 = bool(count_A1)
         self.check_padding = bool(check_padding)
 
-        fam = _read_plink_text(self.fam_path, _FAM_COLUMNS, ".fam")
+        fam = _read_plink_text(self.fam_path, _FAM_COLUMNS, ".fam", extra_columns=True)
         bim = _read_plink_text(self.bim_path, _BIM_COLUMNS, ".bim")
         self._samples = fam[["FID", "IID"]].reset_index(drop=True)
+        self._fam_phenotypes = fam.iloc[:, 5:].reset_index(drop=True)
+        self._fam_phenotypes.columns = [f"pheno{k}" for k in range(1, fam.shape[1] - 4)]
         self._sample_ids = as_ids(fam["IID"].to_numpy(), f".fam file {str(self.fam_path)!r}")
         dups = duplicate_ids(self._sample_ids)
         if dups:
@@ -398,6 +411,32 @@ class PlinkGenotypes:
         return self._samples.copy()
 
     @property
+    def fam_phenotypes(self) -> pd.DataFrame:
+        """Phenotypes of the ``.fam`` file: column 6 and any further columns.
+
+        A standard ``.fam`` has one phenotype column (column 6); a GEMMA-style ``.fam``
+        has several (columns 6, 7, …). They are named ``pheno1``, ``pheno2``, … (GEMMA's
+        ``-n 1 2 …`` numbering), read as numbers with ``-9``, ``NA`` and ``nan`` as missing
+        (the PLINK convention), and indexed by IID with the FIDs kept as
+        ``attrs["FID"]`` (see :func:`kronlmm.io.read_table`).
+
+        Raises
+        ------
+        ValueError
+            If a phenotype value is not a number (naming the column, row and sample).
+
+        Examples
+        --------
+        >>> from kronlmm.data import example_paths
+        >>> from kronlmm.io import PlinkGenotypes
+        >>> fam = PlinkGenotypes(example_paths().prefix).fam_phenotypes
+        >>> list(fam.columns), int(fam["pheno1"].isna().sum())  # -9: all missing
+        (['pheno1'], 400)
+        """
+        raw = pd.concat([self._samples, self._fam_phenotypes], axis=1)
+        return table_from_strings(raw, plink_missing=True, source=f".fam {str(self.fam_path)!r}")
+
+    @property
     def sample_ids(self) -> NDArray[np.object_]:
         """Sample IDs used for alignment (the ``IID`` column), in ``.fam`` order."""
         return self._sample_ids.copy()
@@ -478,7 +517,13 @@ class PlinkGenotypes:
         return _read_dosages(self._bed, rows, cols)
 
     def slice_variants(
-        self, start: int, stop: int, sample_index: IndexLike = None, *, num_threads: int | None = 1
+        self,
+        start: int,
+        stop: int,
+        sample_index: IndexLike = None,
+        *,
+        variants: NDArray[np.integer] | None = None,
+        num_threads: int | None = 1,
     ) -> PlinkSlice:
         """Describe variants ``start:stop`` for the selected samples as a :class:`PlinkSlice`.
 
@@ -488,6 +533,9 @@ class PlinkGenotypes:
             Variant range (positions in ``.bim`` order, ``0 ≤ start ≤ stop ≤ nvariants``).
         sample_index : slice, int array, bool mask or None
             Samples (positions in ``.fam`` order), in the order wanted for the rows.
+        variants : int array, optional
+            Only these positions of the range (increasing), e.g. the variants that passed
+            quality control; ``None``: all of ``start:stop``.
         num_threads : int or None, default 1
             Threads bed-reader may use when the slice is read (``None``: all cores). One
             suits slices read side by side by single-threaded workers.
@@ -519,6 +567,17 @@ class PlinkGenotypes:
         rows = self._sample_positions(sample_index)
         if isinstance(rows, slice):
             rows = np.arange(*rows.indices(self.nsamples), dtype=np.intp)
+        chosen = None
+        if variants is not None:
+            chosen = np.asarray(variants, dtype=np.intp)
+            if chosen.ndim != 1 or (
+                chosen.size
+                and (chosen[0] < start or chosen[-1] >= stop or np.any(np.diff(chosen) <= 0))
+            ):
+                raise ValueError(
+                    f"variants must be increasing positions within {start}:{stop}, got "
+                    f"{format_ids(chosen.tolist())}"
+                )
         return PlinkSlice(
             bed=str(Path(self.bed_path).resolve()),
             n_samples=self.nsamples,
@@ -529,6 +588,7 @@ class PlinkGenotypes:
             count_A1=self.count_A1,
             num_threads=num_threads,
             check_padding=self.check_padding and self._variant_major,
+            variants=chosen,
         )
 
     def iter_blocks(
@@ -614,6 +674,8 @@ class PlinkSlice:
     check_padding : bool, default True
         Refuse the slice if the padding bits of its variants' records are not zero (see
         :class:`PlinkGenotypes`); a variant-major ``.bed`` is assumed.
+    variants : numpy.ndarray of int or None
+        Only these (increasing) positions of ``start:stop``; ``None``: the whole range.
 
     Examples
     --------
@@ -640,14 +702,16 @@ class PlinkSlice:
     count_A1: bool = True
     num_threads: int | None = 1
     check_padding: bool = True
+    variants: NDArray[np.intp] | None = None
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return self.stop - self.start if self.variants is None else int(self.variants.size)
 
     def fingerprint(self) -> str:
-        """A hash of what the slice reads: the ``.bed`` bytes of its variants, the counts,
-        the samples read and the counted allele (for checkpoints: a stored block is reused
-        only if its source did not change).
+        """A hash of what the slice reads: the ``.bed`` bytes of its variant range, the
+        counts, the samples read, the variants chosen within the range (e.g. by QC filters)
+        and the counted allele (for checkpoints: a stored block is reused only if its source
+        did not change).
 
         Examples
         --------
@@ -667,6 +731,9 @@ class PlinkSlice:
             repr((self.n_samples, self.n_variants, self.start, self.stop, self.count_A1)).encode()
         )
         digest.update(np.ascontiguousarray(self.sample_index, dtype=np.int64).tobytes())
+        if self.variants is not None:
+            digest.update(b"variants")
+            digest.update(np.ascontiguousarray(self.variants, dtype=np.int64).tobytes())
         with open(self.bed, "rb") as fh:
             fh.seek(3 + self.start * width)
             remaining = (self.stop - self.start) * width
@@ -679,11 +746,14 @@ class PlinkSlice:
         return digest.hexdigest()[:32]
 
     def read(self) -> NDArray[np.float64]:
-        """Dosages of variants ``start:stop`` for the samples of ``sample_index``
-        (``float64``, samples × variants, NaN for missing calls)."""
+        """Dosages of variants ``start:stop`` (or of :attr:`variants`) for the samples of
+        ``sample_index`` (``float64``, samples × variants, NaN for missing calls)."""
+        cols: NDArray[np.intp] | slice = (
+            slice(self.start, self.stop) if self.variants is None else np.asarray(self.variants)
+        )
         if self.check_padding:
             fam = str(Path(self.bed).with_suffix(".fam"))
-            check_bed_padding(self.bed, slice(self.start, self.stop), self.n_samples, fam)
+            check_bed_padding(self.bed, cols, self.n_samples, fam)
         with open_bed(
             self.bed,
             iid_count=self.n_samples,
@@ -691,7 +761,7 @@ class PlinkSlice:
             count_A1=self.count_A1,
             num_threads=self.num_threads,
         ) as bed:
-            return _read_dosages(bed, np.asarray(self.sample_index), slice(self.start, self.stop))
+            return _read_dosages(bed, np.asarray(self.sample_index), cols)
 
 
 def _positions(index: Any, size: int, name: str) -> NDArray[np.intp] | slice:
