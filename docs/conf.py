@@ -110,9 +110,9 @@ API_MODULES = [
     ("kronlmm.testing", "Testing helpers", True),
     ("kronlmm.data", "Bundled example data", True),
     ("kronlmm.distributed", "Distributed scans (Dask)", False),
-    ("kronlmm.features", "Many-feature models (limma-style, per-feature LMMs)", True),
     ("kronlmm.plot", "Plots", False),
     ("kronlmm.cli", "Command line", False),
+    ("kronlmm.features", "Many features: limma-style models and per-feature LMMs", True),
 ]
 
 #: Problems found while writing generated pages, reported as Sphinx warnings once the build

@@ -29,8 +29,8 @@ pd.set_option("display.width", 120)
 paths = example_paths()
 causal = pd.read_csv(paths.causal, sep="\t").set_index("variant_id")
 
-# Align by sample ID, fit the null once (C₀ of full rank 3), test every variant for an
-# effect on any trait.
+# Align by sample ID, fit the null once (C₀ of full rank 3), test every variant that passes
+# the default QC (MAF >= 0.01, missingness <= 5 %) for an effect on any trait.
 result = scan(paths.prefix, paths.pheno, covar=paths.covar, test="any", rank=3)
 null = result.null
 counts = result.alignment

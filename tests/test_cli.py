@@ -36,7 +36,14 @@ from kronlmm.gwas import GwasResult, read_results, scan
 PATHS = example_paths()
 CAUSAL = pd.read_csv(PATHS.causal, sep="\t")
 CLI = [sys.executable, "-m", "kronlmm.cli"]
-OUTPUT_NAMES = ("assoc.tsv.gz", "effects.tsv.gz", "null.json", "manhattan.png", "qq.png")
+OUTPUT_NAMES = (
+    "assoc.tsv.gz",
+    "effects.tsv.gz",
+    "null.json",
+    "manhattan.png",
+    "qq.png",
+    "top_effects.png",
+)
 
 
 @dataclass
@@ -167,7 +174,7 @@ ERRORS: dict[str, tuple[Callable[[dict[str, Path], Path], list[str]], str]] = {
     ),
     "rank_too_large": (
         lambda f, o: ["fit-null", *BASE, "--rank", "4"],
-        r"rank must be ≤ p = 3",
+        r"rank must be ≥ 1 and ≤ p = 3",
     ),
     "broken_bed": (
         lambda f, o: ["scan", "--bfile", str(f["broken"]), "--pheno", str(PATHS.pheno)],
@@ -295,7 +302,7 @@ def test_scan_with_shuffled_files_equals_api(runs: dict[str, Run], api_result: G
     assert null["alignment"]["kept"] == 377
     for name in ("manhattan.png", "qq.png"):
         assert Path(f"{prefix}.{name}").read_bytes()[:4] == b"\x89PNG"
-    assert "top hit: rs20402064" in run.proc.stdout
+    assert "top hit: rs26858614" in run.proc.stdout
     assert "377 sample(s) kept" in run.proc.stderr
 
 
@@ -324,7 +331,7 @@ def test_fit_null_json(runs: dict[str, Run]) -> None:
     assert [p.name for p in run.out_dir.iterdir()] == ["n.null.json"]
     d = json.loads((run.out_dir / "n.null.json").read_text())
     ref = fit_null(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, restricted=True)
-    assert d["restricted"] is True and d["rank"] == 1
+    assert d["restricted"] is True and d["rank"] == 3  # full rank: the default
     assert d["trait_names"] == ["trait1", "trait2", "trait3"]
     assert d["covariate_names"] == ["intercept", "age", "sex"]
     np.testing.assert_allclose(d["C0"], ref.model.C0, rtol=1e-10)

@@ -17,7 +17,10 @@ import pytest
 
 from kronlmm.core.parameters import Function
 from kronlmm.cov import (
+    DiagonalCov,
     EyeCov,
+    FactorAnalyticCov,
+    FixedCov,
     FreeFormCov,
     GivenCov,
     Kron2SumCov,
@@ -25,7 +28,7 @@ from kronlmm.cov import (
     LRFreeFormCov,
     SumCov,
 )
-from kronlmm.testing import check_gradient
+from kronlmm.testing import check_covariance, check_gradient
 
 
 # ---- independent dense reference ---------------------------------------------------------
@@ -50,9 +53,16 @@ def dense_reference(cov: Function) -> np.ndarray:
             L[i, i] = np.exp(par["Llogd"][i])
         return np.einsum("ik,jk->ij", L, L) + cov.floor * np.eye(p)
     if isinstance(cov, LRFreeFormCov):
-        n, m = cov.shape
+        n, m = cov.L.shape
         L = par["Lu"].reshape(n, m)
         return np.einsum("ik,jk->ij", L, L)
+    if isinstance(cov, DiagonalCov):
+        return np.diag(np.exp(par["logv"]))
+    if isinstance(cov, FactorAnalyticCov):
+        L = par["Lambda"].reshape(cov.dim, cov.nfactors)
+        return np.einsum("ik,jk->ij", L, L) + np.diag(np.exp(par["logpsi"]))
+    if isinstance(cov, FixedCov):
+        return np.asarray(cov.value_given)
     if isinstance(cov, SumCov):
         return sum(dense_reference(c) for c in cov.covariances)
     if isinstance(cov, Kron2SumCov):
@@ -150,6 +160,37 @@ CASES = [
         ),
     ),
 ]
+
+
+def _diagonal(rng: np.random.Generator, p: int) -> DiagonalCov:
+    cov = DiagonalCov(p)
+    cov.variances = rng.uniform(0.2, 2.0, p)
+    return cov
+
+
+def _factor(rng: np.random.Generator, p: int, k: int) -> FactorAnalyticCov:
+    cov = FactorAnalyticCov(p, k)
+    cov.Lambda = rng.normal(size=(p, k))
+    cov.psi = rng.uniform(0.1, 1.0, p)
+    return cov
+
+
+def _fixed_given(rng: np.random.Generator, p: int) -> FixedCov:
+    C = _spd(rng, p)
+    cov = FixedCov(C)
+    cov.value_given = C  # for the dense reference: the matrix as given
+    return cov
+
+
+# trait covariances (also run through the model in tests/test_trait_covariances.py)
+CASES += [
+    Case("diagonal", lambda g: _diagonal(g, 4)),
+    Case("diagonal-fixed", lambda g: _fixed(_diagonal(g, 3), "logv")),
+    Case("factor-analytic", lambda g: _factor(g, 5, 2)),
+    Case("factor-analytic-psi-fixed", lambda g: _fixed(_factor(g, 4, 1), "logpsi")),
+    Case("fixed", lambda g: _fixed_given(g, 3)),
+    Case("sum-lowrank-diagonal", lambda g: SumCov([_lrfree(g, 4, 1), _diagonal(g, 4)])),
+]
 CASES += [
     Case("kron2sum", lambda g: _kron2sum(g, 5, 3, 2, 1), True),
     Case("kron2sum-rank2", lambda g: _kron2sum(g, 4, 6, 3, 2), True),
@@ -167,6 +208,72 @@ def cov(request: pytest.FixtureRequest) -> Function:
 
 
 # ---- generic checks ----------------------------------------------------------------------
+def test_check_covariance_passes(cov):
+    """kronlmm.testing.check_covariance (what users run on their own objects) passes on
+    every object of the list, and leaves the parameters as they were."""
+    before = cov.get_flat().copy()
+    report = check_covariance(cov)
+    assert report.passed, str(report)
+    assert len(report.results) >= 5
+    np.testing.assert_array_equal(cov.get_flat(), before)
+
+
+def test_check_covariance_catches_a_wrong_gradient():
+    class Broken(DiagonalCov):
+        def _own_gradient(self):
+            g = super()._own_gradient()
+            return {"logv": 1.01 * g["logv"]}  # 1% off
+
+        def contract_gradient(self, M):
+            return {"logv": 1.01 * np.diag(np.asarray(M)) * self.variances}
+
+    report = check_covariance(Broken(3))
+    assert not report.passed
+    assert any("finite differences" in f for f in report.failures())
+    with pytest.raises(AssertionError, match="failed checks"):
+        report.raise_if_failed()
+
+
+def test_check_covariance_catches_a_wrong_unit_scaling():
+    class Unscaled(DiagonalCov):
+        def unit_scaling(self, d):
+            return np.ones(self.dim), np.log(d)  # should be 2·log d
+
+    report = check_covariance(Unscaled(3))
+    assert not report.passed
+    assert any("unit scaling" in f for f in report.failures())
+
+
+TRAIT = [
+    c
+    for c in CASES
+    if c.id.startswith(("freeform", "lrfreeform", "diagonal", "factor", "fixed", "sum-lowrank"))
+]
+
+
+@pytest.mark.parametrize("case", TRAIT, ids=[c.id for c in TRAIT])
+def test_unit_scaling_follows_trait_units(case, rng):
+    """C(shift + scale·θ) = D C(θ) D for trait units D, from the raw parameters (dense
+    reference), the floor of FreeFormCov aside."""
+    cov = case.make()
+    if cov.nparams == 0 or any(par.fixed for par in cov.parameters().values()):
+        pytest.skip("fixed parameters cannot follow a change of units")
+    assert cov.follows_units
+    p = cov.dim
+    d = np.exp(rng.uniform(-4, 4, p))
+    theta = cov.get_flat().copy()
+    C = dense_reference(cov)
+    floor = np.diag(np.broadcast_to(np.asarray(getattr(cov, "floor", 0.0)), (p,)))
+    scale, shift = cov.unit_scaling(d)
+    assert scale.shape == shift.shape == theta.shape
+    cov.set_flat(shift + scale * theta)
+    np.testing.assert_allclose(
+        dense_reference(cov), d[:, None] * (C - floor) * d[None, :] + floor, rtol=1e-12
+    )
+    bounds = cov.unit_bounds()
+    assert len(bounds) == theta.size
+
+
 def test_value_matches_dense_reference(cov):
     K = cov.value()
     np.testing.assert_allclose(K, dense_reference(cov), rtol=1e-12, atol=1e-12)

@@ -115,9 +115,11 @@ def _three_by_three(null, cluster_client, tmp_path):
 def test_gwas_scan_is_the_driver_over_a_plink_source(null):
     """NullFit.scan (the GWAS workflow) gives the tables of the driver on a PlinkSource."""
     scanner = null.model.get_fast_scanner(trait_names=null.trait_names)
-    source = PlinkSource(null.genotypes, null.genotype_index)
+    source = PlinkSource(null.genotypes, null.genotype_index, null.variant_index)  # QC passed
     result = scan_source(scanner.null, scanner.plan("common"), source, block_size=BLOCK)
-    assoc, effects = _tables(null, result)
+    assoc = assoc_table(source.variants, result, null.nsamples)
+    effects = effects_table(source.variants, result)
+    assert len(assoc) == null.qc.variants["kept"] == 2970
     gwas = null.scan("common", chunk_size=BLOCK)
     pd.testing.assert_frame_equal(gwas.assoc, assoc, check_exact=True)
     pd.testing.assert_frame_equal(gwas.effects, effects, check_exact=True)

@@ -21,6 +21,7 @@ from kronlmm.data import example_paths
 from kronlmm.gwas import (
     ASSOC_COLUMNS,
     EFFECT_COLUMNS,
+    NO_QC,
     SSF_JOINT_COLUMNS,
     SSF_PER_TRAIT_COLUMNS,
     GwasResult,
@@ -77,7 +78,8 @@ def write_plink_subset(
 
 @pytest.fixture(scope="module")
 def result() -> GwasResult:
-    return scan(PATHS.prefix, PATHS.pheno, covar=PATHS.covar)
+    """Every variant scanned (no QC filter), so that the tables cover the whole .bim."""
+    return scan(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, qc=NO_QC)
 
 
 # --------------------------------------------------------------------------- tables
@@ -274,7 +276,7 @@ def test_dataframes_in_any_order_give_identical_results(result: GwasResult) -> N
     covar = read_table(PATHS.covar)
     pheno = pheno.iloc[rng.permutation(len(pheno))]
     covar = covar.iloc[rng.permutation(len(covar))]
-    null = fit_null(PATHS.prefix, pheno, covar=covar)
+    null = fit_null(PATHS.prefix, pheno, covar=covar, qc=NO_QC)
     assert null.lml == result.null.lml
     np.testing.assert_array_equal(null.model.C0, result.null.model.C0)
     res = null.scan()
@@ -298,7 +300,7 @@ def test_missing_covariates_are_dropped_and_counted(
 def test_intercept_not_added_when_present(result: GwasResult) -> None:
     covar = read_table(PATHS.covar)
     covar.insert(0, "const", 1.0)
-    null = fit_null(PATHS.prefix, PATHS.pheno, covar=covar)
+    null = fit_null(PATHS.prefix, PATHS.pheno, covar=covar, qc=NO_QC)
     assert not null.intercept_added
     assert null.covariate_names == ["const", "age", "sex"]
     assert null.lml == pytest.approx(result.null.lml, rel=1e-8)
@@ -318,7 +320,7 @@ def test_kinship_file_equals_grm(result: GwasResult, tmp_path: Path) -> None:
     geno = PlinkGenotypes(PATHS.prefix)
     kin = grm_from_genotypes(geno, result.null.genotype_index)
     path = write_kinship(tmp_path / "grm.npz", kin.ids, kin.K)
-    null = fit_null(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, kinship=path)
+    null = fit_null(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, kinship=path, qc=NO_QC)
     assert null.kinship.source == str(path)
     assert null.lml == pytest.approx(result.null.lml, rel=1e-9)
     np.testing.assert_allclose(null.model.C0, result.null.model.C0, rtol=1e-4, atol=1e-6)
@@ -327,11 +329,11 @@ def test_kinship_file_equals_grm(result: GwasResult, tmp_path: Path) -> None:
 def test_low_rank_genotype_factor_equals_eigendecomposition(tmp_path: Path) -> None:
     """With fewer variants than samples G = Z/√m is used; a kinship file of ZZᵀ/m agrees."""
     prefix = write_plink_subset(tmp_path / "few", variants=slice(0, 3000, 20))
-    lr = fit_null(prefix, PATHS.pheno, covar=PATHS.covar)
+    lr = fit_null(prefix, PATHS.pheno, covar=PATHS.covar, qc=NO_QC)
     assert lr.kinship.method == "low-rank genotypes" and lr.kinship.n_variants == 150
     kin = grm_from_genotypes(PlinkGenotypes(prefix), lr.genotype_index)
     path = write_kinship(tmp_path / "few_grm.npz", kin.ids, kin.K)
-    eig = fit_null(prefix, PATHS.pheno, covar=PATHS.covar, kinship=path)
+    eig = fit_null(prefix, PATHS.pheno, covar=PATHS.covar, kinship=path, qc=NO_QC)
     assert eig.kinship.method == "eigendecomposition"
     assert lr.lml == pytest.approx(eig.lml, rel=1e-9)
 
@@ -343,7 +345,7 @@ def test_untestable_variants_have_a_reason(tmp_path: Path) -> None:
     extra[:, 2] = np.where(np.arange(n) % 2, 1.0, 0.0)
     extra[:10, 2] = np.nan  # a few missing calls
     prefix = write_plink_subset(tmp_path / "odd", variants=slice(0, 50), extra_columns=extra)
-    res = scan(prefix, PATHS.pheno, covar=PATHS.covar, kinship=None)
+    res = scan(prefix, PATHS.pheno, covar=PATHS.covar, kinship=None, qc=NO_QC)
     rows = res.assoc.set_index("variant_id").loc[["extra0", "extra1", "extra2"]]
     assert rows.loc["extra0", "reason"].startswith("constant")
     assert rows.loc["extra1", "reason"] == "all values missing"
@@ -399,3 +401,35 @@ def test_trait_with_large_mean_is_scanned_not_rejected():
     got = fit_null(paths.prefix, shifted, covar=paths.covar, kinship=None)
     assert got.lml == pytest.approx(ref.lml, rel=1e-9)
     np.testing.assert_allclose(got.C1.to_numpy(), ref.C1.to_numpy(), rtol=1e-6)
+
+
+def test_samples_removed_by_filters_are_a_loss_reason_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """--keep/--remove/--mind remove genotyped samples on purpose: they are counted under
+    "sample_filters" (not "not_genotyped") and do not make the losses a WARNING."""
+    pheno = read_table(PATHS.pheno)
+    removed = list(pheno.index[:60])  # 15 % of the table, far above the warning share
+    with caplog.at_level(logging.INFO, logger="kronlmm"):
+        null = fit_null(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, kinship=None, remove=removed)
+    assert sorted(null.sample_losses["sample_filters"]) == sorted(removed)
+    assert null.sample_losses["not_genotyped"] == []
+    assert null.alignment["phenotypes"] == null.nsamples + sum(
+        len(ids) for ids in null.sample_losses.values()
+    )
+    losses = [r for r in caplog.records if "are not analysed" in r.getMessage()]
+    assert losses and all(r.levelno == logging.INFO for r in losses)
+    assert "60 removed by the sample filters" in losses[0].getMessage()
+
+
+def test_plink_slice_fingerprint_covers_the_variants_chosen() -> None:
+    """A checkpoint block is reused only for the same variants: the fingerprint of a slice
+    changes with the variants chosen in its range (e.g. by QC filters)."""
+    geno = PlinkGenotypes(PATHS.prefix)
+    whole = geno.slice_variants(0, 10)
+    some = geno.slice_variants(0, 10, variants=[0, 2, 5, 9])
+    other = geno.slice_variants(0, 10, variants=[0, 2, 6, 9])
+    prints = {s.fingerprint() for s in (whole, some, other)}
+    assert len(prints) == 3
+    assert some.fingerprint() == geno.slice_variants(0, 10, variants=[0, 2, 5, 9]).fingerprint()
+    assert some.read().shape == (geno.nsamples, 4)

@@ -321,13 +321,26 @@ def test_fix_semantics():
     lmm = factory(False)
     lmm.delta = 0.3
     profiled = lmm.beta
-    # Assigning to a free parameter takes effect when it is fixed.
+    # Assigning to a free parameter holds it, and the other free one at its value then (as
+    # glimix-core's lml() uses its stored values); unfix() or fit() release them.
+    s0 = lmm.scale
     lmm.beta = np.zeros(X.shape[1])
-    np.testing.assert_array_equal(lmm.beta, profiled)
+    np.testing.assert_array_equal(lmm.beta, np.zeros(X.shape[1]))
+    assert lmm.scale == s0
+    ref, _, _ = dense_ml(y, X, K, 0.3, beta=np.zeros(X.shape[1]), scale=s0)
+    assert lmm.lml() == pytest.approx(ref, rel=1e-10)
     lmm.fix("beta")
     np.testing.assert_array_equal(lmm.beta, np.zeros(X.shape[1]))
     lmm.unfix("beta")
-    np.testing.assert_array_equal(lmm.beta, profiled)
+    np.testing.assert_allclose(lmm.beta, profiled, rtol=1e-12)
+    lmm.unfix("scale")
+    assert lmm.scale == s0
+    lmm.beta = np.ones(X.shape[1])
+    lmm.fit(verbose=False)  # re-optimises the free (assigned) β and s
+    bhat, _ = dense_gls(y, X, K, lmm.delta)
+    np.testing.assert_allclose(lmm.beta, bhat, rtol=1e-7, atol=1e-9)
+    assert lmm.gradient()["scale"] == pytest.approx(0.0, abs=1e-9)
+    lmm.delta = 0.3
     # fix() without assignment freezes the current profiled value.
     lmm.fix("scale")
     s = lmm.scale

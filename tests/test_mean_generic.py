@@ -222,8 +222,8 @@ def test_linear_and_offset_attributes(rng):
 # ---- bad inputs ----------------------------------------------------------------------------
 def test_bad_inputs_name_argument_and_shapes():
     A, X = np.ones((3, 2)), np.ones((5, 4))
-    with pytest.raises(ValueError, match=r"B has shape \(2, 4\), expected \(4, 2\)"):
-        KronMean(A, X).B = np.ones((2, 4))
+    with pytest.raises(ValueError, match=r"B has shape \(3, 3\), expected \(c, a\) = \(4, 2\)"):
+        KronMean(A, X).B = np.ones((3, 3))
     bad = X.copy()
     bad[2, 1] = np.inf
     with pytest.raises(ValueError, match=r"X has 1 non-finite value\(s\).*\(2, 1\)"):

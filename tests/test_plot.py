@@ -125,3 +125,98 @@ def test_missing_matplotlib_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"pip install 'kronlmm\[plot\]'"):
         require_matplotlib()
+
+
+# --------------------------------------------------------------------------- self-explaining
+@pytest.fixture(scope="module")
+def gwas_result() -> object:
+    from kronlmm.data import example_paths
+    from kronlmm.gwas import scan
+
+    paths = example_paths()
+    return scan(paths.prefix, paths.pheno, covar=paths.covar, kinship=None)
+
+
+def test_manhattan_of_a_result_explains_itself(gwas_result: object) -> None:
+    from kronlmm.gwas import GwasResult
+
+    assert isinstance(gwas_result, GwasResult)
+    fig = Figure()
+    ax = manhattan(
+        gwas_result,
+        fig.add_subplot(),
+        highlight=["rs27157911", "rs26858614"],
+        highlight_label="simulated causal variants",
+    )
+    title = ax.get_title()
+    lam = gwas_result.lambda_gc
+    assert title == (
+        f"'any' test (3 dof) of trait1, trait2, trait3; n = 377 samples, 2970 variants; "
+        f"λ_GC = {lam:.3f}"
+    )
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["genome-wide significance, p = 5e-08", "simulated causal variants (2)"]
+    line = ax.get_lines()[0]
+    assert line.get_ydata()[0] == pytest.approx(-np.log10(5e-8))
+    assert ax.get_ylabel().endswith("('any' test)") and ax.get_xlabel() == "chromosome"
+    rings = ax.collections[-1]
+    assert len(rings.get_offsets()) == 2 and rings.get_facecolors().size == 0  # open rings
+
+
+def test_plink_chromosome_codes_are_named(table: pd.DataFrame) -> None:
+    codes = table.assign(chrom=np.repeat(["1", "23", "24", "26"], len(table) // 4))
+    ax = manhattan(codes, Figure().add_subplot(), title=None)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "X", "Y", "MT"]
+    assert ax.get_title() == ""
+    ax = manhattan(table, Figure().add_subplot())  # a table: λ only
+    lam = np.median(table["chi2"].dropna()) / st.chi2.ppf(0.5, 2)
+    assert ax.get_title() == f"λ_GC = {lam:.3f}"
+
+
+def test_qq_of_a_result_explains_itself(gwas_result: object) -> None:
+    ax = qq(gwas_result, Figure().add_subplot())  # type: ignore[arg-type]
+    assert ax.get_title().startswith("'any' test (3 dof) of trait1, trait2, trait3; n = 377")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [
+        "95% band of p-values under no association",
+        "variants (2970)",
+        "observed = expected",
+    ]
+
+
+def test_effects_plot_shows_per_trait_effects_with_intervals(gwas_result: object) -> None:
+    from kronlmm.plot import effects_plot
+
+    fig = effects_plot(gwas_result, 4)  # type: ignore[arg-type]
+    top = gwas_result.top(4)  # type: ignore[attr-defined]
+    assert fig._suptitle is not None
+    assert fig._suptitle.get_text() == (
+        "Per-trait effects (β, 95% CI) of the top 4 variants, 'any' test; n = 377"
+    )
+    assert [ax.get_title() for ax in fig.axes] == ["trait1", "trait2", "trait3"]
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert [label.split()[0] for label in labels] == top["variant_id"].tolist()
+    assert all(ax.get_xlabel() == "β per effect allele" for ax in fig.axes)
+    effects = gwas_result.effects  # type: ignore[attr-defined]
+    for ax, trait in zip(fig.axes, ["trait1", "trait2", "trait3"], strict=True):
+        data_line, _, (bars,) = ax.containers[0]  # errorbar: estimates, caps, intervals
+        points = np.asarray(data_line.get_xdata(), dtype=float)  # top variant first
+        rows = effects[(effects["trait"] == trait) & effects["variant_id"].isin(top["variant_id"])]
+        beta = rows.set_index("variant_id").loc[top["variant_id"], "beta"].to_numpy()
+        np.testing.assert_allclose(points, beta)
+        segments = bars.get_segments()  # the intervals: β ± 1.96 se
+        se = rows.set_index("variant_id").loc[top["variant_id"], "se"].to_numpy()
+        widths = np.array([seg[1][0] - seg[0][0] for seg in segments])
+        np.testing.assert_allclose(widths, 2 * st.norm.ppf(0.975) * se, rtol=1e-10)
+
+
+def test_save_plots_writes_the_effects_plot(gwas_result: object, tmp_path: Path) -> None:
+    written = save_plots(
+        gwas_result,
+        tmp_path / "m.png",
+        None,  # type: ignore[arg-type]
+        effects_path=tmp_path / "e.png",
+        dpi=40,
+    )
+    assert written == [tmp_path / "m.png", tmp_path / "e.png"]
+    assert all(p.read_bytes()[:8] == PNG_MAGIC for p in written)

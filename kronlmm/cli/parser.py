@@ -2,24 +2,37 @@
 
 Usage::
 
-    kronlmm scan --bfile PREFIX --pheno FILE [--pheno-cols T ...] [--covar FILE
-                 [--covar-cols C ...]] [--kinship grm|none|FILE] [--test any|common|interaction]
-                 [--rank K] [--reml] [--chunk-size N] [--out PREFIX] [--no-plots]
+    kronlmm scan --bfile PREFIX (--pheno FILE | --pheno-from-fam) [--pheno-cols T ...]
+                 [--id-col NAME] [--covar FILE [--covar-cols C ...]]
+                 [--kinship grm|none|FILE] [--test any|common|interaction]
+                 [--rank full|auto|K] [--reml] [--missing-code NUMBER|none]
+                 [--ignore-bed-padding] [--keep FILE] [--remove FILE]
+                 [--extract FILE] [--exclude FILE] [--maf X] [--geno X] [--hwe P]
+                 [--mind X] [--chunk-size N] [--out PREFIX] [--no-plots]
                  [--scheduler ADDRESS | --workers N] [--checkpoint DIR]
                  [--no-progress]
     kronlmm fit-null --bfile PREFIX --pheno FILE [...] [--out PREFIX]
+    kronlmm kinship --bfile PREFIX [--format plink-bin|plink|gcta|gemma|tsv|npz]
+                 [--kind standardized|centered] [--shape square|triangle] [filters]
+                 [--out PREFIX]
     kronlmm example [--out DIR] [--test ...] [--top N] [--no-plots]
     kronlmm --version
 
 ``scan`` writes ``PREFIX.assoc.tsv.gz`` (per-variant joint test), ``PREFIX.effects.tsv.gz``
 (per-variant, per-trait effects), ``PREFIX.null.json`` (the fitted null model) and, unless
-``--no-plots``, ``PREFIX.manhattan.png`` and ``PREFIX.qq.png``. ``fit-null`` writes only
-``PREFIX.null.json``. ``example`` runs ``scan`` on the bundled example data (outputs
+``--no-plots``, ``PREFIX.manhattan.png``, ``PREFIX.qq.png`` and ``PREFIX.top_effects.png``
+(per-trait effects of the top variants). ``fit-null`` writes only
+``PREFIX.null.json``. ``kinship`` writes the GRM of a fileset in GEMMA's, GCTA's, PLINK's
+or kronlmm's format. ``example`` runs ``scan`` on the bundled example data (outputs
 ``DIR/example.*``) and prints the top hits, marking the known causal variants.
 
-Every file is written to a temporary name and renamed when complete, and only after the
-whole analysis succeeded, so a failed run leaves no file posing as complete. Messages and
-exit statuses: :mod:`kronlmm.cli.errors`. ``--pheno-cols`` and ``--covar-cols`` take one
+The files of a run are written into a hidden staging folder and published together, only
+after the whole analysis succeeded: a failed or interrupted run leaves the previous complete
+set as it was, and a second run with the same ``--out`` is refused while one runs (see
+:mod:`kronlmm.cli.publish`). What can be checked without reading the genotypes (the output
+folder, ``--checkpoint``, the Dask cluster) is checked first. Progress: a bar on a
+terminal, otherwise a log line at least every 30 s. Messages and exit statuses:
+:mod:`kronlmm.cli.errors`. ``--pheno-cols`` and ``--covar-cols`` take one
 or more names (space or comma separated), as they did before Click.
 """
 
@@ -32,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import __version__
-from .commands import run_example, run_fit_null, run_scan
+from .commands import run_example, run_fit_null, run_kinship, run_scan
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_logged, show_usage_error
 from .outputs import DEFAULT_PREFIX
 
@@ -42,9 +55,11 @@ __all__ = ["cli", "main"]
 # --------------------------------------------------------------------------- option kinds
 if TYPE_CHECKING:  # generic in recent Click only: subscripted for the type checker alone
     IntParamType = click.ParamType[int, Any]
+    AnyParamType = click.ParamType[Any, Any]
     StrChoice = click.Choice[str]
 else:
     IntParamType = click.ParamType
+    AnyParamType = click.ParamType
     StrChoice = click.Choice
 
 
@@ -67,6 +82,59 @@ class PositiveInt(IntParamType):
 
 
 POSITIVE_INT = PositiveInt()
+
+
+class RankParam(AnyParamType):
+    """``full``, ``auto`` or a positive integer (the rank of C₀)."""
+
+    name = "full|auto|K"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip().lower()
+            if text in ("full", "auto"):
+                return text
+            try:
+                number = int(text)
+            except ValueError:
+                self.fail(
+                    f"expected 'full', 'auto' or a positive integer, got {value!r}", param, ctx
+                )
+        if number < 1:
+            self.fail(f"expected 'full', 'auto' or a positive integer, got {number}", param, ctx)
+        return number
+
+
+class Threshold(AnyParamType):
+    """A number in [0, upper], or ``none`` (``off``) for no filter."""
+
+    name = "X|none"
+
+    def __init__(self, upper: float) -> None:
+        self.upper = upper
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().lower() in ("none", "off"):
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(
+                f"expected a number in [0, {self.upper:g}] or 'none', got {value!r}", param, ctx
+            )
+        if not 0.0 <= number <= self.upper:
+            self.fail(
+                f"expected a number in [0, {self.upper:g}] or 'none', got {value!r}", param, ctx
+            )
+        return number
 
 
 class ScannerTests(StrChoice):
@@ -214,10 +282,23 @@ MODEL_INPUTS = _options(
     ),
     _option(
         "--pheno",
-        required=True,
         metavar="FILE",
         group="inputs",
-        help="phenotype table with an IID column (FID IID trait ...; NA for missing)",
+        help="phenotype table with an IID column (FID IID trait ...; header in any letter "
+        "case; NA, nan or empty for missing; FID is not used for matching)",
+    ),
+    _option(
+        "--pheno-from-fam",
+        is_flag=True,
+        group="inputs",
+        help="read the phenotypes from the .fam instead: column 6 and any further columns "
+        "(a GEMMA-style .fam), named pheno1, pheno2, ...; -9 and NA are missing",
+    ),
+    _option(
+        "--id-col",
+        metavar="NAME",
+        group="inputs",
+        help="sample-ID column of --pheno and --covar (default: IID, any letter case)",
     ),
     _option(
         "--pheno-cols",
@@ -242,20 +323,98 @@ MODEL_INPUTS = _options(
         show_default=True,
         metavar="grm|none|FILE",
         group="inputs",
-        help="'grm': GRM of all variants; 'none': no genetic random effect; or a kinship "
-        "file (.tsv/.csv matrix with IDs, or .npz)",
+        help="'grm': standardised GRM of the variants passing QC; 'none': no genetic random "
+        "effect; or a kinship file, by its name: GEMMA P.cXX.txt/P.sXX.txt (rows: the .fam's "
+        "samples), GCTA P.grm.bin (+.grm.id), PLINK P.rel or P.rel.bin (+.rel.id), .npz, or "
+        "a .tsv/.csv matrix with IDs",
     ),
     _option(
         "--rank",
-        type=POSITIVE_INT,
-        default=1,
-        show_default=True,
-        metavar="K",
+        type=RankParam(),
+        default=None,
+        metavar="full|auto|K",
         group="model",
-        help="maximum rank of the genetic trait covariance C0 (the number of traits gives "
-        "a full-rank C0)",
+        help="rank of the genetic trait covariance C0: 'full' (p traits), 'auto' (the rank "
+        "1..p with the smallest BIC) or K [default: full when the sample allows it; a rank "
+        "below p forces genetic correlations of ±1 and inflates tests where they are not]",
     ),
     _option("--reml", is_flag=True, group="model", help="fit the null by REML (default ML)"),
+    _option(
+        "--missing-code",
+        default="-9",
+        show_default=True,
+        metavar="NUMBER|none",
+        group="inputs",
+        help="trait value read as missing, as PLINK and GEMMA do (a warning counts them); "
+        "'none' keeps every value",
+    ),
+    _option(
+        "--ignore-bed-padding",
+        is_flag=True,
+        group="inputs",
+        help="read a .bed whose padding bits are not zero (only for writers that leave "
+        "garbage there: PLINK and bed-reader write zeros, and non-zero padding usually "
+        "means the .fam does not match the .bed)",
+    ),
+)
+
+IGNORE_BED_PADDING = _options(
+    _option(
+        "--ignore-bed-padding",
+        is_flag=True,
+        group="inputs",
+        help="read a .bed whose padding bits are not zero (only for writers that leave "
+        "garbage there)",
+    ),
+)
+
+FILTER_GROUP = "sample and variant filters (PLINK 2's meanings and order)"
+
+FILTERS = _options(
+    _option(
+        "--keep",
+        metavar="FILE",
+        group=FILTER_GROUP,
+        help="keep only these samples (PLINK list: FID IID or IID per line)",
+    ),
+    _option("--remove", metavar="FILE", group=FILTER_GROUP, help="remove these samples"),
+    _option(
+        "--extract",
+        metavar="FILE",
+        group=FILTER_GROUP,
+        help="keep only these variants (one ID per line)",
+    ),
+    _option("--exclude", metavar="FILE", group=FILTER_GROUP, help="remove these variants"),
+    _option(
+        "--maf",
+        type=Threshold(0.5),
+        default="0.01",
+        show_default=True,
+        group=FILTER_GROUP,
+        help="remove variants with minor allele frequency below X ('none': keep all)",
+    ),
+    _option(
+        "--geno",
+        type=Threshold(1.0),
+        default="0.05",
+        show_default=True,
+        group=FILTER_GROUP,
+        help="remove variants with more than this share of missing calls",
+    ),
+    _option(
+        "--hwe",
+        type=Threshold(1.0),
+        default=None,
+        group=FILTER_GROUP,
+        help="remove variants with a Hardy-Weinberg exact-test p-value below X [default: none]",
+    ),
+    _option(
+        "--mind",
+        type=Threshold(1.0),
+        default=None,
+        group=FILTER_GROUP,
+        help="remove samples with more than this share of missing calls [default: none]",
+    ),
 )
 
 DISTRIBUTED = "distributed (Dask; pip install 'kronlmm[dask]')"
@@ -279,9 +438,17 @@ SCAN_OPTIONS = _options(
         help="variants read and tested per block (default: automatic)",
     ),
     _option(
-        "--no-plots", is_flag=True, group="scan", help="do not draw the Manhattan and QQ plots"
+        "--no-plots",
+        is_flag=True,
+        group="scan",
+        help="do not draw the Manhattan, QQ and top-effects plots",
     ),
-    _option("--no-progress", is_flag=True, group="scan", help="never show a progress bar"),
+    _option(
+        "--no-progress",
+        is_flag=True,
+        group="scan",
+        help="no progress bar, nor progress lines in the log (shown every 30 s without a terminal)",
+    ),
     _option(
         "--scheduler",
         metavar="ADDRESS",
@@ -348,11 +515,12 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     "scan",
     cls=KronlmmCommand,
     short_help="fit the null model and test every variant",
-    help="Fit the multi-trait null model once and test every variant. Writes "
-    "PREFIX.assoc.tsv.gz, PREFIX.effects.tsv.gz, PREFIX.null.json, PREFIX.manhattan.png "
-    "and PREFIX.qq.png.",
+    help="Fit the multi-trait null model once and test every variant that passes the filters. "
+    "Writes PREFIX.assoc.tsv.gz, PREFIX.effects.tsv.gz, PREFIX.null.json, "
+    "PREFIX.manhattan.png, PREFIX.qq.png and PREFIX.top_effects.png.",
 )
 @MODEL_INPUTS
+@FILTERS
 @SCAN_OPTIONS
 @_option("--out", default=DEFAULT_PREFIX, show_default=True, metavar="PREFIX", help="output prefix")
 @VERBOSITY
@@ -369,6 +537,7 @@ def scan_command(ctx: click.Context, /, **params: Any) -> int:
     "PREFIX.null.json.",
 )
 @MODEL_INPUTS
+@FILTERS
 @_option("--out", default=DEFAULT_PREFIX, show_default=True, metavar="PREFIX", help="output prefix")
 @VERBOSITY
 @click.pass_context
@@ -390,17 +559,70 @@ def fit_null_command(ctx: click.Context, /, **params: Any) -> int:
 )
 @_option(
     "--rank",
-    type=POSITIVE_INT,
-    default=3,
-    show_default=True,
-    metavar="K",
-    help="maximum rank of C0 (3: full rank for the 3 example traits)",
+    type=RankParam(),
+    default=None,
+    metavar="full|auto|K",
+    help="rank of C0: 'full', 'auto' (by BIC) or K [default: full when the sample allows it]",
 )
 @SCAN_OPTIONS
 @VERBOSITY
 @click.pass_context
 def example_command(ctx: click.Context, /, **params: Any) -> int:
     return _run(ctx, run_example, params)
+
+
+@cli.command(
+    "kinship",
+    cls=KronlmmCommand,
+    short_help="write a kinship matrix (GRM) for GEMMA, GCTA, PLINK or kronlmm",
+    help="Compute the genetic relationship matrix of a PLINK fileset (the variants passing "
+    "the filters) and write it in another tool's format: GEMMA (PREFIX.sXX.txt, or "
+    "PREFIX.cXX.txt with --kind centered), GCTA (PREFIX.grm.bin, .grm.N.bin, .grm.id), PLINK "
+    "(PREFIX.rel or PREFIX.rel.bin with PREFIX.rel.id), or kronlmm's PREFIX.kinship.tsv / "
+    ".npz. `kronlmm scan --kinship FILE` reads every one of them.",
+)
+@_option(
+    "--bfile",
+    required=True,
+    metavar="PREFIX",
+    group="inputs",
+    help="PLINK 1 binary fileset PREFIX.bed/.bim/.fam",
+)
+@_option(
+    "--format",
+    "file_format",
+    type=StrChoice(["plink-bin", "plink", "gcta", "gemma", "tsv", "npz"]),
+    default="plink-bin",
+    show_default=True,
+    group="output",
+    help="plink-bin: PREFIX.rel.bin (float64); plink: PREFIX.rel (text); gcta: "
+    "PREFIX.grm.bin (float32); gemma: PREFIX.sXX.txt/.cXX.txt (no IDs: all .fam samples, "
+    "in order); tsv/npz: kronlmm's matrix with IDs",
+)
+@_option(
+    "--kind",
+    type=StrChoice(["standardized", "centered"]),
+    default="standardized",
+    show_default=True,
+    group="output",
+    help="standardized: Z Zᵀ/m of dosages scaled to unit variance (kronlmm's 'grm'; GEMMA's "
+    "-gk 2 where no call is missing); centered: centred dosages only (GEMMA's -gk 1)",
+)
+@_option(
+    "--shape",
+    type=StrChoice(["square", "triangle"]),
+    default="square",
+    show_default=True,
+    group="output",
+    help="of a PLINK .rel/.rel.bin (GCTA's is always the lower triangle)",
+)
+@IGNORE_BED_PADDING
+@FILTERS
+@_option("--out", default=DEFAULT_PREFIX, show_default=True, metavar="PREFIX", help="output prefix")
+@VERBOSITY
+@click.pass_context
+def kinship_command(ctx: click.Context, /, **params: Any) -> int:
+    return _run(ctx, run_kinship, params)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -430,8 +652,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> tmp = tempfile.TemporaryDirectory()
     >>> status = main(["fit-null", "--bfile", str(paths.prefix), "--pheno", str(paths.pheno),
     ...                "--covar", str(paths.covar), "--out", f"{tmp.name}/run1", "-q"])
-    null model (ML, rank 1): 377 samples; traits trait1, trait2, trait3; covariates ...
+    null model (ML, rank 3): 377 samples; traits trait1, trait2, trait3; covariates ...
     lml = ... (converged, ... iterations)
+    variant QC (MAF >= 0.01, variant missingness <= 0.05): 2970 of 3000 variants kept; ...
+    rank of C0: 3 (full rank (p = 3): 1122 observations for 12 variance parameters)
+    samples: 377 of the 395 in the phenotype table analysed; not analysed: 18 with a missing ...
     C0 (genetic trait covariance):
     ...
     outputs:

@@ -54,8 +54,9 @@ class LikelihoodTerms:
         ``rᵀK⁻¹r`` at the GLS estimate.
     H : SPDFactor
         ``MᵀK⁻¹M`` in the internal orthonormal basis (its rank is ``H.rank``).
-    T : ndarray or None
-        The map from internal basis coefficients to those of X and A (vec form).
+    Ta, Tx : ndarray or None
+        The maps from internal basis coefficients to those of A and X
+        (``vec B = (Ta ⊗ Tx) vec B′``).
     Br : ndarray (c′, a′) or None
         The GLS estimate in the internal basis (for the data minus its least-squares fit).
     M0, M1 : ndarray (p, p) or None
@@ -67,7 +68,8 @@ class LikelihoodTerms:
     B: NDArray[np.float64]
     quad: float
     H: SPDFactor
-    T: NDArray[np.float64] | None = None
+    Ta: NDArray[np.float64] | None = None
+    Tx: NDArray[np.float64] | None = None
     Br: NDArray[np.float64] | None = None
     M0: NDArray[np.float64] | None = None
     M1: NDArray[np.float64] | None = None
@@ -76,10 +78,11 @@ class LikelihoodTerms:
         """``Cov(vec B̂) = T (MᵀK⁻¹M)⁻¹ Tᵀ`` (column-major vec, c·a × c·a), with T the map
         from the internal basis to the coefficients of X and A (a pseudo-inverse where
         the design is rank deficient)."""
-        if self.T is None:
+        if self.Ta is None or self.Tx is None:
             m = self.B.size
             return np.full((m, m), np.nan)
-        return self.T @ self.H.inverse() @ self.T.T
+        T = np.kron(self.Ta, self.Tx)
+        return T @ self.H.inverse() @ T.T
 
 
 class LikelihoodEngine(Protocol):
@@ -200,7 +203,8 @@ def _evaluate(pr: KronProjections, wt: WhitenedKron2Sum, gradient: bool) -> Like
         B=B,
         quad=quad,
         H=Hf,
-        T=np.kron(pr.Ta, pr.Tx),
+        Ta=pr.Ta,
+        Tx=pr.Tx,
         Br=Br,
     )
     if not gradient:

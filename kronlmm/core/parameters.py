@@ -14,16 +14,79 @@ array parameters ``θ``. Every function exposes
 
 Composite functions (sums, Kronecker sums) own *children*; a child's parameter ``Lu``
 below the child named ``C0`` is called ``"C0.Lu"``.
+
+Gradients are returned as :class:`Gradient` dicts: their keys are the optimised parameters,
+and they also answer *alias* keys, a name for several parameters read together (e.g.
+glimix-core's ``"C1.Lu"`` for ``"C1.Llow"`` followed by ``"C1.Llogd"``).
+``_check_grad()`` compares the analytic gradient with finite differences (glimix-core's
+name; :func:`kronlmm.testing.check_gradient` is the detailed public check).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Parameter", "Function", "composite_keys", "check_children", "merged_gradient"]
+__all__ = [
+    "Parameter",
+    "Function",
+    "Gradient",
+    "composite_keys",
+    "check_children",
+    "merged_gradient",
+    "finite_difference_gap",
+]
+
+
+class Gradient(dict[str, NDArray[np.float64]]):
+    """A gradient: one array per free parameter (dotted name), parameter axis last.
+
+    Besides its keys (the optimised parameters) it answers *alias* keys: an alias names
+    several parameters read together, and its value is their arrays concatenated along
+    the last axis. Aliases are read with ``[]`` and :meth:`get`; they are not keys (they
+    are not iterated, counted or reported by ``in``), so code that sums over the
+    gradient sees every parameter once.
+
+    Parameters
+    ----------
+    data : mapping
+        The arrays, keyed by parameter name.
+    aliases : mapping of str to tuple of str, optional
+        Alias name → the parameter names it stands for, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.parameters import Gradient
+    >>> g = Gradient({"Llow": np.array([1.0]), "Llogd": np.array([2.0, 3.0])},
+    ...              {"Lu": ("Llow", "Llogd")})
+    >>> list(g), g["Lu"].tolist()
+    (['Llow', 'Llogd'], [1.0, 2.0, 3.0])
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, NDArray[np.float64]] | None = None,
+        aliases: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        super().__init__(data or {})
+        self.aliases: dict[str, tuple[str, ...]] = dict(aliases or {})
+
+    def __missing__(self, key: str) -> NDArray[np.float64]:
+        parts = self.aliases.get(key)
+        if parts is None or not all(dict.__contains__(self, p) for p in parts):
+            raise KeyError(key)
+        return np.concatenate([np.asarray(self[p]) for p in parts], axis=-1)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]`` (aliases included), or ``default`` when it cannot be read."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 class Parameter:
@@ -246,10 +309,39 @@ class Function:
         """Gradient with respect to this object's own parameters (local names)."""
         return {}
 
+    def _own_aliases(self) -> dict[str, tuple[str, ...]]:
+        """Alias names of this object's own parameters (see :class:`Gradient`)."""
+        return {}
+
+    def gradient_aliases(self) -> dict[str, tuple[str, ...]]:
+        """Alias keys that gradients of this object answer besides the parameter names,
+        children's included (dotted): alias → the parameter names it concatenates."""
+        out = dict(self._own_aliases())
+        for cname, child in self._children.items():
+            for alias, parts in child.gradient_aliases().items():
+                out[f"{cname}.{alias}"] = tuple(f"{cname}.{part}" for part in parts)
+        return out
+
     def gradient(self) -> dict[str, NDArray[np.float64]]:
-        """``∂value/∂θ`` for each free parameter θ, keyed by dotted name, parameter axis last."""
+        """``∂value/∂θ`` for each free parameter θ, keyed by dotted name, parameter axis last.
+
+        A :class:`Gradient`: alias keys (e.g. glimix-core's ``"Lu"`` of
+        :class:`~kronlmm.cov.FreeFormCov`) can be read too.
+        """
         own = self._own_gradient()
-        return {k: own[k] for k, p in self._parameters.items() if not p.fixed}
+        data = {k: own[k] for k, p in self._parameters.items() if not p.fixed}
+        return Gradient(data, self.gradient_aliases())
+
+    def _check_grad(self, step: float = 1.49e-08) -> float:
+        """Distance between the analytic gradient and central finite differences.
+
+        glimix-core's check: ``Σ_θ ‖Δ_θ − ∂value/∂θ‖`` over the free parameters θ (Frobenius
+        norms), where ``Δ_θ`` holds the central differences
+        ``(value(θ + h·eᵢ) − value(θ − h·eᵢ)) / 2h`` with the absolute step ``h = step``.
+        Close to zero when the gradient is right; see
+        :func:`kronlmm.testing.check_gradient` for a per-parameter relative check.
+        """
+        return finite_difference_gap(self, self.value, self.gradient, step)
 
     def flat_gradient(self) -> NDArray[np.float64]:
         """The gradient as one array of shape ``value().shape + (nparams,)``."""
@@ -318,9 +410,61 @@ def check_children(argname: str, children: Iterable[object]) -> list[Function]:
 
 
 def merged_gradient(func: Function) -> dict[str, NDArray[np.float64]]:
-    """Gradient of ``func``'s own free parameters merged with its children's (prefixed)."""
+    """Gradient of ``func``'s own free parameters merged with its children's (prefixed),
+    as a :class:`Gradient` answering the children's aliases."""
     grad = Function.gradient(func)
     for key, child in func._children.items():
         for name, g in child.gradient().items():
             grad[f"{key}.{name}"] = g
     return grad
+
+
+def finite_difference_gap(
+    holder: Function,
+    value: Callable[[], ArrayLike],
+    gradient: Callable[[], Mapping[str, ArrayLike]],
+    step: float = 1.49e-08,
+) -> float:
+    """``Σ_θ ‖Δ_θ − g_θ‖`` over the free parameters θ of ``holder``.
+
+    ``g = gradient()`` is the analytic gradient (keyed by the dotted names of
+    ``holder.free_parameters()``, parameter axis last) of ``value()``, a function of
+    ``holder``'s parameters (a covariance's matrix or a model's log-likelihood);
+    ``Δ_θ[..., i] = (value(θ + h·eᵢ) − value(θ − h·eᵢ)) / 2h`` with ``h = step``. The
+    parameters are restored afterwards, also on error.
+
+    Examples
+    --------
+    >>> from kronlmm.cov import FreeFormCov
+    >>> from kronlmm.core.parameters import finite_difference_gap
+    >>> cov = FreeFormCov(2)
+    >>> cov.Lu = [0.5, 0.1, 0.2]
+    >>> bool(finite_difference_gap(cov, cov.value, cov.gradient) < 1e-6)
+    True
+    """
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step must be a finite number > 0, got {step!r}")
+    analytic = {k: np.asarray(v, dtype=float) for k, v in gradient().items()}
+    total = 0.0
+    for name, par in holder.free_parameters().items():
+        if name not in analytic:
+            raise ValueError(f"the gradient has no entry for the free parameter {name!r}")
+        if par.size == 0:
+            continue
+        x0 = np.array(par.value, dtype=float)
+        columns = []
+        try:
+            for i in range(par.size):
+                x = x0.copy()
+                x.flat[i] += step
+                par.set(x)
+                up = np.asarray(value(), dtype=float)
+                x.flat[i] = x0.flat[i] - step
+                par.set(x)
+                down = np.asarray(value(), dtype=float)
+                columns.append((up - down) / (2 * step))
+        finally:
+            par.set(x0)
+        numeric = np.stack(columns, axis=-1)
+        total += float(np.linalg.norm((numeric - analytic[name].reshape(numeric.shape)).ravel()))
+    return total

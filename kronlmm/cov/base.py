@@ -125,6 +125,12 @@ class Covariance(Function):
 
     #: Whether ``value()`` is positive definite for every parameter value.
     positive_definite: bool = False
+    #: Whether ``unit_scaling`` follows a change of trait units exactly (covariances of a
+    #: fixed shape, like ``s·K₀``, cannot: their scaling is the identity).
+    follows_units: bool = False
+    #: Whether ``set_value(C)`` reproduces every C the object can represent (a sum of
+    #: covariances, for one, only shares C out among its terms).
+    set_value_exact: bool = True
 
     @property
     def dim(self) -> int:

@@ -42,6 +42,7 @@ class DiagonalCov(Covariance):
     """
 
     positive_definite = True
+    follows_units = True
 
     def __init__(self, dim: int, name: str | None = None) -> None:
         super().__init__(name)

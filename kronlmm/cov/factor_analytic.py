@@ -47,6 +47,7 @@ class FactorAnalyticCov(Covariance):
     """
 
     positive_definite = True
+    follows_units = True
 
     def __init__(self, dim: int, k: int, name: str | None = None) -> None:
         super().__init__(name)
@@ -122,18 +123,23 @@ class FactorAnalyticCov(Covariance):
         """Fit ``ΛΛᵀ + diag(ψ)`` to ``C`` by iterated principal factors.
 
         Starting from ``ψ = diag(C)/2``, the loadings are the top k eigenpairs of
-        ``C − diag(ψ)`` and ``ψ = diag(C − ΛΛᵀ)``, kept at least 1% of ``diag(C)``; ten
-        rounds. Exact when ``C`` has that form with ψ above the 1% floor.
+        ``C − diag(ψ)`` and ``ψ = diag(C − ΛΛᵀ)``, kept at least 1e-6 of ``diag(C)``, until
+        ψ changes by less than 1e-12 relative (at most 2000 rounds; each costs one p × p
+        eigendecomposition). Exact when ``C`` has that form (with identifiable factors).
         """
         C = check_square_symmetric(name, C, size=self._dim)
         diag = np.maximum(np.diag(C), 1e-300)
         psi = diag / 2
         L = np.zeros((self._dim, self._k))
-        for _ in range(10):
+        for _ in range(2000):
             w, V = np.linalg.eigh(C - np.diag(psi))
             top = np.argsort(w)[::-1][: self._k]
             L = V[:, top] * np.sqrt(np.clip(w[top], 0.0, None))[None, :]
-            psi = np.maximum(diag - np.sum(L * L, axis=1), 0.01 * diag)
+            new = np.maximum(diag - np.sum(L * L, axis=1), 1e-6 * diag)
+            done = np.max(np.abs(new - psi) / diag) < 1e-12
+            psi = new
+            if done:
+                break
         self.Lambda = L
         self._logpsi.set(np.log(psi))
 

@@ -27,7 +27,12 @@ class FreeFormCov(Covariance):
     variance of each trait.
 
     ``Lu`` is glimix-core's flat view of the same parameters: the strictly-lower entries
-    followed by the logarithms of the diagonal, ``Lu = [Llow, Llogd]``.
+    followed by the logarithms of the diagonal, ``Lu = [Llow, Llogd]`` (read and
+    assignable). Gradients are keyed by the optimised parameters ``Llow`` and ``Llogd``
+    and also answer glimix-core's key ``"Lu"`` (the two concatenated, in ``Lu``'s order).
+
+    Unlike glimix-core's, ``value()`` adds no hidden ε·I (glimix-core adds ε ≈ 1.49·10⁻⁵):
+    ``C`` is exactly ``L Lᵀ + diag(f)``; set ``floor`` to reproduce glimix-core's matrix.
 
     Parameters
     ----------
@@ -50,9 +55,12 @@ class FreeFormCov(Covariance):
     array([1.      , 0.693147, 0.      ])
     >>> {name: g.shape for name, g in cov.gradient().items()}
     {'Llow': (2, 2, 1), 'Llogd': (2, 2, 2)}
+    >>> cov.gradient()["Lu"].shape  # glimix-core's key: [Llow, Llogd]
+    (2, 2, 3)
     """
 
     positive_definite = True
+    follows_units = True
 
     def __init__(self, dim: int, floor: float | ArrayLike = 0.0, name: str | None = None) -> None:
         super().__init__(name)
@@ -67,6 +75,11 @@ class FreeFormCov(Covariance):
     def dim(self) -> int:
         """p, the dimension of ``C`` (p × p)."""
         return self._dim
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(p, p)``, the shape of ``C``."""
+        return (self._dim, self._dim)
 
     @property
     def floor(self) -> float | NDArray[np.float64]:
@@ -194,6 +207,9 @@ class FreeFormCov(Covariance):
         """``C = L Lᵀ + diag(f)`` (p × p, positive definite)."""
         L = self.L
         return L @ L.T + self._floor_matrix()
+
+    def _own_aliases(self) -> dict[str, tuple[str, ...]]:
+        return {"Lu": ("Llow", "Llogd")}
 
     def _own_gradient(self) -> dict[str, NDArray[np.float64]]:
         L = self.L

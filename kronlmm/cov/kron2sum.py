@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..core.linalg import EconomicSVD, economic_svd
+from ..core.parameters import Gradient
 from ..core.validation import as_matrix, check_positive_int
 from ..core.whitening import WhitenedKron2Sum, joint_whitening
 from .base import Covariance, TraitCovariance
@@ -74,6 +75,16 @@ class Kron2SumCov(Covariance):
     True
     >>> list(cov.gradient())
     ['C0.Lu', 'C1.Llow', 'C1.Llogd']
+    >>> cov.gradient()["C1.Lu"].shape  # glimix-core's key: C1.Llow and C1.Llogd together
+    (10, 10, 3)
+
+    glimix-core's whitening views (dense, small n only): ``Lx`` (n × n) and ``Lh`` (p × p)
+    with ``K⁻¹ = Lᵀ diag(D) L`` for ``L = Lh ⊗ Lx``:
+
+    >>> L = np.kron(cov.Lh, cov.Lx)
+    >>> W = L @ K @ L.T  # diagonal
+    >>> bool(np.allclose(W, np.diag(np.diag(W))))
+    True
     """
 
     def __init__(
@@ -123,6 +134,7 @@ class Kron2SumCov(Covariance):
             self.C0.fix()
         self._cache_version: tuple[int, ...] | None = None
         self._cache: WhitenedKron2Sum | None = None
+        self._Lx: NDArray[np.float64] | None = None
 
     # ---- data views ------------------------------------------------------------------------
     @property
@@ -188,10 +200,15 @@ class Kron2SumCov(Covariance):
         return np.kron(self.C0.value(), self._G @ self._G.T) + np.kron(self.C1.value(), np.eye(n))
 
     def gradient(self) -> dict[str, NDArray[np.float64]]:
+        """``∂K/∂θ`` (n·p × n·p × θ.size) for every free θ (dense; small n·p only).
+
+        Keys are the dotted parameter names (``"C0.Lu"``, ``"C1.Llow"``, ``"C1.Llogd"``
+        for the defaults); glimix-core's ``"C1.Lu"`` can be read too (:class:`Gradient`).
+        """
         self._check_dense()
         n = self.nsamples
         K = self._G @ self._G.T
-        out: dict[str, NDArray[np.float64]] = {}
+        out = Gradient(aliases=self.gradient_aliases())
         for cname, kmat in (("C0", K), ("C1", np.eye(n))):
             for pname, g in self._children[cname].gradient().items():
                 # g: (p, p, q) → kron(g[..., j], kmat) for every j, shape (np, np, q)
@@ -238,7 +255,10 @@ class Kron2SumCov(Covariance):
         Returns ``Σᵢⱼ M0[i,j] ∂C₀[i,j]/∂θ + Σᵢⱼ M1[i,j] ∂C₁[i,j]/∂θ`` for every free θ,
         keyed by dotted name (e.g. ``"C0.Lu"``).
         """
-        out = {f"C0.{k}": v for k, v in self.C0.contract_gradient(M0).items()}
+        out = Gradient(
+            {f"C0.{k}": v for k, v in self.C0.contract_gradient(M0).items()},
+            self.gradient_aliases(),
+        )
         out.update({f"C1.{k}": v for k, v in self.C1.contract_gradient(M1).items()})
         return out
 
@@ -264,6 +284,111 @@ class Kron2SumCov(Covariance):
         w0, w1 = wt.trace_weights(self._svd.S2)
         Lh = wt.Lh
         return self.trait_gradient(Lh.T @ (w0[:, None] * Lh), Lh.T @ (w1[:, None] * Lh))
+
+    # ---- glimix-core's whitening views (dense; small problems) ----------------------------
+    @property
+    def Lx(self) -> NDArray[np.float64]:
+        """glimix-core's ``Lₓ = Uₓᵀ`` (n × n, orthogonal): the eigenvectors of GGᵀ as rows,
+        those of its non-zero eigenvalues first (in the order of ``svd``), then a basis of
+        its null space, so that ``Lₓ GGᵀ Lₓᵀ`` is diagonal. Dense: small n only."""
+        self._check_dense()
+        if self._Lx is None:
+            U = self._svd.U
+            n, k = U.shape
+            if k < n:
+                Q = np.linalg.qr(U, mode="complete")[0]
+                U = np.hstack([U, Q[:, k:]])
+            self._Lx = np.ascontiguousarray(U.T)
+        return self._Lx
+
+    @property
+    def Lh(self) -> NDArray[np.float64]:
+        """glimix-core's ``Lₕ`` (p × p): ``Lₕ C₁ Lₕᵀ = I`` and ``Lₕ C₀ Lₕᵀ = diag(Sₕ)``
+        (ascending), i.e. ``Uₕᵀ S₁^{-½} U₁ᵀ`` for ``C₁ = U₁S₁U₁ᵀ``. Needs C₁ positive
+        definite (raises ValueError otherwise)."""
+        wt = self.whitened()
+        if np.any(wt.lam1 <= 0):
+            raise ValueError(
+                "Lh (with Lh C1 Lhᵀ = I) is not defined: C1 is singular at the current parameters"
+            )
+        return wt.Lh / np.sqrt(wt.lam1)[:, None]
+
+    def _dense_trait_gradients(self) -> dict[str, tuple[str, NDArray[np.float64]]]:
+        """``{dotted name: (child, ∂C/∂θ of shape (p, p, q))}`` for every free θ."""
+        out: dict[str, tuple[str, NDArray[np.float64]]] = {}
+        for cname in ("C0", "C1"):
+            for pname, g in self._children[cname].gradient().items():
+                out[f"{cname}.{pname}"] = (cname, np.asarray(g, dtype=float))
+        return out
+
+    def _unvec(self, v: ArrayLike, name: str) -> tuple[NDArray[np.float64], bool]:
+        """``v`` (n·p,) or (n·p, m) as an array V[t, i, j] = v[t·n + i, j] (trait t)."""
+        v = np.asarray(v, dtype=float)
+        n, p = self.nsamples, self._dim
+        if v.ndim not in (1, 2) or v.shape[0] != n * p:
+            raise ValueError(f"{name} has shape {v.shape}, expected ({n * p},) or ({n * p}, m)")
+        squeeze = v.ndim == 1
+        V = (v[:, None] if squeeze else v).reshape(p, n, -1)
+        return V, squeeze
+
+    def gradient_dot(self, v: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """glimix-core's ``∂K·v`` for every free θ, without forming ∂K.
+
+        With ``vec(V) = v`` (V: n × p): ``(∂C₀ ⊗ GGᵀ) v = vec(GGᵀ V ∂C₀)`` and
+        ``(∂C₁ ⊗ Iₙ) v = vec(V ∂C₁)``, for each entry of θ.
+
+        Parameters
+        ----------
+        v : array_like, shape (n·p,) or (n·p, m)
+
+        Returns
+        -------
+        Gradient
+            Per free θ, an array of shape (n·p, θ.size) for a vector v, and — as in
+            glimix-core — (m, n·p, θ.size) for an (n·p, m) array (``out[j, :, i]`` is
+            ``∂K/∂θᵢ · v[:, j]``). Answers glimix-core's ``"C1.Lu"`` too.
+        """
+        V, squeeze = self._unvec(v, "v")
+        Ge = self.Ge
+        GGV = np.einsum("ik,tkj->tij", Ge, np.einsum("ik,tij->tkj", Ge, V))
+        out = Gradient(aliases=self.gradient_aliases())
+        for key, (cname, g) in self._dense_trait_gradients().items():
+            W = GGV if cname == "C0" else V
+            r = np.einsum("stq,sij->jtiq", g, W)  # Σₛ W[s, i, j] ∂C[s, t]
+            r = r.reshape(r.shape[0], -1, g.shape[-1])
+            out[key] = r[0] if squeeze else r
+        return out
+
+    def LdKL_dot(self, v: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """glimix-core's ``L (∂K) Lᵀ v`` with ``L = Lₕ ⊗ Lₓ`` (see :attr:`Lx`, :attr:`Lh`).
+
+        ``L(∂C₀ ⊗ GGᵀ)Lᵀ = (Lₕ∂C₀Lₕᵀ) ⊗ diag(Sₓ)`` (``Sₓ``: the eigenvalues of GGᵀ in
+        the order of Lₓ's rows, zeros for its null space) and
+        ``L(∂C₁ ⊗ Iₙ)Lᵀ = (Lₕ∂C₁Lₕᵀ) ⊗ Iₙ``, applied to ``vec(V) = v``.
+
+        Parameters
+        ----------
+        v : array_like, shape (n·p,) or (n·p, m)
+
+        Returns
+        -------
+        Gradient
+            Per free θ, an array of shape ``v.shape + (θ.size,)``; answers ``"C1.Lu"``.
+        """
+        V, squeeze = self._unvec(v, "v")
+        n = self.nsamples
+        Lh = self.Lh
+        Sx = np.zeros(n)
+        Sx[: self._svd.S2.size] = self._svd.S2
+        out = Gradient(aliases=self.gradient_aliases())
+        for key, (cname, g) in self._dense_trait_gradients().items():
+            H = np.einsum("as,stq,bt->abq", Lh, g, Lh)  # Lₕ ∂C Lₕᵀ (symmetric)
+            r = np.einsum("atq,tij->aijq", H, V)  # [Lₕ∂CLₕᵀ ⊗ I] v, trait a
+            if cname == "C0":
+                r = r * Sx[None, :, None, None]
+            r = r.reshape(-1, r.shape[2], r.shape[3])
+            out[key] = r[:, 0, :] if squeeze else r
+        return out
 
     def _repr_fields(self) -> str:
         n, r = self._G.shape

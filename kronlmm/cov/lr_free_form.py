@@ -45,6 +45,8 @@ class LRFreeFormCov(Covariance):
     (3, 3, 3)
     """
 
+    follows_units = True
+
     def __init__(self, n: int, m: int, name: str | None = None) -> None:
         super().__init__(name)
         self._n = check_positive_int("n", n)
@@ -55,8 +57,9 @@ class LRFreeFormCov(Covariance):
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(n, m)``, the shape of the factor ``L``: C is n × n of rank at most m."""
-        return (self._n, self._m)
+        """``(n, n)``, the shape of ``C`` (glimix-core's meaning; the factor ``L`` is
+        n × m, see ``L.shape``)."""
+        return (self._n, self._n)
 
     @property
     def dim(self) -> int:

@@ -112,6 +112,13 @@ class SumCov(Covariance):
         return out
 
     # ---- trait-covariance protocol -------------------------------------------------------
+    set_value_exact = False
+
+    @property
+    def follows_units(self) -> bool:  # type: ignore[override]
+        """True if every term follows a change of trait units."""
+        return all(bool(getattr(c, "follows_units", False)) for c in self.covariances)
+
     @property
     def positive_definite(self) -> bool:  # type: ignore[override]
         """True if a term is positive definite (every term is positive semi-definite)."""

@@ -1,13 +1,13 @@
-"""Many independent features, one design: limma-style linear models and empirical Bayes.
+"""Many independent features, one design: limma-style linear models and per-feature LMMs.
 
-Expression, proteomics and metabolomics studies fit the same linear model to thousands of
-features (genes, proteins, …) and moderate their variances across features. Arrays are
-features × samples (limma's orientation); AnnData objects are samples × features, with
-results also stored in ``adata.uns[key]``. Every result is a :class:`FeatureResult`:
-fields read both as attributes and as mapping keys (``fit.t``, ``fit["t"]``).
+Expression, proteomics, metabolomics and single-cell studies fit the same model to
+thousands of features (genes, proteins, …). Arrays are features × samples (limma's
+orientation); AnnData objects are samples × features (results of the limma-style models
+are also stored in ``adata.uns[key]``). Every result is a :class:`FeatureResult`: fields
+read both as attributes and as mapping keys (``fit.t``, ``fit["t"]``).
 
-The functions follow R limma 3.54 (and the names of its Python port pylimma), so that
-pylimma scripts port by changing the import:
+Linear models with empirical Bayes moderation follow R limma 3.54 (and the names of its
+Python port pylimma), so that pylimma scripts port by changing the import:
 
 - :func:`voom` — counts to log-CPM with precision weights;
 - :func:`lm_fit` — OLS, WLS, block/duplicate GLS and robust fits of every feature;
@@ -17,12 +17,19 @@ pylimma scripts port by changing the import:
 - :func:`top_table`, :func:`decide_tests` — ranked tables and decisions;
 - :func:`squeeze_var`, :func:`fit_f_dist`, :func:`fit_f_dist_robustly` — the variance
   prior on its own.
+
+Per-feature linear mixed models from summary statistics (FLASH-MM's idea, with θ ≥ 0 and
+Satterthwaite or Kenward–Roger degrees of freedom): :func:`summary_statistics`,
+:func:`lmm_from_summary`, :func:`lmm_fit`, :func:`lmm_test`, :func:`lmm_component_test`.
 """
 
 from .contrasts import contrasts_fit, make_contrasts
 from .duplicate_correlation import DuplicateCorrelation, duplicate_correlation
 from .ebayes import e_bayes, f_statistic, treat
 from .linear_model import LinearModelFit, lm_fit
+from .lmm_fit import LMMFit, lmm_fit, lmm_from_summary
+from .lmm_summary import LMMSummary, summary_statistics
+from .lmm_test import lmm_component_test, lmm_test
 from .moderation import fit_f_dist, fit_f_dist_robustly, squeeze_var, trigamma_inverse
 from .result import FeatureResult
 from .toptable import TestResults, decide_tests, p_adjust, top_table
@@ -32,6 +39,8 @@ __all__ = [
     "DuplicateCorrelation",
     "FeatureResult",
     "LinearModelFit",
+    "LMMFit",
+    "LMMSummary",
     "TestResults",
     "VoomResult",
     "contrasts_fit",
@@ -42,9 +51,14 @@ __all__ = [
     "fit_f_dist",
     "fit_f_dist_robustly",
     "lm_fit",
+    "lmm_component_test",
+    "lmm_fit",
+    "lmm_from_summary",
+    "lmm_test",
     "make_contrasts",
     "p_adjust",
     "squeeze_var",
+    "summary_statistics",
     "top_table",
     "treat",
     "trigamma_inverse",

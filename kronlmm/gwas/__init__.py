@@ -8,6 +8,9 @@ and the scan driver that every many-candidate scan of kronlmm runs on.
 * :meth:`GwasResult.write_tsv`, :meth:`GwasResult.write_parquet`,
   :meth:`GwasResult.to_ssf` (GWAS-SSF), :func:`read_results`; every writer is atomic.
 * :func:`genomic_control_lambda` — ``median(chi2) / chi2.ppf(0.5, dof)``.
+* :class:`QCFilters` — PLINK-style sample and variant filters with GEMMA-like defaults
+  (:mod:`kronlmm.gwas.qc`); :class:`RankChoice` — the rank of C₀ the workflow chose
+  (:mod:`kronlmm.gwas.rank`).
 * The scan driver — :func:`scan_source` (and :func:`scan_candidates`, from a scanner):
   a candidate *source* (:class:`ArraySource`, :class:`DaskArraySource`,
   :class:`PlinkSource`, :class:`ChunkSource`) cut into blocks, an *execution strategy*
@@ -24,9 +27,19 @@ tables, GWAS-SSF, the result object), ``output`` (writers and reader), ``sources
 Choices
 -------
 * An intercept is added to the covariates unless they already span a constant column.
-* Samples missing a trait or covariate value are dropped and counted (complete cases).
+* Samples missing a trait or covariate value are dropped and counted (complete cases);
+  the phenotype table's samples that are not analysed are counted by reason, a WARNING
+  when they are more than 5 % (samples removed by the sample filters not included).
+* Trait values equal to -9 (PLINK's and GEMMA's missing code) are read as missing, with a
+  WARNING; ``missing_code=None`` keeps them.
+* A covariate that is a linear combination of the columns before it is left out by name
+  (R's ``lm`` reports NA for it); linearly dependent traits, fewer residual degrees of
+  freedom than traits and an all-zero kinship are refused.
+* Variants with MAF < 0.01 or more than 5 % missing calls are not tested (GEMMA's defaults;
+  ``qc=NO_QC`` for none), and the ``"grm"`` kinship is built from the variants tested.
+* C₀ has full rank when the sample allows it (``rank="auto"``: chosen by BIC).
 * Samples are analysed in sorted ID order: results do not depend on file order.
-* The ``"grm"`` kinship is built from all variants, including the tested one (proximal
+* The ``"grm"`` kinship includes the tested variant (proximal
   contamination, GEMMA's default); leave-one-chromosome-out is not implemented yet.
 """
 
@@ -34,13 +47,30 @@ from ..core.progress import Progress
 from ..io import atomic_path
 from ..scan import SerialExecution
 from ._inputs import KinshipInfo
-from .checkpoint import Checkpointed, ChunkStore, StoringTask, null_fingerprint
+from .checkpoint import (
+    Checkpointed,
+    ChunkStore,
+    StoringTask,
+    check_checkpoint_dir,
+    content_fingerprint,
+    null_fingerprint,
+)
 from .driver import scan_candidates, scan_source
 from .execution import DaskExecution, dask_client
 from .fit import fit_null
 from .genomic_control import genomic_control_lambda
 from .null import NullFit
 from .output import read_results, write_json, write_parquet_table, write_table
+from .qc import (
+    DEFAULT_QC,
+    NO_QC,
+    QCFilters,
+    QCReport,
+    filter_variants,
+    select_genotype_samples,
+    select_listed_variants,
+)
+from .rank import RankChoice, bic, default_rank, n_variance_parameters
 from .result import GwasResult
 from .sources import (
     ArraySource,
@@ -58,6 +88,17 @@ from .workflow import scan
 
 __all__ = [
     "ASSOC_COLUMNS",
+    "DEFAULT_QC",
+    "NO_QC",
+    "QCFilters",
+    "QCReport",
+    "RankChoice",
+    "bic",
+    "default_rank",
+    "filter_variants",
+    "n_variance_parameters",
+    "select_genotype_samples",
+    "select_listed_variants",
     "EFFECT_COLUMNS",
     "SSF_JOINT_COLUMNS",
     "SSF_PER_TRAIT_COLUMNS",
@@ -80,6 +121,8 @@ __all__ = [
     "as_source",
     "assoc_table",
     "atomic_path",
+    "check_checkpoint_dir",
+    "content_fingerprint",
     "dask_client",
     "effects_table",
     "fit_null",

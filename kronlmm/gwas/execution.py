@@ -29,7 +29,10 @@ from ..scan.blocks import Task
 from ..scan.kernel import NullModel
 from .checkpoint import null_fingerprint
 
-__all__ = ["DaskExecution", "dask_client"]
+__all__ = ["DaskExecution", "dask_client", "SCHEDULER_TIMEOUT"]
+
+SCHEDULER_TIMEOUT = "30s"
+"""How long :func:`dask_client` tries to reach a scheduler before giving up."""
 
 
 def _module(name: str) -> Any:
@@ -248,16 +251,26 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
         return
     if scheduler is not None:
         try:
-            client = distributed.Client(scheduler, timeout="30s")
-        except OSError as err:
-            raise ValueError(f"cannot connect to the Dask scheduler {scheduler!r}: {err}") from None
+            client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except Exception as err:  # noqa: BLE001 - OSError, TimeoutError, ValueError, ...
+            raise ValueError(
+                f"cannot connect to the Dask scheduler {scheduler!r} ({type(err).__name__}: "
+                f"{err}); check the address and that the scheduler is running"
+            ) from None
         with client:
             yield client
         return
     assert workers is not None
     if int(workers) < 1:
         raise ValueError(f"workers must be ≥ 1, got {workers}")
-    with distributed.LocalCluster(
-        n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    except Exception as err:  # noqa: BLE001 - whatever stopped the workers from starting
+        raise ValueError(
+            f"could not start a local Dask cluster of {workers} worker process(es) "
+            f"({type(err).__name__}: {err}); try fewer workers, or scan without Dask"
+        ) from None
+    with cluster, distributed.Client(cluster) as client:
         yield client

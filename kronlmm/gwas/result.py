@@ -51,15 +51,15 @@ class GwasResult:
     >>> paths = example_paths()
     >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar, test="common")
     >>> result
-    GwasResult(test='common', dof=1, variants=3000, tested=2984, samples=377, ...)
+    GwasResult(test='common', dof=1, variants=2970, tested=2970, samples=377, ...)
     >>> result.top(2)[["variant_id", "chrom", "pos"]]
           variant_id chrom       pos
-    2500  rs26858614     3  25936215
-    313   rs88169581     1  14749081
+    2475  rs26858614     3  25936215
+    310   rs88169581     1  14749081
     >>> result.effects.columns.tolist(), result.effects["trait"].iloc[0]
     (['variant_id', 'trait', 'beta', 'se'], 'common')
     >>> round(result.lambda_gc, 2)
-    1.02
+    0.98
 
     The tables round-trip through the writers:
 

@@ -309,11 +309,15 @@ class PlinkSource:
     sample_index : slice, int array, bool mask or None
         ``.fam`` rows in the order of the null model's samples (e.g.
         ``NullFit.genotype_index``); ``None``: all samples in ``.fam`` order.
+    variant_index : int array, optional
+        Only these ``.bim`` positions, increasing (e.g. ``NullFit.variant_index``, the
+        variants that passed quality control); ``None``: every variant.
 
     Attributes
     ----------
     variants : pandas.DataFrame
-        The variants in ``.bim`` order (:attr:`kronlmm.io.PlinkGenotypes.variants`).
+        The variants scanned, in ``.bim`` order (rows of
+        :attr:`kronlmm.io.PlinkGenotypes.variants`; the index holds their positions).
 
     Examples
     --------
@@ -330,10 +334,30 @@ class PlinkSource:
 
     lazy = False
 
-    def __init__(self, genotypes: PlinkGenotypes, sample_index: IndexLike = None) -> None:
+    def __init__(
+        self,
+        genotypes: PlinkGenotypes,
+        sample_index: IndexLike = None,
+        variant_index: NDArray[np.integer] | None = None,
+    ) -> None:
         self.genotypes = genotypes
         self._first = genotypes.slice_variants(0, 0, sample_index)  # checks sample_index
-        self.variants: pd.DataFrame = genotypes.variants
+        variants = genotypes.variants
+        self._positions: NDArray[np.intp] | None = None
+        if variant_index is not None:
+            positions = np.asarray(variant_index, dtype=np.intp)
+            if (
+                positions.ndim != 1
+                or np.any(np.diff(positions) <= 0)
+                or (positions.size and (positions[0] < 0 or positions[-1] >= genotypes.nvariants))
+            ):
+                raise ValueError(
+                    "variant_index must hold increasing .bim positions in "
+                    f"0..{genotypes.nvariants - 1}"
+                )
+            self._positions = positions
+            variants = variants.iloc[positions]
+        self.variants: pd.DataFrame = variants
         self._ids = self.variants["variant_id"].to_numpy()
 
     @property
@@ -351,16 +375,27 @@ class PlinkSource:
 
     def blocks(self, block_size: int | None, default_size: int) -> list[CandidateBlock]:
         size = int(block_size or default_size)
-        m = self.genotypes.nvariants
-        return [
-            CandidateBlock(
-                index=i,
-                data=self.genotypes.slice_variants(a, min(a + size, m), self.sample_index),
-                ids=self._ids[a : a + size],
-                size=min(a + size, m) - a,
+        if self._positions is None:
+            m = self.genotypes.nvariants
+            return [
+                CandidateBlock(
+                    index=i,
+                    data=self.genotypes.slice_variants(a, min(a + size, m), self.sample_index),
+                    ids=self._ids[a : a + size],
+                    size=min(a + size, m) - a,
+                )
+                for i, a in enumerate(range(0, max(m, 1), size))
+            ]
+        positions = self._positions
+        blocks = []
+        for i, a in enumerate(range(0, max(positions.size, 1), size)):
+            chosen = positions[a : a + size]
+            start, stop = (int(chosen[0]), int(chosen[-1]) + 1) if chosen.size else (0, 0)
+            data = self.genotypes.slice_variants(start, stop, self.sample_index, variants=chosen)
+            blocks.append(
+                CandidateBlock(index=i, data=data, ids=self._ids[a : a + size], size=chosen.size)
             )
-            for i, a in enumerate(range(0, max(m, 1), size))
-        ]
+        return blocks
 
     def __repr__(self) -> str:
         return f"PlinkSource({self.genotypes!r}, n_samples={self.n_samples})"

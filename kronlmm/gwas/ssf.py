@@ -73,7 +73,7 @@ class SsfTables(NamedTuple):
     >>> paths = example_paths()
     >>> ssf = scan(paths.prefix, paths.pheno, covar=paths.covar, test="any").to_ssf()
     >>> len(ssf.joint), len(ssf.per_trait)  # tested variants; 3 traits each
-    (2984, 8952)
+    (2970, 8910)
     >>> "beta" in ssf.joint, ssf.per_trait["trait"].head(3).tolist()
     (False, ['trait1', 'trait2', 'trait3'])
     >>> ssf.joint.columns[:3].tolist()
@@ -109,7 +109,7 @@ def to_ssf(assoc: pd.DataFrame, effects: pd.DataFrame) -> SsfTables:
     >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar, test="common")
     >>> ssf = to_ssf(result.assoc, result.effects)
     >>> len(ssf.joint), ssf.per_trait["trait"].unique().tolist()
-    (2984, ['common'])
+    (2970, ['common'])
     """
     import scipy.stats as st
 

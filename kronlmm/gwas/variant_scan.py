@@ -11,9 +11,11 @@ from ..scan import make_plan
 from ..scan.kron_scanner import default_block_size
 from .driver import scan_source
 from .execution import DaskExecution, dask_client
+from .progress_log import ScanLog, scan_progress
 from .result import GwasResult
 from .sources import PlinkSource
 from .tables import assoc_table, effects_table
+from .timing import stage
 
 if TYPE_CHECKING:
     from .null import NullFit
@@ -49,7 +51,8 @@ def scan_genotypes(
     chunk_size : int, optional
         Variants per block (default: about 16 MiB of dosages).
     progress : bool, "auto" or callable
-        Progress bar or ``progress(done, total)`` callback (variants).
+        Progress bar or ``progress(done, total)`` callback (variants); ``"auto"`` without a
+        terminal logs a line at least every 30 s (done/total, elapsed, time left).
     scheduler : str or distributed.Client, optional
         An existing Dask cluster (address or client).
     workers : int, optional
@@ -71,8 +74,17 @@ def scan_genotypes(
     'rs26858614'
     """
     scanner_null = null.model.get_fast_scanner().null
-    plan = make_plan(len(null.trait_names), test, trait_names=list(null.trait_names))
-    source = PlinkSource(null.genotypes, null.genotype_index)
+    p = len(null.trait_names)
+    plan = make_plan(p, test, trait_names=list(null.trait_names))
+    if null.rank < p and null.kinship.rank > 0:
+        logger.warning(
+            "the scan runs with C0 of rank %d < p = %d traits: genetic correlations are "
+            "forced to ±1, which inflates the tests where that is not true of the data; "
+            "prefer full rank (rank='full', --rank full) or rank='auto'",
+            null.rank,
+            p,
+        )
+    source = PlinkSource(null.genotypes, null.genotype_index, null.variant_index)
     variants = source.variants
     dup = variants["variant_id"].duplicated()
     if dup.any():
@@ -89,18 +101,23 @@ def scan_genotypes(
             scanner_null.n, scanner_null.U.shape[1], scanner_null.p
         )
         manifest = {"chunk_size": int(size)}
-    with dask_client(scheduler, workers) as client:
-        res = scan_source(
-            scanner_null,
-            plan,
-            source,
-            block_size=chunk_size,
-            execution=None if client is None else DaskExecution(client),
-            checkpoint=checkpoint,
-            manifest=manifest,
-            progress=progress,
-            unit="variant",
-        )
+    with dask_client(scheduler, workers) as client, stage(f"scan ({test!r} test)"):
+        report = scan_progress(progress, len(variants), "scan", "variant")
+        try:
+            res = scan_source(
+                scanner_null,
+                plan,
+                source,
+                block_size=chunk_size,
+                execution=None if client is None else DaskExecution(client),
+                checkpoint=checkpoint,
+                manifest=manifest,
+                progress=report,
+                unit="variant",
+            )
+        finally:
+            if isinstance(report, ScanLog):
+                report.close()
     assoc = assoc_table(variants, res, scanner_null.n)
     effects = effects_table(variants, res)
     result = GwasResult(assoc=assoc, effects=effects, null=null, test=test, dof=plan.dof)

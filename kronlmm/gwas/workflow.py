@@ -8,8 +8,11 @@ from typing import Any
 
 from ..core.progress import Progress
 from ..io import PlinkGenotypes
-from ._inputs import KinshipSpec, TableSpec
+from ._inputs import PLINK_MISSING_CODE, KinshipSpec, TableSpec
+from .checkpoint import check_checkpoint_dir
 from .fit import fit_null
+from .qc import DEFAULT_QC, QCFilters, SampleSpec, VariantList
+from .rank import RankSpec
 from .result import GwasResult
 
 __all__ = ["scan"]
@@ -19,19 +22,28 @@ PathLike = str | os.PathLike[str]
 
 def scan(
     bfile: PathLike | PlinkGenotypes,
-    pheno: TableSpec,
+    pheno: TableSpec | None,
     pheno_cols: str | Sequence[str] | None = None,
     covar: TableSpec | None = None,
     covar_cols: str | Sequence[str] | None = None,
     kinship: KinshipSpec = "grm",
     test: str = "any",
-    rank: int = 1,
+    rank: RankSpec = None,
     restricted: bool = False,
     chunk_size: int | None = None,
     progress: Progress = False,
     scheduler: Any = None,
     workers: int | None = None,
     checkpoint: PathLike | None = None,
+    *,
+    missing_code: float | None = PLINK_MISSING_CODE,
+    qc: QCFilters = DEFAULT_QC,
+    keep: SampleSpec | None = None,
+    remove: SampleSpec | None = None,
+    extract: VariantList | None = None,
+    exclude: VariantList | None = None,
+    id_col: str | None = None,
+    pheno_from_fam: bool = False,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 
@@ -40,9 +52,9 @@ def scan(
     bfile : str, os.PathLike or kronlmm.io.PlinkGenotypes
         PLINK 1 prefix (``prefix.bed/.bim/.fam``). Dosages count ``.bim`` allele 1, reported
         as ``effect_allele``.
-    pheno : str, os.PathLike or pandas.DataFrame
+    pheno : str, os.PathLike, pandas.DataFrame or None
         Phenotype file (``FID IID trait…``; tab, comma or whitespace separated, ``NA`` for
-        missing) or a DataFrame indexed by sample ID.
+        missing) or a DataFrame indexed by sample ID; ``None`` with ``pheno_from_fam``.
     pheno_cols : str or sequence of str, optional
         Traits to analyse jointly (default: every column).
     covar : str, os.PathLike or pandas.DataFrame, optional
@@ -56,23 +68,31 @@ def scan(
     test : {"any", "common", "interaction"}, default "any"
         ``"any"``: effect on any trait (dof = p); ``"common"``: one shared effect (dof = 1);
         ``"interaction"``: trait-specific effects beyond a common one (dof = p − 1).
-    rank : int, default 1
-        Maximum rank of the genetic trait covariance C₀.
+    rank : None, "full", "auto" or int, default None
+        Rank of the genetic trait covariance C₀: ``None`` full rank when the sample
+        allows it, ``"auto"`` by BIC (see :mod:`kronlmm.gwas.rank`).
     restricted : bool, default False
         Fit the null's variance components by REML (the scan's likelihoods are always ML at
         those components, so likelihood ratios stay valid).
     chunk_size : int, optional
         Variants read and tested per block; the genotype matrix is never read whole.
     progress : bool, "auto" or callable, default False
-        Progress bar (tqdm) or callback ``progress(done, total)``; see
-        :data:`kronlmm.gwas.Progress`.
+        Progress bar (tqdm) or callback ``progress(done, total)``, for the GRM and the
+        scan; ``"auto"`` logs a line every 30 s instead of a bar when stderr is not a
+        terminal. See :data:`kronlmm.gwas.Progress`.
     scheduler : str or distributed.Client, optional
         Scan on an existing Dask cluster (scheduler address or client); workers read their
         own blocks of the ``.bed`` file. See :meth:`kronlmm.gwas.NullFit.scan`.
     workers : int, optional
         Scan on a local Dask cluster of this many single-threaded worker processes.
     checkpoint : str or os.PathLike, optional
-        Directory of per-block results; a rerun recomputes only missing blocks.
+        Directory of per-block results; a rerun recomputes only missing blocks. Checked
+        (not a file) before anything is read.
+    missing_code : float or None, default -9
+        Trait value read as missing (PLINK's and GEMMA's convention); ``None`` keeps it.
+    qc, keep, remove, extract, exclude, id_col, pheno_from_fam
+        Filters and input options, as in :func:`kronlmm.gwas.fit_null` (default: GEMMA-like
+        variant QC, MAF ≥ 0.01 and missingness ≤ 5 %).
 
     Returns
     -------
@@ -102,12 +122,14 @@ def scan(
     >>> paths = example_paths()
     >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar)
     >>> result.top(1)["variant_id"].item()
-    'rs20402064'
+    'rs26858614'
     """
     from ..scan import TESTS
 
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
+    if checkpoint is not None:
+        check_checkpoint_dir(checkpoint)
     null = fit_null(
         bfile,
         pheno,
@@ -117,6 +139,15 @@ def scan(
         kinship,
         rank=rank,
         restricted=restricted,
+        missing_code=missing_code,
+        progress=progress,
+        qc=qc,
+        keep=keep,
+        remove=remove,
+        extract=extract,
+        exclude=exclude,
+        id_col=id_col,
+        pheno_from_fam=pheno_from_fam,
     )
     return null.scan(
         test,

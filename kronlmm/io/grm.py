@@ -9,6 +9,10 @@ than two observed calls) are skipped and counted. With ``Z`` the resulting ``n �
 the ``m`` kept variants, the GRM is ``K = Z Zᵀ / m`` and the low-rank factor is
 ``G = Z / √m`` (so ``K = G Gᵀ``); the mean of ``diag(K)`` is then about 1.
 
+``grm_from_genotypes(..., standardize=False)`` gives the centred GRM instead (dosages
+centred and mean-imputed, not divided by their standard deviation): GEMMA's ``-gk 1``
+matrix (``.cXX.txt``).
+
 Computation
 -----------
 The ``.bed`` is decoded to one-byte allele counts, and each variant's mean and standard
@@ -25,7 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -101,7 +105,9 @@ def standardize_dosage(
 
 
 def _standardize_counts(
-    counts: NDArray[np.int8], out: NDArray[np.float64] | None = None
+    counts: NDArray[np.int8],
+    out: NDArray[np.float64] | None = None,
+    standardize: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """:func:`standardize_dosage` of one-byte allele counts (0, 1, 2; ``MISSING_COUNT`` for
     a missing call, bed-reader's ``int8`` code).
@@ -110,7 +116,8 @@ def _standardize_counts(
     (a sum of non-negative terms, no cancellation); the kept columns are then centred and
     scaled in one pass, missing calls set to 0. Returns ``Z`` in Fortran order: the first
     columns of ``out`` (an ``n × b`` Fortran-ordered buffer) when given — a buffer used
-    again is not page-faulted again, as a fresh large array is.
+    again is not page-faulted again, as a fresh large array is. ``standardize=False``:
+    centred only (the centred GRM), not divided by the standard deviation.
     """
     n = counts.shape[0]
     missing = counts == MISSING_COUNT
@@ -135,9 +142,14 @@ def _standardize_counts(
         Z = out[:, : keep.size]
         np.copyto(Z, counts)
     Z -= mean
-    Z *= 1.0 / np.sqrt(var)
+    if standardize:
+        Z *= 1.0 / np.sqrt(var)
     np.copyto(Z, 0.0, where=missing)
     return Z, variable
+
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: variants read so far, and in all."""
 
 
 def _standardized_blocks(
@@ -146,15 +158,21 @@ def _standardized_blocks(
     block_size: int | None,
     variant_index: IndexLike,
     n: int,
+    progress: ProgressCallback | None = None,
+    standardize: bool = True,
 ) -> Iterator[tuple[NDArray[np.float64], int]]:
     """``(Z, monomorphic variants skipped)`` block by block, decoded and standardised by a
     reader thread while the caller uses the previous block.
 
     Two ``n × block`` buffers take turns (each ``Z`` is valid until the next one is asked
     for), so the blocks cost no fresh memory. The reader's errors are raised here; leaving
-    early stops the reader.
+    early stops the reader. ``progress(done, total)`` (variants) after each block;
+    ``standardize=False``: centred blocks.
     """
     size = grm_block_size(n) if block_size is None else block_size
+    total = _positions(variant_index, plink.nvariants, "variant_index")
+    count = len(range(*total.indices(plink.nvariants))) if isinstance(total, slice) else total.size
+    done = 0
     free: queue.Queue[NDArray[np.float64]] = queue.Queue()
     for _ in range(2):
         free.put(np.empty((n, size), dtype=np.float64, order="F"))
@@ -175,7 +193,9 @@ def _standardized_blocks(
                 buffer = next_free()
                 if buffer is None:
                     return
-                z, variable = _standardize_counts(np.asarray(counts, dtype=np.int8), buffer)
+                z, variable = _standardize_counts(
+                    np.asarray(counts, dtype=np.int8), buffer, standardize
+                )
                 ready.put(("block", z, int(variable.size - variable.sum()), buffer))
         except BaseException as err:  # noqa: BLE001 - raised again in the consumer
             ready.put(("error", err))
@@ -194,6 +214,9 @@ def _standardized_blocks(
             _, z, skipped, buffer = item
             yield z, skipped
             free.put(buffer)
+            done += z.shape[1] + skipped
+            if progress is not None:
+                progress(done, count)
     finally:
         stop.set()
         reader.join()
@@ -210,6 +233,8 @@ def grm_from_genotypes(
     block_size: int | None = None,
     *,
     variant_index: IndexLike = None,
+    progress: ProgressCallback | None = None,
+    standardize: bool = True,
 ) -> Kinship:
     """Standardised genetic relationship matrix ``K = Z Zᵀ / m``, accumulated in blocks.
 
@@ -224,6 +249,11 @@ def grm_from_genotypes(
         Variants read at a time; default :func:`grm_block_size` (about 64 MiB of values).
     variant_index : slice, int array, bool mask or None
         Variants to use (e.g. all but one chromosome); ``None`` means all.
+    progress : callable, optional
+        Called as ``progress(done, total)`` (variants) after each block.
+    standardize : bool, default True
+        Divide each centred variant by its standard deviation; ``False`` gives the
+        centred GRM (GEMMA's ``-gk 1``).
 
     Returns
     -------
@@ -261,7 +291,9 @@ def grm_from_genotypes(
     K = np.zeros((n, n), dtype=np.float64)
     product = np.empty((n, n), dtype=np.float64)
     used = skipped = 0
-    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, n)
+    blocks = _standardized_blocks(
+        plink, sample_index, block_size, variant_index, n, progress, standardize
+    )
     for z, n_skip in blocks:
         if z.shape[1]:
             np.matmul(z, z.T, out=product)  # a symmetric rank-b update (BLAS syrk)
@@ -276,7 +308,8 @@ def grm_from_genotypes(
     del product
     K /= used
     logger.info(
-        "GRM from %d variant(s) and %d sample(s); %d monomorphic variant(s) skipped",
+        "%s GRM from %d variant(s) and %d sample(s); %d monomorphic variant(s) skipped",
+        "standardised" if standardize else "centred",
         used,
         n,
         skipped,
@@ -290,6 +323,7 @@ def low_rank_G(
     block_size: int | None = None,
     *,
     variant_index: IndexLike = None,
+    progress: ProgressCallback | None = None,
 ) -> LowRankG:
     """Low-rank genetic factor ``G = Z / √m`` with ``G Gᵀ`` equal to the GRM.
 
@@ -307,6 +341,8 @@ def low_rank_G(
         Variants read at a time; default :func:`grm_block_size`.
     variant_index : slice, int array, bool mask or None
         Variants to use; ``None`` means all.
+    progress : callable, optional
+        Called as ``progress(done, total)`` (variants) after each block.
 
     Returns
     -------
@@ -339,7 +375,7 @@ def low_rank_G(
     total = len(range(*m.indices(plink.nvariants))) if isinstance(m, slice) else m.size
     G = np.empty((n, total), dtype=np.float64, order="F")
     used = skipped = 0
-    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, n)
+    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, n, progress)
     for z, n_skip in blocks:
         G[:, used : used + z.shape[1]] = z
         used += z.shape[1]

@@ -20,10 +20,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._common import as_ids, duplicate_ids, format_ids
 
-__all__ = ["Kinship", "LowRankG", "check_kinship"]
+__all__ = ["Kinship", "LowRankG", "check_kinship", "TOOL_PSD_TOLERANCE"]
 
 PSD_TOLERANCE = 1e-6
 """An eigenvalue below ``-PSD_TOLERANCE * largest eigenvalue`` makes a kinship non-PSD."""
+
+TOOL_PSD_TOLERANCE = 1e-2
+"""The PSD tolerance for kinships written by other tools: PLINK's and GCTA's GRMs (variance
+standardised with 2f(1 − f), missing calls per pair) are not exactly positive semidefinite;
+eigenvalues down to ``-1e-2 ×`` the largest are accepted (the models set them to 0)."""
 
 SYMMETRY_TOLERANCE = 1e-6
 """Largest ``|K - Kᵀ|`` accepted, relative to ``max |K|`` (the matrix is then symmetrised)."""
@@ -112,6 +117,7 @@ def check_kinship(
     *,
     check_psd: bool = True,
     name: str = "kinship",
+    psd_tolerance: float = PSD_TOLERANCE,
 ) -> Kinship:
     """Validate a kinship matrix and its IDs; return it symmetrised as a :class:`Kinship`.
 
@@ -125,6 +131,9 @@ def check_kinship(
         Check positive semidefiniteness (an ``O(n³)`` eigenvalue computation).
     name : str
         Used in error messages.
+    psd_tolerance : float, default 1e-6
+        Smallest eigenvalue accepted, relative to the largest: ``-psd_tolerance × λ_max``
+        (:data:`TOOL_PSD_TOLERANCE` for other tools' GRMs).
 
     Returns
     -------
@@ -135,7 +144,7 @@ def check_kinship(
     ValueError
         Wrong shape, non-finite entries, duplicate IDs, asymmetric
         (``max |K - Kᵀ| > 1e-6 · max |K|``) or not positive semidefinite (smallest eigenvalue
-        below ``-1e-6 ·`` largest).
+        below ``-psd_tolerance ·`` largest).
 
     Examples
     --------
@@ -171,7 +180,7 @@ def check_kinship(
     mat = (mat + mat.T) / 2
     if check_psd and n:
         eig = np.linalg.eigvalsh(mat)
-        if eig[0] < -PSD_TOLERANCE * max(eig[-1], 0.0):
+        if eig[0] < -psd_tolerance * max(eig[-1], 0.0):
             raise ValueError(
                 f"kinship is not positive semidefinite: smallest eigenvalue {eig[0]:.6g} "
                 f"(largest {eig[-1]:.6g}){where}; it is not a valid covariance matrix"

@@ -1,7 +1,12 @@
 """Kinship files: reading and (atomically) writing a kinship matrix with sample IDs.
 
-Kinship file format
--------------------
+:func:`read_kinship` and :func:`write_kinship` recognise the format by the file name
+(:func:`kronlmm.io.kinship_format`): GEMMA's ``.cXX.txt``/``.sXX.txt``, GCTA's
+``.grm.bin`` (with ``.grm.id``), PLINK's ``.rel``/``.rel.bin`` (with ``.rel.id``) — see
+:mod:`kronlmm.io.kinship_formats` — ``.npz``, or kronlmm's own ID-labelled table below.
+
+Kinship table format
+--------------------
 Text (``.tsv``/``.txt``: tab or whitespace separated; ``.csv``: comma separated; sniffed): a
 square matrix with a header row and an ID column. The first header cell is a label (e.g.
 ``IID``) and the remaining header cells are the sample IDs of the columns; every following row
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,22 +34,43 @@ from numpy.typing import ArrayLike
 
 from ._common import PathLike, as_ids, check_exists, duplicate_ids, format_ids
 from .atomic import atomic_path
-from .kinship import Kinship, check_kinship
+from .kinship import TOOL_PSD_TOLERANCE, Kinship, check_kinship
+from .kinship_formats import (
+    kinship_format,
+    read_gcta_grm,
+    read_gemma_kinship,
+    read_plink_rel,
+    write_gcta_grm,
+    write_gemma_kinship,
+    write_plink_rel,
+)
 from .tables import _read_raw
 
 __all__ = ["read_kinship", "write_kinship"]
 
 
-def read_kinship(path: PathLike, *, check_psd: bool = True) -> Kinship:
-    """Read a kinship matrix with sample IDs (format in the module notes).
+def read_kinship(
+    path: PathLike,
+    *,
+    ids: Sequence[object] | ArrayLike | None = None,
+    check_psd: bool = True,
+) -> Kinship:
+    """Read a kinship matrix with sample IDs, in any format of the module notes.
 
     Parameters
     ----------
     path : str or os.PathLike
-        ``.npz`` file with arrays ``ids`` and ``K``, or a delimited text file: header row
-        (label, then column IDs) and one row per sample (ID, then values).
+        GEMMA ``P.cXX.txt``/``P.sXX.txt``; GCTA ``P.grm.bin`` (IDs from ``P.grm.id``);
+        PLINK ``P.rel`` or ``P.rel.bin`` (IDs from ``P.rel.id``); ``.npz`` with arrays
+        ``ids`` and ``K``; or a delimited text file with a header row (label, then column
+        IDs) and one row per sample (ID, then values).
+    ids : sequence, optional
+        Sample IDs of the rows of a GEMMA file, which has none (the IIDs of the ``.fam`` it
+        was computed from); required for GEMMA files, not used for the others.
     check_psd : bool, default True
-        Check that ``K`` is positive semidefinite (costs an eigenvalue decomposition).
+        Check that ``K`` is positive semidefinite (costs an eigenvalue decomposition; for
+        GCTA's and PLINK's GRMs, which are not exactly PSD, down to ``-1e-2 ×`` the largest
+        eigenvalue, :data:`kronlmm.io.kinship.TOOL_PSD_TOLERANCE`).
 
     Returns
     -------
@@ -71,9 +98,24 @@ def read_kinship(path: PathLike, *, check_psd: bool = True) -> Kinship:
     (['s1', 's2'], [[1.0, 0.1], [0.1, 0.9]])
     """
     path = Path(path)
-    check_exists(path, "kinship")
+    fmt = kinship_format(path)
     name = f"kinship {str(path)!r}"
-    if path.suffix.lower() == ".npz":
+    if fmt == "gemma":
+        if ids is None:
+            raise ValueError(
+                f"{name} is a GEMMA kinship, which holds no sample IDs: give the IDs of its "
+                "rows (ids=..., the IIDs of the .fam it was computed from; the GWAS workflow "
+                "uses the --bfile's)"
+            )
+        mat = read_gemma_kinship(path, ids)
+        return check_kinship(ids, mat, check_psd=check_psd, name=name)
+    if fmt in ("gcta", "plink-rel", "plink-rel-bin"):
+        row_ids, mat = read_gcta_grm(path) if fmt == "gcta" else read_plink_rel(path)
+        return check_kinship(
+            row_ids, mat, check_psd=check_psd, name=name, psd_tolerance=TOOL_PSD_TOLERANCE
+        )
+    check_exists(path, "kinship")
+    if fmt == "npz":
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("ids", "K") if k not in npz.files]
             if missing:
@@ -83,22 +125,12 @@ def read_kinship(path: PathLike, *, check_psd: bool = True) -> Kinship:
             ids, mat = npz["ids"], npz["K"]
         return check_kinship(ids, mat, check_psd=check_psd, name=name)
 
-    raw = _read_raw(path, None)
+    raw = _read_raw(path, None, "kinship")
     if raw.shape[1] < 2:
         raise ValueError(f"{name} must have an ID column and at least one value column")
     row_ids = as_ids(raw.iloc[:, 0].str.strip().to_numpy(), name)
     col_ids = as_ids(np.asarray(raw.columns[1:], dtype=object), name)
-    for what, arr in (("row", row_ids), ("column", col_ids)):
-        dups = duplicate_ids(arr)
-        if dups:
-            raise ValueError(f"{name} has duplicate {what} IDs {format_ids(dups)}")
-    if set(row_ids) != set(col_ids):
-        only_r = [i for i in row_ids if i not in set(col_ids)]
-        only_c = [i for i in col_ids if i not in set(row_ids)]
-        raise ValueError(
-            f"{name}: row and column IDs differ (rows only: {format_ids(only_r)}; columns "
-            f"only: {format_ids(only_c)})"
-        )
+    _check_table_ids(name, row_ids, col_ids)
     values = raw.iloc[:, 1:]
     mat = np.empty(values.shape, dtype=np.float64)
     for j in range(values.shape[1]):
@@ -117,30 +149,60 @@ def read_kinship(path: PathLike, *, check_psd: bool = True) -> Kinship:
     return check_kinship(row_ids, mat, check_psd=check_psd, name=name)
 
 
-def write_kinship(
-    path: PathLike, ids: Sequence[object] | ArrayLike, K: ArrayLike, *, fmt: str = "%.10g"
-) -> Path:
-    """Write a kinship matrix in the format :func:`read_kinship` reads, atomically.
+def _check_table_ids(name: str, row_ids: np.ndarray, col_ids: np.ndarray) -> None:
+    for what, arr in (("row", row_ids), ("column", col_ids)):
+        dups = duplicate_ids(arr)
+        if dups:
+            raise ValueError(f"{name} has duplicate {what} IDs {format_ids(dups)}")
+    if set(row_ids) != set(col_ids):
+        only_r = [i for i in row_ids if i not in set(col_ids)]
+        only_c = [i for i in col_ids if i not in set(row_ids)]
+        raise ValueError(
+            f"{name}: row and column IDs differ (rows only: {format_ids(only_r)}; columns "
+            f"only: {format_ids(only_c)})"
+        )
 
-    The file is written under a temporary name and renamed when complete
+
+def write_kinship(
+    path: PathLike,
+    ids: Sequence[object] | ArrayLike,
+    K: ArrayLike,
+    *,
+    fmt: str = "%.10g",
+    fids: Sequence[object] | None = None,
+    shape: Literal["square", "triangle"] = "square",
+    n_variants: int = 0,
+) -> Path:
+    """Write a kinship matrix in the format its name says (as :func:`read_kinship` reads it).
+
+    Each file is written under a temporary name and renamed when complete
     (:func:`kronlmm.io.atomic_path`): a failed write leaves no partial file.
 
     Parameters
     ----------
     path : str or os.PathLike
-        ``.npz`` writes the arrays ``ids`` and ``K``; ``.csv`` writes comma-separated text;
-        anything else tab-separated text.
+        ``P.cXX.txt``/``P.sXX.txt``: GEMMA (no IDs: the rows must be a ``.fam``'s samples
+        in order); ``P.grm.bin``: GCTA (also ``P.grm.N.bin``, ``P.grm.id``); ``P.rel`` or
+        ``P.rel.bin``: PLINK text or float64 binary (also ``P.rel.id``); ``.npz``: the
+        arrays ``ids`` and ``K``; ``.csv``: comma-separated table; anything else a
+        tab-separated table.
     ids : sequence
         Sample IDs of the rows/columns.
     K : array_like
         ``n × n`` matrix.
     fmt : str, default ``"%.10g"``
-        Number format for text files.
+        Number format of kronlmm's text tables.
+    fids : sequence, optional
+        FIDs for the ID file of GCTA and PLINK formats.
+    shape : {"square", "triangle"}, default "square"
+        Of a PLINK ``.rel``/``.rel.bin`` (GCTA's is always a triangle).
+    n_variants : int, default 0
+        Variants behind the matrix, for GCTA's ``.grm.N.bin``.
 
     Returns
     -------
     pathlib.Path
-        The path written.
+        The path of the matrix.
 
     Examples
     --------
@@ -157,8 +219,15 @@ def write_kinship(
     """
     path = Path(path)
     kin = check_kinship(ids, K, check_psd=False)
+    kind = kinship_format(path)
+    if kind == "gemma":
+        return write_gemma_kinship(path, kin.K)
+    if kind == "gcta":
+        return write_gcta_grm(path, kin.ids, kin.K, fids=fids, n_variants=n_variants)[0]
+    if kind in ("plink-rel", "plink-rel-bin"):
+        return write_plink_rel(path, kin.ids, kin.K, fids=fids, shape=shape)
     with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".npz":
+        if kind == "npz":
             with open(tmp, "wb") as fh:  # a file object: savez would append ".npz" to a name
                 np.savez(fh, ids=np.asarray(kin.ids, dtype=str), K=kin.K)
         else:

@@ -2,9 +2,12 @@
 
 File format
 -----------
-A delimited text file with a header row. The separator is sniffed from the first non-empty
-line: a tab means tab-separated, otherwise a comma means CSV, otherwise runs of whitespace
-(PLINK style). PLINK 2's ``#FID``/``#IID`` header spelling is accepted.
+A delimited text file with a header row, UTF-8, plain or gzipped (read transparently; binary
+files and other encodings are refused by name, see :mod:`kronlmm.io.text_files`). The
+separator is sniffed from the first non-empty line: a tab means tab-separated, otherwise a
+comma means CSV, otherwise runs of whitespace (PLINK style). The ``FID`` and ``IID`` headers
+are recognised in any letter case and with PLINK 2's ``#`` (``#FID``, ``#IID``, ``iid``,
+``Iid``).
 
 Sample-ID rule
 --------------
@@ -42,13 +45,21 @@ from ._common import (
     format_ids,
     sniff_separator,
 )
+from .text_files import not_utf8_error, text_compression
 
-__all__ = ["read_table", "FamilyIDs", "MISSING_TOKENS"]
+__all__ = ["read_table", "FamilyIDs", "MISSING_TOKENS", "table_from_strings", "canonical_header"]
 
 MISSING_TOKENS = frozenset({"", "na", "nan"})
 """Lower-cased text values read as missing (``NaN``)."""
 
-_HEADER_ALIASES = {"#FID": "FID", "#IID": "IID"}
+ID_HEADERS = ("FID", "IID")
+"""Header names of PLINK's ID columns, recognised in any letter case and with a leading ``#``."""
+
+
+def canonical_header(name: str) -> str:
+    """``"#iid"`` → ``"IID"``, ``"fid"`` → ``"FID"``; any other header unchanged."""
+    key = name.lstrip("#").upper()
+    return key if key in ID_HEADERS else name
 
 
 class FamilyIDs(Mapping[str, str]):
@@ -152,9 +163,11 @@ def read_table(
 
 
 # --------------------------------------------------------------------------- internals
-def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
-    """Read every cell as ``str``; the first row becomes the header."""
-    sep = sniff_separator(path) if sep is None else sep
+def _read_raw(path: Path, sep: str | None, what: str = "table") -> pd.DataFrame:
+    """Read every cell as ``str``; the first row becomes the header. Gzipped files are read
+    transparently; binary and non-UTF-8 files are refused (:mod:`kronlmm.io.text_files`)."""
+    compression = text_compression(path, what)
+    sep = sniff_separator(path, what) if sep is None else sep
     try:
         raw = pd.read_csv(
             path,
@@ -165,7 +178,10 @@ def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
             na_filter=False,
             skip_blank_lines=True,
             encoding="utf-8-sig",
+            compression=compression,
         )
+    except UnicodeDecodeError:
+        raise not_utf8_error(path, what) from None
     except pd.errors.EmptyDataError:
         raise ValueError(f"table {str(path)!r} is empty") from None
     except pd.errors.ParserError as err:
@@ -176,7 +192,14 @@ def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
     if dups:
         raise ValueError(f"table {str(path)!r} has duplicate column names {format_ids(dups)}")
     raw = raw.iloc[1:].reset_index(drop=True)
-    raw.columns = [_HEADER_ALIASES.get(h, h) for h in header]
+    names = [canonical_header(h) for h in header]
+    dups = duplicate_ids(names)
+    if dups:
+        raise ValueError(
+            f"table {str(path)!r} has more than one {format_ids(dups)} column (ID headers "
+            "are matched in any letter case, with or without '#')"
+        )
+    raw.columns = names
     return raw
 
 
@@ -192,6 +215,8 @@ def _pick_columns(
 ) -> tuple[str | None, list[str]]:
     """Return (ID column or None for 'use the index', value columns)."""
     if id_col is not None:
+        if id_col not in available and canonical_header(id_col) in available:
+            id_col = canonical_header(id_col)  # the header was read as FID/IID
         if id_col not in available:
             raise _unknown_column(id_col, available, source)
         id_name: str | None = id_col
@@ -227,12 +252,19 @@ def _from_strings(
     if id_name is None:
         raise ValueError(
             f"{source} has no sample-ID column: expected an 'IID' column (PLINK 'FID IID ...' "
-            f"header) or pass id_col=...; available columns: "
+            f"header, any letter case) or name the ID column (--id-col NAME on the command "
+            f"line, id_col='NAME' in Python); available columns: "
             f"{', '.join(repr(c) for c in available)}"
         )
     ids = as_ids(raw[id_name].str.strip().to_numpy(), source)
     fids = raw["FID"].str.strip().tolist() if id_name == "IID" and "FID" in raw else None
     return _assemble(raw, ids, id_name, fids, values, plink_missing, source)
+
+
+def table_from_strings(raw: pd.DataFrame, *, plink_missing: bool, source: str) -> pd.DataFrame:
+    """A table of strings with ``FID``/``IID`` and value columns (e.g. a ``.fam``'s) as
+    :func:`read_table` returns it, errors naming ``source``."""
+    return _from_strings(raw, None, None, plink_missing, source)
 
 
 def _from_frame(
@@ -247,6 +279,13 @@ def _from_frame(
         raise ValueError(
             f"DataFrame has duplicate column names {format_ids(duplicate_ids(available))}"
         )
+    if id_col is None:
+        available = [canonical_header(c) for c in available]
+        if len(set(available)) != len(available):
+            raise ValueError(
+                f"DataFrame has more than one {format_ids(duplicate_ids(available))} column "
+                "(ID headers are matched in any letter case, with or without '#')"
+            )
     frame = df.copy()
     frame.columns = available
     id_name, values = _pick_columns(available, id_col, columns, source)

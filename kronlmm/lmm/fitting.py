@@ -115,7 +115,7 @@ class Kron2SumFitter:
             m._set_unit(*moment_start(m._proj))
             out.append(self.get_z())
         if restarts is None:
-            restarts = 3 if m._cov.nparams <= 100 else 1
+            restarts = 3 if m._cov.nparams <= 60 else 1
         for h in np.linspace(0, 1, restarts + 2)[1:-1]:
             m._set_unit(*share_start(m._proj, float(h)))
             out.append(self.get_z())
@@ -123,11 +123,13 @@ class Kron2SumFitter:
         hi = np.array([b[1] for b in self.bounds])
         return [np.clip(z, lo, hi) for z in out]
 
-    def local(self, z0: NDArray[np.float64], maxiter: int) -> tuple[NDArray[np.float64], float]:
-        """L-BFGS-B from z0 in rounds of :data:`ROUND_ITER` iterations; after a round that
-        did not converge, nearly singular directions of C₀ or C₁ are snapped onto the
-        boundary when that does not lower the likelihood (:meth:`snap`). Newton polish at
-        the end. Returns (z, f)."""
+    def local(
+        self, z0: NDArray[np.float64], maxiter: int, polish: bool = False
+    ) -> tuple[NDArray[np.float64], float]:
+        """L-BFGS-B from z0 in rounds of :data:`ROUND_ITER` iterations; after each round,
+        nearly singular directions of C₀ or C₁ are snapped onto the boundary when that
+        does not lower the likelihood (:meth:`snap`). Newton polish at the end if asked
+        (the fit polishes only its best point). Returns (z, f)."""
         z = z0
         used = 0
         snaps = 0
@@ -143,10 +145,11 @@ class Kron2SumFitter:
                 z = snapped[0]
                 if used < maxiter:
                     continue
-            if res.success or used >= maxiter:
-                break
-        z, nf = newton_polish(self.objective, z, self.bounds)
-        self.nfev += nf
+            if res.success or used >= maxiter or res.nit == 0:
+                break  # nit == 0: L-BFGS-B stopped where it started (an abnormal line search)
+        if polish:
+            z, nf = newton_polish(self.objective, z, self.bounds)
+            self.nfev += nf
         f, _ = self.objective(z)
         return z, f
 
@@ -261,14 +264,14 @@ class Kron2SumFitter:
             if best is None or f < best[1]:
                 best = (z, f)
         assert best is not None
-        z, f = best
+        z, f = self.local(best[0], maxiter, polish=True)
         escapes = 0
         while escapes < MAX_ESCAPES:
             moved = self.escape(z, f)
             if moved is None:
                 break
             escapes += 1
-            zn, fn = self.local(moved[0], maxiter)
+            zn, fn = self.local(moved[0], maxiter, polish=True)
             if fn < f:
                 z, f = zn, fn
             else:

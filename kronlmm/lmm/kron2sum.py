@@ -14,6 +14,7 @@ from ..core.likelihood import LikelihoodTerms, WhitenedLikelihood
 from ..core.linalg import EconomicSVD, economic_svd
 from ..core.numerics import blas_threads_for, no_variance_left
 from ..core.optimize import DEFAULT_GTOL, FitResult
+from ..core.parameters import finite_difference_gap
 from ..core.projections import KronProjections
 from ..core.validation import as_matrix, check_positive_int
 from ..core.warnings import FitWarning
@@ -24,6 +25,9 @@ from .fitting import Kron2SumFitter
 from .starts import moment_start, psd_floor
 
 __all__ = ["Kron2Sum"]
+
+#: glimix-core's ε of the C₁ of a new model (``numpy_sugar.epsilon.small · 1000``).
+GLIMIX_EPSILON = 1.4901161193847656e-05
 
 
 class Kron2Sum:
@@ -76,6 +80,13 @@ class Kron2Sum:
     measured in units of its standard deviation after X and GGᵀ in units of its average
     diagonal, and :meth:`fit` optimises over parameters in those units, so fits do not
     depend on the units of Y, X or G.
+
+    A new model with the default C₀, C₁ is in glimix-core's state after construction
+    (``L₀ = ones(p, rank)`` for G divided by ``max(min G, max G)``; C₁ = L₁L₁ᵀ + εI with
+    L₁ the lower triangle of ones, ε = 1.49·10⁻⁵), so :meth:`lml` before :meth:`fit` gives
+    glimix-core's value; :meth:`fit` starts from its own estimates unless
+    ``start="current"``. glimix-core's names are provided too (``name``,
+    ``_check_grad``; see docs/migrating.rst).
 
     Parameters
     ----------
@@ -163,14 +174,22 @@ class Kron2Sum:
         if proj.rank_A * proj.rank_X == 0:
             raise ValueError("the mean design A ⊗ X has rank 0 (A or X is all zeros)")
         full_rank_M = proj.rank_A * proj.rank_X
-        if full_rank_M >= n * p:
+        saturated = full_rank_M >= n * p
+        self._saturated = saturated
+        if saturated:
             msg = f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
             if self._restricted:
                 raise ValueError(msg + " (REML needs at least one)")
             warnings.warn(msg + "; the ML fit is not identifiable", UserWarning, stacklevel=2)
+            # The mean fits Y exactly: measure traits in units of their root mean square
+            # instead of their (zero) residual standard deviation.
+            rms = np.sqrt(np.mean(Y * Y, axis=0))
+            proj, _, _ = KronProjections.build(
+                Y, A, X, svd, self._restricted, trait_sd=np.where(rms > 0, rms, 1.0)
+            )
         d = proj.scaling.trait_sd
         resid = d**2
-        bad = no_variance_left(resid, np.mean(Y * Y, axis=0)).tolist()
+        bad = [] if saturated else no_variance_left(resid, np.mean(Y * Y, axis=0)).tolist()
         if bad:
             raise ValueError(
                 f"trait column(s) {bad} of Y have no variance left after regressing out X; "
@@ -200,8 +219,11 @@ class Kron2Sum:
         self._full_terms: LikelihoodTerms | None = None
         self._full_key: tuple[object, ...] | None = None
         self.fit_result: FitResult | None = None
-        self.name: str | None = None
-        self._set_unit(*moment_start(proj))
+        self._name: str | None = "Kron2Sum"
+        if C0 is None and C1 is None:
+            self._set_glimix_state(self._cov.G if isinstance(G, EconomicSVD) else G)
+        else:
+            self._set_unit(*moment_start(proj))
 
     @classmethod
     def from_kinship(
@@ -229,6 +251,8 @@ class Kron2Sum:
         >>> Y = rng.normal(size=(30, 2))
         >>> a = Kron2Sum.from_kinship(Y, None, None, G @ G.T)
         >>> b = Kron2Sum(Y, None, None, G)
+        >>> for model in (a, b):
+        ...     model.set_start(C0=[[0.1, 0.1], [0.1, 0.1]], C1=np.eye(2))
         >>> bool(np.isclose(a.lml(), b.lml()))
         True
         """
@@ -251,6 +275,40 @@ class Kron2Sum:
                 UserWarning,
                 stacklevel=3,
             )
+
+    def _set_glimix_state(self, G: NDArray[np.float64]) -> None:
+        """glimix-core's state after construction, so that :meth:`lml` before :meth:`fit`
+        gives its value: ``L₀ = ones(p, rank)`` for G divided by ``max(min G, max G)``
+        (so C₀ = L₀L₀ᵀ / (that constant)²; G as given, or ``U·√S2`` for a decomposition)
+        and C₁ = L₁L₁ᵀ + εI with L₁ the lower triangle of ones and ε = 1.49·10⁻⁵.
+        :meth:`fit` starts elsewhere unless ``start="current"``."""
+        p, r = self.ntraits, self._cov.C0.max_rank
+        g_norm = max(float(G.min()), float(G.max())) if G.size else 0.0
+        if self._proj.k and g_norm != 0:
+            self._cov.C0.L = np.ones((p, r)) / g_norm  # type: ignore[attr-defined]
+        L1 = np.tril(np.ones((p, p)))
+        C1 = L1 @ L1.T + GLIMIX_EPSILON * np.eye(p)
+        try:
+            self._cov.C1.set_value(C1, name="C1")
+        except ValueError:  # a trait of large scale: its C₁ floor is above glimix-core's ε
+            floor = np.asarray(getattr(self._cov.C1, "floor", 0.0), dtype=float)
+            self._cov.C1.set_value(C1 + np.diag(np.broadcast_to(floor, (p,))), name="C1")
+
+    @property
+    def name(self) -> str | None:
+        """A label for the model (glimix-core's attribute; default ``"Kron2Sum"``)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+
+    def _check_grad(self, step: float = 1.49e-08) -> float:
+        """glimix-core's gradient check: ``Σ_θ ‖Δ_θ − ∂lml/∂θ‖`` over the free parameters,
+        with ``Δ`` central differences of :meth:`lml` (absolute step ``step``); close to 0
+        when the gradient is right. :func:`kronlmm.testing.check_gradient` takes the model
+        too."""
+        return finite_difference_gap(self._cov, self.lml, self.gradient, step)
 
     # ---- glimix-core compatible surface -----------------------------------------------
     @property
@@ -455,7 +513,7 @@ class Kron2Sum:
         1. the start: a method-of-moments estimate (``"moments"``) or the current values
            (``"current"``, set with :meth:`set_start`);
         2. ``restarts`` more starts that give the genetic term shares 1/(r+1), …, r/(r+1)
-           of the residual covariance (default: 3 when the model has at most 100 free
+           of the residual covariance (default: 3 when the model has at most 60 free
            parameters, else 1); each costs about one more fit, with no n-sized work;
         3. from the best optimum, escapes from the boundary of the covariance cone: where
            C₀ (or C₁) is singular and the likelihood increases along a direction of its
@@ -484,6 +542,13 @@ class Kron2Sum:
             the fit did not converge.
         """
         t0 = time.perf_counter()
+        if self._saturated:
+            n, p = self._Y.shape
+            raise ValueError(
+                f"cannot fit: rank(A ⊗ X) ≥ n·p = {n * p}, so the mean fits Y exactly and the "
+                "likelihood grows without bound as C0 and C1 shrink (it has no maximum); "
+                "lml() can still be evaluated at given C0, C1 (set_start)"
+            )
         if start not in ("moments", "current"):
             raise ValueError(f"start must be 'moments' or 'current', got {start!r}")
         if restarts is not None and restarts < 0:

@@ -24,12 +24,13 @@ from threadpoolctl import threadpool_limits
 
 from ..core.numerics import blas_threads_for
 from ..core.optimize import DEFAULT_GTOL, FitResult, maximize_scalar
-from ..core.parameters import Function, Parameter
+from ..core.parameters import Function, Gradient, Parameter
 from ..core.projections import unbounded_likelihood
 from ..core.single_trait import Profile, ProjectedTerms, build_terms, profile
 from ..core.validation import as_matrix, as_vector
 from ..core.warnings import FitWarning
 from ..scan import FastScanner
+from .kron2sum import _kinship_svd
 
 __all__ = ["LMM", "FitWarning"]
 
@@ -111,11 +112,16 @@ class LMM(Function):
     Notes
     -----
     Parameter handling follows glimix-core: ``fix(name)``/``unfix(name)`` for ``"delta"``,
-    ``"beta"`` and ``"scale"``. Reading a free ``beta`` or ``scale`` gives its profiled value
-    at the current values of the others. Assigning to ``beta`` or ``scale`` sets the value
-    the parameter holds while it is fixed; ``fix`` freezes a parameter at the value last
-    assigned since it was freed, or, if none was, at its current profiled value. ``delta``
-    always holds the assigned value; :meth:`fit` changes it only while it is free.
+    ``"beta"`` and ``"scale"``. Assigning to ``beta`` or ``scale`` makes the model hold that
+    value — and, when the assigned parameter is free, the other one at its value at that
+    moment —: :meth:`lml`, :meth:`gradient` and the other readings use the values held (as
+    glimix-core's ``lml()`` uses its stored values) until :meth:`fit` re-optimises the free
+    ones or :meth:`unfix` frees one. Assigning to a fixed parameter changes only that one.
+    A free parameter that was not assigned is read at its profiled value given the others
+    (before the first fit too, where glimix-core reads β = 0 and s = 1). ``fix`` freezes a
+    parameter at the value held, or, if none was assigned, at its current profiled value.
+    ``delta`` always holds the assigned value; :meth:`fit` changes it only while it is
+    free.
 
     Examples
     --------
@@ -197,6 +203,62 @@ class LMM(Function):
         obj._setup(yv, Xm, np.ascontiguousarray(U), S, restricted)
         return obj
 
+    @classmethod
+    def from_kinship(
+        cls, y: ArrayLike, X: ArrayLike, K: ArrayLike, restricted: bool = False
+    ) -> LMM:
+        """Model with the covariance matrix ``K`` itself (n × n, symmetric PSD).
+
+        ``K`` is eigendecomposed once, ``K = Q₀ S₀ Q₀ᵀ``; eigenvalues at or below
+        ``n·ε·λ_max`` are dropped and negative ones beyond rounding
+        (``< −1e-6·λ_max``) are refused. The same as passing that eigendecomposition
+        as ``QS``, without building it yourself (and without the trap of passing ``K``
+        to :meth:`from_G`, which would use ``KKᵀ = K²``).
+
+        Parameters
+        ----------
+        y : array_like, shape (n,)
+            Outcome.
+        X : array_like, shape (n, c)
+            Covariates.
+        K : array_like, shape (n, n)
+            Genetic similarity (e.g. a GRM or a kinship file's matrix).
+        restricted : bool, optional
+            REML when true, ML (default) otherwise.
+
+        Returns
+        -------
+        LMM
+
+        Raises
+        ------
+        ValueError
+            ``K`` not square with n rows, not symmetric or not positive semidefinite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronlmm.lmm import LMM
+        >>> rng = np.random.default_rng(0)
+        >>> G = rng.normal(size=(40, 8))
+        >>> y = G @ rng.normal(size=8) + rng.normal(size=40)
+        >>> a = LMM.from_kinship(y, np.ones((40, 1)), G @ G.T)
+        >>> b = LMM.from_G(y, np.ones((40, 1)), G)
+        >>> bool(np.isclose(a.lml(), b.lml()))
+        True
+        """
+        yv = as_vector("y", y)
+        n = yv.size
+        if n == 0:
+            raise ValueError("y is empty")
+        Xm = as_matrix("X", X, nrows=n)
+        svd = _kinship_svd(K)
+        if svd.U.shape[0] != n:
+            raise ValueError(f"K has shape {np.shape(K)}, expected ({n}, {n}) for n = {n}")
+        obj = cls.__new__(cls)
+        obj._setup(yv, Xm, np.ascontiguousarray(svd.U), np.asarray(svd.S2), restricted)
+        return obj
+
     def _setup(
         self,
         y: NDArray[np.float64],
@@ -207,7 +269,7 @@ class LMM(Function):
     ) -> None:
         if not isinstance(restricted, (bool, np.bool_)):
             raise ValueError(f"restricted must be True or False, got {restricted!r}")
-        Function.__init__(self)
+        Function.__init__(self, "LMM")
         n, c = X.shape
         self._y = np.array(y, dtype=float)
         self._X = np.array(X, dtype=float)
@@ -254,6 +316,15 @@ class LMM(Function):
 
     # ------------------------------------------------------------------ parameters
     @property
+    def name(self) -> str | None:
+        """A label for the model (glimix-core's attribute; default ``"LMM"``)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+
+    @property
     def delta(self) -> float:
         """``δ ∈ [0, 1]``: the share of ``s`` on the identity, ``D(δ) = (1 − δ)K + δI``."""
         return float(self._delta_p.value)
@@ -270,15 +341,18 @@ class LMM(Function):
         """Fixed effects ``β`` for the columns of ``X`` (c-vector).
 
         Free: the GLS estimate ``(XᵀD⁻¹X)⁺XᵀD⁻¹y`` at the current ``δ`` (the minimum-norm
-        solution when ``X`` is rank deficient). Fixed: the value held.
+        solution when ``X`` is rank deficient). Fixed or assigned: the value held.
         """
-        if self._beta_p.fixed:
+        if self._held("beta"):
             return self._beta_p.value.copy()
         return self._to_beta(self._profile(full=True).beta_t)
 
     @beta.setter
     def beta(self, beta: ArrayLike) -> None:
-        self._beta_p.set(as_vector("beta", beta, size=self._X.shape[1]))
+        value = as_vector("beta", beta, size=self._X.shape[1])
+        if not self._beta_p.fixed:
+            self._hold_current("scale")
+        self._beta_p.set(value)
         self._assigned["beta"] = True
 
     @property
@@ -286,9 +360,9 @@ class LMM(Function):
         """Scale ``s > 0``: ``V = s·((1 − δ)K + δI)``.
 
         Free: ``rᵀD⁻¹r / n`` (ML) or ``rᵀD⁻¹r / (n − c′)`` (REML) at the current ``δ`` and
-        ``β``. Fixed: the value held.
+        ``β``. Fixed or assigned: the value held.
         """
-        if self._scale_p.fixed:
+        if self._held("scale"):
             return float(self._scale_p.value)
         return self._profile().scale
 
@@ -297,6 +371,8 @@ class LMM(Function):
         s = float(scale)
         if not (math.isfinite(s) and s > 0):
             raise ValueError(f"scale must be positive and finite, got {scale!r}")
+        if not self._scale_p.fixed:
+            self._hold_current("beta")
         self._scale_p.set(s)
         self._assigned["scale"] = True
 
@@ -346,6 +422,19 @@ class LMM(Function):
         """Whether ``param`` (``"delta"``, ``"beta"`` or ``"scale"``) is fixed."""
         return self._param(param).fixed
 
+    def _hold_current(self, param: str) -> None:
+        """Hold ``param`` (``"beta"`` or ``"scale"``) at its current value if it is being
+        profiled (an assignment to the other, free, one holds both, as in glimix-core)."""
+        if not self._held(param):
+            value = self.beta if param == "beta" else self.scale
+            self._parameters[param].set(value)
+            self._assigned[param] = True
+
+    def _held(self, param: str) -> bool:
+        """Whether ``param`` (``"beta"`` or ``"scale"``) holds a value (fixed or assigned)
+        instead of being profiled."""
+        return self._parameters[param].fixed or self._assigned[param]
+
     def _param(self, param: str | None) -> Parameter:
         if param not in _PARAMS:
             raise ValueError(f"param must be one of {_PARAMS}, got {param!r}")
@@ -353,7 +442,7 @@ class LMM(Function):
 
     # ------------------------------------------------------------------ likelihood
     def _beta_t_fixed(self) -> NDArray[np.float64] | None:
-        if not self._beta_p.fixed:
+        if not self._held("beta"):
             return None
         return self._sx * (self._Vx.T @ self._beta_p.value)
 
@@ -367,11 +456,11 @@ class LMM(Function):
             delta,
             restricted=self._restricted,
             beta_t=self._beta_t_fixed(),
-            scale=float(self._scale_p.value) if self._scale_p.fixed else None,
+            scale=float(self._scale_p.value) if self._held("scale") else None,
         )
 
     def _profile(self, full: bool = False) -> Profile:
-        key = (self.version, full, self._beta_p.fixed, self._scale_p.fixed)
+        key = (self.version, full, self._held("beta"), self._held("scale"))
         cached = self._cache.get(full)
         if cached is None or cached[0] != key:
             cached = (key, self._evaluate(self.delta, full))
@@ -379,16 +468,76 @@ class LMM(Function):
         return cached[1]
 
     def lml(self) -> float:
-        """Log marginal likelihood at the current ``δ`` with free ``β`` and ``s`` profiled.
+        """Log marginal likelihood at the current ``δ``, ``β`` and ``s``.
 
-        ML or REML as chosen at construction (constants in the class docstring). ``-inf``
-        where ``D(δ)`` is singular (``δ = 0`` with ``K`` singular).
+        ``β`` and ``s`` are their held values where fixed or assigned (glimix-core's
+        behaviour), else profiled. ML or REML as chosen at construction (constants in the
+        class docstring). ``-inf`` where ``D(δ)`` is singular (``δ = 0`` with ``K``
+        singular).
         """
         return self._profile().lml
 
     def value(self) -> float:
         """Same as :meth:`lml` (glimix-core's name for the optimised objective)."""
         return self.lml()
+
+    def gradient(self) -> dict[str, NDArray[np.float64]]:
+        r"""``∂lml/∂θ`` for each free parameter θ (``"delta"``, ``"beta"``, ``"scale"``) at
+        the current values (held where assigned; a profiled β or s has derivative 0).
+
+        With ``dᵢ = (1 − δ)Sᵢ + δ``, ``∂D/∂δ = Iₙ − K``, ``v = [−β; 1]`` in the basis
+        ``W = [X_b, y]`` and ``q = vᵀWᵀD⁻¹Wv``:
+
+        - ``∂lml/∂δ = −½[tr(D⁻¹(I − K)) − vᵀWᵀD⁻¹(I − K)D⁻¹Wv / s]``, plus for REML
+          ``−½ tr(H⁻¹ ∂H/∂δ)`` with ``H = X_bᵀD⁻¹X_b``;
+        - ``∂lml/∂β = Xᵀ V⁻¹ (y − Xβ)`` with ``V = s·D``;
+        - ``∂lml/∂s = −½[n′/s − q/s²]``, n′ = n (ML) or n − c′ (REML).
+
+        glimix-core's ``LMM.gradient()`` raises NotImplementedError. Arrays have shape
+        ``(θ.size,)`` (a :class:`~kronlmm.core.parameters.Gradient`); ``_check_grad()``
+        compares them with finite differences.
+        """
+        grad = self._lml_gradient()
+        data = {k: grad[k] for k in _PARAMS if not self._parameters[k].fixed}
+        return Gradient(data)
+
+    def _lml_gradient(self) -> dict[str, NDArray[np.float64]]:
+        """The three partial derivatives of :meth:`gradient` (see its formulas)."""
+        t = self._terms
+        prof = self._profile()
+        delta, s = self.delta, prof.scale
+        n, c = t.n, t.rank
+        if prof.R is None or not math.isfinite(prof.lml):
+            nan = np.full(1, np.nan)
+            return {"delta": nan, "scale": nan.copy(), "beta": np.full(self._X.shape[1], np.nan)}
+        S = t.S
+        d = (1.0 - delta) * S + delta
+        w = (1.0 - S) / d**2  # D⁻¹(I − K)D⁻¹ on span(U)
+        v = np.concatenate([-prof.beta_t, [1.0]])
+        Av = t.A @ v
+        dlogdet = float(np.sum((1.0 - S) / d))
+        dquad = -float(np.sum(w * Av**2))
+        if t.ncomp > 0:
+            Tv = t.T @ v
+            dlogdet += t.ncomp / delta
+            dquad -= float(Tv @ Tv) / delta**2
+        g_delta = -0.5 * (dlogdet + dquad / s)
+        if self._restricted and c:
+            Ax, Tx = t.A[:, :c], t.T[:, :c]
+            H = Ax.T @ (Ax / d[:, None])
+            dH = -(Ax.T @ (w[:, None] * Ax))
+            if t.ncomp > 0:
+                H = H + Tx.T @ Tx / delta
+                dH = dH - Tx.T @ Tx / delta**2
+            g_delta -= 0.5 * float(np.trace(np.linalg.solve(H, dH)))
+        df = n - c if self._restricted else n
+        g_scale = -0.5 * (df / s - prof.quad / s**2)
+        # ∂q/∂β_t = −2 (WᵀD⁻¹W v)[:c], WᵀD⁻¹W = RᵀR; β_t = map·diag(sx)·Vxᵀ β
+        dq_bt = -2.0 * (prof.R.T @ (prof.R @ v))[:c]
+        if t.basis_map is not None:
+            dq_bt = t.basis_map.T @ dq_bt
+        g_beta = -0.5 * (self._Vx @ (self._sx * dq_bt)) / s
+        return {"delta": np.array([g_delta]), "scale": np.array([g_scale]), "beta": g_beta}
 
     def fit(self, verbose: bool = True, *, gtol: float = DEFAULT_GTOL) -> FitResult:
         """Maximise the (restricted) likelihood over the free parameters.
@@ -417,6 +566,9 @@ class LMM(Function):
         """
         t0 = time.perf_counter()
         self._nevals = 0
+        for param in ("beta", "scale"):  # free parameters are re-optimised (profiled)
+            if not self._parameters[param].fixed:
+                self._assigned[param] = False
         degenerate = self._y_in_span and not self._beta_p.fixed and not self._scale_p.fixed
         n = float(self.nsamples)
         if degenerate:
@@ -499,6 +651,14 @@ class LMM(Function):
     def restricted(self) -> bool:
         """True for REML, False for ML."""
         return self._restricted
+
+    @property
+    def ml_projected(self) -> bool:
+        """Whether :meth:`lml` is the likelihood of ``Uᵀy`` (the data projected onto the
+        span of K's eigenvectors) because the ML likelihood of ``y`` has no maximum (an
+        intercept with a centred kinship is the common case; see
+        :mod:`kronlmm.core.projections`)."""
+        return self._terms is not self._full_terms
 
     def get_fast_scanner(self) -> Any:
         """:class:`~kronlmm.scan.FastScanner` with δ fixed at its current value."""

@@ -21,7 +21,9 @@ class KronMean(Function):
     - ``A`` (p × a): trait design (``Iₚ``: one effect per trait; ``1ₚ``: one shared
       effect; any p × a matrix, square or not),
     - ``B`` (c × a): effect sizes, stored as the parameter ``vecB`` = vec(B) of length
-      c·a, initially zero,
+      c·a, initially zero. Assigning ``B`` accepts the c × a matrix and, as glimix-core
+      does, any array of c·a entries whose column-major vec is vec(B) (a flat vec(B),
+      or e.g. an a × c array of those entries),
     - ``m`` (length n·p): vec of the n × p mean matrix ``X B Aᵀ``.
 
     Parameters
@@ -44,6 +46,9 @@ class KronMean(Function):
     array([ 1. ,  1.5,  2. , -1. , -1. , -1. ])
     >>> bool(np.allclose(mean.value(), mean.AX @ mean.B.ravel(order="F")))
     True
+    >>> mean.B = [1.0, 0.5, -1.0, 0.0]  # vec(B), as glimix-core accepts
+    >>> mean.B.tolist()
+    [[1.0, -1.0], [0.5, 0.0]]
     """
 
     def __init__(self, A: ArrayLike, X: ArrayLike, name: str | None = None) -> None:
@@ -82,8 +87,20 @@ class KronMean(Function):
 
     @B.setter
     def B(self, value: ArrayLike) -> None:
-        B = as_matrix("B", value, nrows=self._X.shape[1], ncols=self._A.shape[1])
-        self._vecB.set(B.ravel(order="F"))
+        c, a = self._X.shape[1], self._A.shape[1]
+        arr = np.asarray(value, dtype=float)
+        if arr.shape == (c, a):
+            self._vecB.set(arr.ravel(order="F"))
+            return
+        if arr.ndim in (1, 2) and arr.size == c * a:
+            # glimix-core's rule: any array of c·a entries is read as its column-major
+            # vec, i.e. a flat vec(B) or, e.g., an (a, c)-shaped array of those entries.
+            self._vecB.set(arr.ravel(order="F"))
+            return
+        raise ValueError(
+            f"B has shape {arr.shape}, expected (c, a) = ({c}, {a}) or c·a = {c * a} "
+            "entries read as vec(B) (column-major)"
+        )
 
     def value(self) -> NDArray[np.float64]:
         """Return ``m = vec(X B Aᵀ)`` (length n·p), without forming ``A ⊗ X``."""

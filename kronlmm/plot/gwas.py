@@ -17,12 +17,78 @@ from ..gwas.result import GwasResult, genomic_control_lambda
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["manhattan", "qq", "save_plots", "chromosome_order", "require_matplotlib", "GENOME_WIDE"]
+__all__ = ["manhattan", "qq", "save_plots", "chromosome_order", "chromosome_label",
+           "require_matplotlib", "scan_title", "GENOME_WIDE"]  # fmt: skip
 
 GENOME_WIDE = 5e-8
 """Conventional genome-wide significance threshold."""
 
 _CHROM_ALIASES = {"X": 23, "Y": 24, "XY": 25, "MT": 26, "M": 26}
+_PLINK_CODES = {"23": "X", "24": "Y", "25": "XY", "26": "MT"}
+
+AUTO = "auto"
+"""``title="auto"``: describe the scan (test, traits, n, λ) when the input says it."""
+
+
+def chromosome_label(name: object) -> str:
+    """How a chromosome is shown: PLINK's numeric codes 23–26 as X, Y, XY and MT.
+
+    Parameters
+    ----------
+    name : object
+        Chromosome as written in the ``.bim`` (``"23"``, ``"X"``, ``"chr7"``, …).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from kronlmm.plot import chromosome_label
+    >>> [chromosome_label(c) for c in ["1", "23", "24", "25", "26", "X", "chr7"]]
+    ['1', 'X', 'Y', 'XY', 'MT', 'X', 'chr7']
+    """
+    text = str(name)
+    return _PLINK_CODES.get(text, text)
+
+
+def scan_title(table: pd.DataFrame | GwasResult) -> str | None:
+    """A one-line description of a scan: test, traits, samples and genomic-control λ.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or GwasResult
+        A result (everything is described) or a result table (λ, from ``chi2``/``dof``).
+
+    Returns
+    -------
+    str or None
+        ``None`` for a table without ``chi2`` and ``dof``.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import scan
+    >>> from kronlmm.plot import scan_title
+    >>> paths = example_paths()
+    >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar, test="common")
+    >>> scan_title(result)
+    "'common' test (1 dof) of trait1, trait2, trait3; n = 377 samples, 2970 variants; λ_GC = ..."
+    """
+    if isinstance(table, GwasResult):
+        null = table.null
+        return (
+            f"{table.test!r} test ({table.dof} dof) of {', '.join(null.trait_names)}; "
+            f"n = {null.nsamples} samples, {table.n_tested} variants; "
+            f"λ_GC = {table.lambda_gc:.3f}"
+        )
+    if {"chi2", "dof"} <= set(table.columns):
+        return f"λ_GC = {genomic_control_lambda(table['chi2'], table['dof']):.3f}"
+    return None
+
+
+def _title(table: pd.DataFrame | GwasResult, title: str | None) -> str | None:
+    return scan_title(table) if title == AUTO else title
 
 
 def require_matplotlib() -> Any:
@@ -114,11 +180,16 @@ def manhattan(
     *,
     threshold: float | None = GENOME_WIDE,
     highlight: Sequence[str] | None = None,
+    highlight_label: str = "highlighted variants",
     colors: Sequence[str] = ("#1f4e79", "#7fa7cf"),
     point_size: float = 6.0,
-    title: str | None = None,
+    title: str | None = AUTO,
 ) -> Axes:
     """Manhattan plot: ``−log10 p`` against genomic position, chromosomes side by side.
+
+    Everything a reader needs is on the figure: a title describing the scan, the
+    significance line labelled with its p-value, chromosomes named (PLINK's 23–26 as X, Y,
+    XY, MT), and a legend that says what the rings mark.
 
     Parameters
     ----------
@@ -128,15 +199,18 @@ def manhattan(
     ax : matplotlib.axes.Axes, optional
         Where to draw (a new figure from :mod:`matplotlib.pyplot` when ``None``).
     threshold : float or None, default 5e-8
-        p-value of a dashed horizontal significance line (``None``: no line).
+        p-value of a dashed horizontal significance line, labelled in the legend
+        (``None``: no line).
     highlight : sequence of str, optional
-        ``variant_id`` values to mark in red (e.g. known causal variants).
+        ``variant_id`` values to ring in red (e.g. known causal variants).
+    highlight_label : str, default "highlighted variants"
+        What the rings mark, for the legend (e.g. ``"simulated causal variants"``).
     colors : sequence of str
         Colours alternating between chromosomes.
     point_size : float, default 6
         Marker area.
-    title : str, optional
-        Axes title.
+    title : str or None, default "auto"
+        Axes title; ``"auto"`` describes the scan (:func:`scan_title`), ``None`` none.
 
     Returns
     -------
@@ -161,11 +235,14 @@ def manhattan(
     >>> from matplotlib.figure import Figure
     >>> from kronlmm.plot import manhattan
     >>> fig = Figure(figsize=(8, 3))
-    >>> ax = manhattan(table, fig.add_subplot(), highlight=["rs250"], title="simulated")
+    >>> ax = manhattan(table, fig.add_subplot(), highlight=["rs250"],
+    ...                highlight_label="known hit", title="simulated")
     >>> [label.get_text() for label in ax.get_xticklabels()]
     ['1', '2', 'X']
-    >>> round(ax.get_ylim()[1])  # the hit: -log10(1e-9)
+    >>> round(max(c.get_offsets()[:, 1].max() for c in ax.collections))  # -log10(1e-9)
     9
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['genome-wide significance, p = 5e-08', 'known hit (1)']
     >>> fig.savefig(io.BytesIO(), format="png")
     """
     df = _table(table)
@@ -185,30 +262,47 @@ def manhattan(
         x[sel] = pos[sel] - lo + offset
         width = max(hi - lo, 1.0)
         ticks.append(offset + width / 2)
-        labels.append(name)
+        labels.append(chromosome_label(name))
         ax.scatter(
             x[sel], y[sel], s=point_size, c=colors[i % len(colors)], linewidths=0, rasterized=True
         )
         offset += width * 1.02 + 1.0
+    if threshold is not None:
+        ax.axhline(
+            -np.log10(threshold),
+            color="grey",
+            linestyle="--",
+            linewidth=0.8,
+            label=f"genome-wide significance, p = {threshold:g}",
+        )
     if highlight is not None and keep.any():
         ids = df["variant_id"].astype(str).to_numpy()[keep]
         mark = np.isin(ids, np.asarray(list(highlight), dtype=str))
-        if mark.any():
+        if mark.any():  # open rings around the points, so they do not read as hits
             ax.scatter(
-                x[mark], y[mark], s=point_size * 4, c="#c0392b", zorder=3, label="highlighted"
+                x[mark],
+                y[mark],
+                s=point_size * 12,
+                facecolors="none",
+                edgecolors="#c0392b",
+                linewidths=1.2,
+                zorder=3,
+                label=f"{highlight_label} ({int(mark.sum())})",
             )
-            ax.legend(loc="upper right", frameon=False)
-    if threshold is not None:
-        ax.axhline(-np.log10(threshold), color="grey", linestyle="--", linewidth=0.8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", frameon=False, fontsize="small")
     ax.set_xticks(ticks)
     ax.set_xticklabels(labels)
     ax.set_xlabel("chromosome")
-    ax.set_ylabel(r"$-\log_{10}\,p$")
+    test = str(table.test) if isinstance(table, GwasResult) else None
+    ax.set_ylabel(r"$-\log_{10}\,p$" + (f" ({test!r} test)" if test else ""))
     if offset > 0:
         ax.set_xlim(-0.01 * offset, offset)
-    ax.set_ylim(bottom=0)
-    if title is not None:
-        ax.set_title(title)
+    top = max(float(y.max()) if y.size else 0.0, -np.log10(threshold) if threshold else 0.0)
+    ax.set_ylim(0, top * 1.08 + 0.5)
+    text = _title(table, title)
+    if text is not None:
+        ax.set_title(text, fontsize="medium")
     return ax
 
 
@@ -218,7 +312,7 @@ def qq(
     *,
     ci: float | None = 0.95,
     point_size: float = 8.0,
-    title: str | None = None,
+    title: str | None = AUTO,
 ) -> Axes:
     """QQ plot of observed against expected ``−log10 p``, annotated with genomic-control λ.
 
@@ -236,8 +330,8 @@ def qq(
         Pointwise confidence band of the uniform order statistics (``None``: no band).
     point_size : float, default 8
         Marker area.
-    title : str, optional
-        Axes title.
+    title : str or None, default "auto"
+        Axes title; ``"auto"`` describes the scan (:func:`scan_title`), ``None`` none.
 
     Returns
     -------
@@ -281,10 +375,16 @@ def qq(
             alpha = (1.0 - ci) / 2
             lo = -np.log10(st.beta.ppf(1 - alpha, rank, m - rank + 1))
             hi = -np.log10(st.beta.ppf(alpha, rank, m - rank + 1))
-            ax.fill_between(expected, lo, hi, color="0.85", linewidth=0, label=f"{ci:.0%} band")
-        ax.scatter(expected, obs, s=point_size, c="#1f4e79", linewidths=0, rasterized=True)
+            ax.fill_between(
+                expected, lo, hi, color="0.85", linewidth=0,
+                label=f"{ci:.0%} band of p-values under no association",
+            )  # fmt: skip
+        ax.scatter(expected, obs, s=point_size, c="#1f4e79", linewidths=0, rasterized=True,
+                   label=f"variants ({m})")  # fmt: skip
         top = float(expected[0])
-        ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8)
+        ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=0.8,
+                label="observed = expected")  # fmt: skip
+        ax.legend(loc="lower right", frameon=False, fontsize="small")
     if {"chi2", "dof"} <= set(df.columns):
         lam = genomic_control_lambda(df["chi2"], df["dof"])
         ax.text(
@@ -297,8 +397,9 @@ def qq(
         )
     ax.set_xlabel(r"expected $-\log_{10}\,p$")
     ax.set_ylabel(r"observed $-\log_{10}\,p$")
-    if title is not None:
-        ax.set_title(title)
+    text = _title(table, title)
+    if text is not None:
+        ax.set_title(text, fontsize="medium", wrap=True)
     return ax
 
 
@@ -308,10 +409,14 @@ def save_plots(
     qq_path: str | os.PathLike[str] | None,
     *,
     highlight: Sequence[str] | None = None,
-    title: str | None = None,
+    highlight_label: str = "highlighted variants",
+    title: str | None = AUTO,
+    effects_path: str | os.PathLike[str] | None = None,
+    top: int = 5,
     dpi: int = 150,
 ) -> list[Path]:
-    """Draw the Manhattan and QQ plots and save them as PNG files, atomically.
+    """Draw the Manhattan and QQ plots (and the effects plot) and save them as PNG files,
+    atomically.
 
     Uses :class:`matplotlib.figure.Figure` directly (no :mod:`matplotlib.pyplot` state, so
     nothing is shown and nothing needs a display).
@@ -323,9 +428,16 @@ def save_plots(
     manhattan_path, qq_path : str, os.PathLike or None
         Destinations (``None``: skip that plot).
     highlight : sequence of str, optional
-        Variant IDs to mark on the Manhattan plot.
-    title : str, optional
-        Title of both plots.
+        Variant IDs to ring on the Manhattan plot.
+    highlight_label : str, default "highlighted variants"
+        What they are, for its legend.
+    title : str or None, default "auto"
+        Title of the plots; ``"auto"`` describes the scan (:func:`scan_title`).
+    effects_path : str or os.PathLike, optional
+        Destination of the per-trait effects plot of the ``top`` variants
+        (:func:`kronlmm.plot.effects_plot`; needs a :class:`~kronlmm.gwas.GwasResult`).
+    top : int, default 5
+        Variants in the effects plot.
     dpi : int, default 150
         Resolution.
 
@@ -356,15 +468,18 @@ def save_plots(
     from matplotlib.figure import Figure
 
     from ..io import atomic_path
+    from .effects import effects_plot
 
     written = []
     for path, draw, size in (
         (
             manhattan_path,
-            lambda ax: manhattan(table, ax, highlight=highlight, title=title),
-            (10, 4),
+            lambda ax: manhattan(
+                table, ax, highlight=highlight, highlight_label=highlight_label, title=title
+            ),
+            (10, 4.5),
         ),
-        (qq_path, lambda ax: qq(table, ax, title=title), (4.5, 4.5)),
+        (qq_path, lambda ax: qq(table, ax, title=title), (5.5, 5.5)),
     ):
         if path is None:
             continue
@@ -373,4 +488,11 @@ def save_plots(
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi)
         written.append(Path(path))
+    if effects_path is not None:
+        if not isinstance(table, GwasResult):
+            raise TypeError("the effects plot needs a GwasResult (its effects table)")
+        fig = effects_plot(table, top)
+        with atomic_path(effects_path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+        written.append(Path(effects_path))
     return written

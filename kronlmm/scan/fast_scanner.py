@@ -11,8 +11,8 @@ from numpy.typing import ArrayLike, NDArray
 from ..core.linalg import EconomicSVD
 from ..core.validation import as_matrix, as_vector
 from .block_scan import TestPlan
-from .kernel import NullModel
-from .kron_scanner import KronFastScanner
+from .kernel import NullModel, fit_block, impute_block, rotate_block
+from .kron_scanner import KronFastScanner, default_block_size
 from .result import ScanResult
 
 __all__ = ["FastScanner"]
@@ -31,15 +31,28 @@ class FastScanner:
     :class:`~kronlmm.scan.KronFastScanner` (C₀ = v₀ = s(1−δ), C₁ = v₁ = sδ), and shares
     its blocked kernel. Likelihoods are ML with the scale profiled.
 
+    Two call forms, told apart by the type of the third argument:
+
+    - kronlmm's ``FastScanner(y, X, U, S2, v0, v1)``: covariance ``v₀·U diag(S2) Uᵀ + v₁·I``;
+    - glimix-core's ``FastScanner(y, X, QS, v)`` with ``QS = ((Q0, Q1), S0)`` or
+      ``((Q0,), S0)`` as returned by :func:`numpy_sugar.linalg.economic_qs` (a tuple whose
+      first item is a tuple of arrays): covariance ``Q0 diag(S0) Q0ᵀ + v·I``, i.e.
+      ``U = Q0``, ``S2 = S0``, ``v₀ = 1``, ``v₁ = v``. Unlike glimix-core, a tiny ``v``
+      (≤ 1.49·10⁻⁸) is used as given, not set to 0.
+
+    The covariance must be non-singular (v₁ > 0, or K of full rank n); a singular one
+    raises ValueError (glimix-core then works with a pseudo-inverse and reports
+    likelihoods of a density that does not exist).
+
     Parameters
     ----------
     y : array_like (n,)
     X : array_like (n, c)
-    U : array_like (n, k)
+    U : array_like (n, k), or glimix-core's QS
         Orthonormal eigenvectors of K with non-zero eigenvalues ``S2``.
-    S2 : array_like (k,)
+    S2 : array_like (k,), or glimix-core's v (float)
     v0, v1 : float
-        Fixed variance components (``v1 > 0``).
+        Fixed variance components (≥ 0; only in kronlmm's form).
 
     Examples
     --------
@@ -58,26 +71,52 @@ class FastScanner:
     >>> result = scanner.scan_variants(dosages)
     >>> int(np.argmin(result.p_value)), result.trait_names
     (3, ['y'])
+
+    glimix-core's form gives the same scanner:
+
+    >>> from numpy_sugar.linalg import economic_qs_linear
+    >>> QS = economic_qs_linear(G)
+    >>> glimix_form = FastScanner(y, np.ones((n, 1)), ((QS[0][0],), lmm.v0 * QS[1]), lmm.v1)
+    >>> bool(np.isclose(glimix_form.null_lml(), scanner.null_lml()))
+    True
     """
 
     def __init__(
         self,
         y: ArrayLike,
         X: ArrayLike,
-        U: ArrayLike,
-        S2: ArrayLike,
-        v0: float,
-        v1: float,
+        U: ArrayLike | tuple[Any, Any],
+        S2: ArrayLike | float,
+        v0: float | None = None,
+        v1: float | None = None,
     ) -> None:
         y = as_vector("y", y)
         n = y.size
         X = as_matrix("X", X, nrows=n)
+        if _is_qs(U):
+            if v0 is not None or v1 is not None:
+                raise ValueError(
+                    "FastScanner takes (y, X, QS, v) (glimix-core's form) or (y, X, U, S2, v0, "
+                    "v1); got QS together with v0/v1"
+                )
+            v = np.asarray(S2, dtype=float)
+            if v.ndim != 0:
+                raise ValueError(
+                    f"v (the variance of the identity term) must be a number, got shape {v.shape}"
+                )
+            Q0 = U[0][0]  # type: ignore[index]
+            U, S2, v0, v1 = Q0, U[1], 1.0, float(v)  # type: ignore[index]
+        elif v0 is None or v1 is None:
+            raise ValueError(
+                "FastScanner takes (y, X, U, S2, v0, v1), or glimix-core's (y, X, QS, v) with "
+                "QS = ((Q0, Q1), S0); v0 and v1 are missing"
+            )
         U = as_matrix("U", U, nrows=n)
         S2 = as_vector("S2", S2, size=U.shape[1])
         if not (np.isfinite(v0) and v0 >= 0):
             raise ValueError(f"v0 must be finite and ≥ 0, got {v0!r}")
         if not (np.isfinite(v1) and v1 >= 0):
-            raise ValueError(f"v1 must be finite and ≥ 0, got {v1!r}")
+            raise ValueError(f"v1 (glimix-core's v) must be finite and ≥ 0, got {v1!r}")
         if v0 + v1 <= 0:
             raise ValueError("v0 + v1 must be > 0: the covariance would be zero")
         self._kron = KronFastScanner(
@@ -125,7 +164,7 @@ class FastScanner:
         """The :class:`~kronlmm.scan.TestPlan` of a single-trait scan (1 dof, effect "y")."""
         return self._kron.plan("any")
 
-    def scan(self, M: ArrayLike) -> dict:
+    def scan(self, M: ArrayLike) -> dict[str, Any]:
         """Test one candidate set M (n × c₁); glimix-core's keys (``lml``, ``effsizes0``,
         ``effsizes0_se``, ``effsizes1``, ``effsizes1_se``, ``scale``) plus ``chi2``,
         ``dof``, ``p_value``, ``neg_log10_p_value``, ``reason``."""
@@ -134,12 +173,60 @@ class FastScanner:
             out[key] = out[key][:, 0]
         return out
 
-    def fast_scan(self, G: ArrayLike, verbose: bool = False) -> dict:
-        """Test every column of G separately; arrays keyed like glimix-core's
-        (``lml``, ``effsizes1``, ``effsizes1_se``, ``scale``)."""
+    def fast_scan(self, G: ArrayLike, verbose: bool = False) -> dict[str, Any]:
+        """Test every column of G (n × m) separately; glimix-core's result.
+
+        Returns
+        -------
+        dict
+            glimix-core's keys: ``lml`` (m,), ``effsizes0`` (m, c) and ``effsizes0_se``
+            (m, c) — the covariate effects under each alternative and their standard
+            errors —, ``effsizes1`` (m,), ``effsizes1_se`` (m,) and ``scale`` (m,); plus
+            kronlmm's ``reason`` (m,): "" for tested candidates, else why the row is NaN
+            (constant, collinear with the covariates, all values missing), where glimix-core
+            reports numbers for effects that are not identifiable. Missing values (NaN) are
+            mean-imputed as in :meth:`scan_variants`, which this calls, plus one more pass
+            over G for the covariate effects.
+        """
         r = self.scan_variants(G, progress=verbose)
-        return {"lml": r.lml_alt, "effsizes1": r.beta[:, 0], "effsizes1_se": r.se[:, 0],
-                "scale": r.scale}  # fmt: skip
+        eff0, se0 = self._covariate_effects(np.asarray(G, dtype=float), r.reason, r.scale)
+        return {
+            "lml": r.lml_alt,
+            "effsizes0": eff0,
+            "effsizes0_se": se0,
+            "effsizes1": r.beta[:, 0],
+            "effsizes1_se": r.se[:, 0],
+            "scale": r.scale,
+            "reason": r.reason,
+        }
+
+    def _covariate_effects(
+        self, G: NDArray[np.float64], reason: NDArray[np.object_], scale: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Covariate effects β̂₀ (m × c) of each single-column alternative and their
+        standard errors ``√(s·diag(T (H₀₀⁻¹ + X₀₁ S⁻¹ X₀₁ᵀ) Tᵀ))`` (NaN rows where untested)."""
+        null = self._kron.null
+        if G.ndim == 1:
+            G = G[:, None]
+        m = G.shape[1]
+        c = null.Vx.shape[0]
+        eff0 = np.full((m, c), np.nan)
+        se0 = np.full((m, c), np.nan)
+        ok = np.flatnonzero(reason == "")
+        if ok.size == 0:
+            return eff0, se0
+        T0 = np.kron(null.Va0, null.Vx)
+        H00_inv = null.H00.inverse()
+        bs = default_block_size(null.n, null.U.shape[1], null.p)
+        for start in range(0, ok.size, bs):
+            idx = ok[start : start + bs]
+            Gi = impute_block(G[:, idx])[0]
+            fit = fit_block(null, rotate_block(null, Gi), np.ones((1, 1)))
+            eff0[idx] = (fit.beta0 + null.beta_offset[None, :]) @ T0.T
+            cov0 = H00_inv[None] + np.matmul(fit.X01 @ fit.S_inv, fit.X01.transpose(0, 2, 1))
+            var0 = np.einsum("ab,jbc,ac->ja", T0, cov0, T0)
+            se0[idx] = np.sqrt(np.maximum(scale[idx, None] * var0, 0.0))
+        return eff0, se0
 
     def scan_variants(
         self,
@@ -152,3 +239,8 @@ class FastScanner:
         """Test every column of ``G`` (n × m), blocked; see
         :meth:`KronFastScanner.scan_variants` (1 degree of freedom each)."""
         return self._kron.scan_variants(G, "any", ids=ids, block_size=block_size, progress=progress)
+
+
+def _is_qs(obj: object) -> bool:
+    """Whether ``obj`` is glimix-core's ``((Q0, Q1), S0)`` or ``((Q0,), S0)``."""
+    return isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], (tuple, list))

@@ -166,7 +166,8 @@ class KronFastScanner:
         Returns a dict with ``lml``, ``effsizes0`` (c × a₀), ``effsizes0_se``,
         ``effsizes1`` (c₁ × a₁), ``effsizes1_se``, ``scale``, plus ``chi2``, ``dof``,
         ``p_value``, ``neg_log10_p_value`` and ``reason`` ("" unless the set is untestable;
-        then the values are NaN), as a :class:`~kronlmm.scan.result.ScanDict` (the 0.1.0
+        then the values are NaN; an A₁ with no column adds nothing and gives the null's
+        fit with dof 0, as in glimix-core), as a :class:`~kronlmm.scan.result.ScanDict` (the 0.1.0
         keys ``pvalue`` and ``neg_log10_pvalue`` still read, with a DeprecationWarning).
         """
         null = self._null
@@ -179,6 +180,14 @@ class KronFastScanner:
         rb = rotate_block(null, X1r, c1=X1r.shape[1])
         reason = str(degenerate_reason(rb)[0]) if X1r.shape[1] else "X1 has rank 0"
         c, a0 = self._X.shape[1], self._A0.shape[1]
+        if A1.shape[1] == 0:
+            return self._null_as_alternative(c1)
+        rank_alt = null.UX.shape[1] * null.At0.shape[1] + Va.shape[1] * Vg.shape[1]
+        if not reason and Va.shape[1] and rank_alt >= null.N:
+            reason = (
+                f"no residual degrees of freedom: the alternative's mean design has rank "
+                f"{rank_alt} ≥ n·p = {null.N} and fits the data exactly"
+            )
         if reason or Va.shape[1] == 0:
             nan0, nan1 = np.full((c, a0), np.nan), np.full((c1, A1.shape[1]), np.nan)
             return ScanDict({
@@ -212,6 +221,26 @@ class KronFastScanner:
                 "dof": dof,
                 "p_value": float(np.exp(chi2_logsf(chi2, dof))),
                 "neg_log10_p_value": float(-chi2_logsf(chi2, dof) / np.log(10.0)),
+                "reason": "",
+            }
+        )
+
+    def _null_as_alternative(self, c1: int) -> ScanDict:
+        """``scan``'s result when A₁ has no column: the alternative adds nothing, so its
+        fit is the null's (as in glimix-core); effects (c₁ × 0), dof 0, χ² 0, p-value 1."""
+        c, a0 = self._X.shape[1], self._A0.shape[1]
+        return ScanDict(
+            {
+                "lml": self.null_lml(),
+                "effsizes0": self.null_beta.reshape(a0, c).T,
+                "effsizes0_se": self.null_beta_se.reshape(a0, c).T,
+                "effsizes1": np.zeros((c1, 0)),
+                "effsizes1_se": np.zeros((c1, 0)),
+                "scale": self.null_scale,
+                "chi2": 0.0,
+                "dof": 0,
+                "p_value": 1.0,
+                "neg_log10_p_value": 0.0,
                 "reason": "",
             }
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -97,6 +97,47 @@ class GradientCheck:
             )
 
 
+class _ModelView:
+    """A model whose ``value()`` is a scalar (its log-likelihood) and whose ``gradient()``
+    is a dict keyed by the dotted names of the free parameters of ``model.cov``, seen as a
+    flat function of those parameters (e.g. :class:`~kronlmm.lmm.Kron2Sum`)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._params = model.cov
+
+    def value(self) -> NDArray[np.float64]:
+        return np.asarray(self._model.value(), dtype=float)
+
+    def get_flat(self) -> NDArray[np.float64]:
+        return np.asarray(self._params.get_flat(), dtype=float)
+
+    def set_flat(self, x: ArrayLike) -> None:
+        self._params.set_flat(x)
+
+    def free_parameters(self) -> dict[str, Any]:
+        return dict(self._params.free_parameters())
+
+    def flat_gradient(self) -> NDArray[np.float64]:
+        grad = self._model.gradient()
+        parts = [np.asarray(grad[name], dtype=float).ravel() for name in self.free_parameters()]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _as_flat_function(func: Any) -> Any:
+    """``func`` itself if it has the flat interface, else a :class:`_ModelView` of it."""
+    if callable(getattr(func, "flat_gradient", None)):
+        return func
+    cov = getattr(func, "cov", None)
+    if callable(getattr(func, "gradient", None)) and callable(getattr(cov, "get_flat", None)):
+        return _ModelView(func)
+    raise TypeError(
+        f"check_gradient needs a kronlmm Function (value(), get_flat(), set_flat(), "
+        f"flat_gradient()) or a model (value(), gradient() and a Function cov holding the "
+        f"parameters); got {type(func).__name__}"
+    )
+
+
 def _flat_labels(func: object) -> tuple[str, ...]:
     free = getattr(func, "free_parameters", None)
     if free is None:
@@ -112,7 +153,7 @@ def _flat_labels(func: object) -> tuple[str, ...]:
 
 
 def check_gradient(
-    func: _FlatFunction,
+    func: _FlatFunction | Any,
     step: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 0.0,
@@ -123,6 +164,10 @@ def check_gradient(
     ``func.set_flat()``, ``func.flat_gradient()``), so it works for every kronlmm
     covariance, mean or model object, including composites and objects with fixed
     parameters, and for user-defined subclasses of :class:`kronlmm.core.parameters.Function`.
+    Models take part too: :class:`~kronlmm.lmm.LMM` is a Function (its ``value()`` is the
+    log-likelihood), and a model whose ``value()`` is a scalar and whose ``gradient()`` is
+    a dict keyed by the free parameters of its covariance ``model.cov`` (a Function), such
+    as :class:`~kronlmm.lmm.Kron2Sum`, is checked in the flat space of ``model.cov``.
     The parameters are restored afterwards, also on error.
 
     For each flat parameter ``x[k]`` the step is ``hₖ = step·max(1, |x[k]|)`` and the
@@ -134,9 +179,9 @@ def check_gradient(
 
     Parameters
     ----------
-    func : Function
+    func : Function or model
         Object with ``value()``, ``get_flat()``, ``set_flat(x)`` and
-        ``flat_gradient()`` (shape ``value().shape + (P,)``).
+        ``flat_gradient()`` (shape ``value().shape + (P,)``), or a model as above.
     step : float, optional
         Relative finite-difference step. Default 1e-6.
     rtol : float, optional
@@ -158,9 +203,20 @@ def check_gradient(
     >>> cov.Lu = [1.0, 0.5, 2.0, -0.3, 0.1, 1.5]
     >>> check_gradient(cov).passed
     True
+
+    A model (the gradient of its log-likelihood):
+
+    >>> import numpy as np
+    >>> from kronlmm.lmm import Kron2Sum
+    >>> rng = np.random.default_rng(0)
+    >>> model = Kron2Sum(rng.normal(size=(20, 2)), None, None, rng.normal(size=(20, 5)))
+    >>> check = check_gradient(model)
+    >>> check.passed, check.labels
+    (True, ('C0.Lu[0]', 'C0.Lu[1]', 'C1.Llow[0]', 'C1.Llogd[0]', 'C1.Llogd[1]'))
     """
     if not (np.isfinite(step) and step > 0):
         raise ValueError(f"step must be a finite number > 0, got {step!r}")
+    func = _as_flat_function(func)
     x0 = np.array(func.get_flat(), dtype=float)
     labels = _flat_labels(func)
     f0 = np.asarray(func.value(), dtype=float)
