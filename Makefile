@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test glimix-suite lint docs bench bench-kron2sum bench-scan bench-distributed bench-features bench-features-lmm peers clean
+.PHONY: run test glimix-suite lint docs bench bench-kron2sum bench-scan bench-distributed bench-features bench-features-lmm bench-pipeline peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,13 @@ bench-scan: $(STAMP) peers
 
 bench-distributed: $(STAMP)
 	$(PY) benchmarks/bench_distributed.py $(BENCH_ARGS)
+
+# The whole `kronlmm scan` per phase (read, GRM, eigh, fit, scan, write) against each phase's
+# floor, at 1 and all threads, side by side with GEMMA's mvLMM (/usr/bin/gemma, when
+# installed). Simulated PLINK sets go to $$TMPDIR/kronlmm-bench-pipeline (BENCH_ARGS="--workdir
+# DIR" to change); the default cases take tens of minutes on 2 cores.
+bench-pipeline: $(STAMP)
+	$(PY) benchmarks/bench_pipeline.py $(BENCH_ARGS)
 
 # lm_fit + e_bayes side by side with pylimma (installed by $(STAMP) where available) and
 # R limma (when Rscript with limma is present).

@@ -22,6 +22,13 @@ with the same BLAS threads (``--threads``); peers run in child processes with a 
     ``single_snp`` with the same K (``leave_out_one_chrom=False``), run by the interpreter
     of a separate virtual environment (``--peers-python``, default ``.venv-peers``).
 
+(d) Threads (issue #17): the same kronlmm scans with one BLAS thread (``threadpoolctl``
+    limit 1: one block at a time) and with every thread the script runs with (the default:
+    as many blocks at once as BLAS has threads, one BLAS thread each), and the multi-trait
+    scan on Dask's local threaded scheduler (one BLAS thread per task, as on each worker of
+    a cluster), against the rotation floor ``UᵀG`` with every thread and with one. Targets:
+    scan ≤ 1.3× the all-thread rotation floor, and never slower with more threads.
+
 kronlmm is imported inside functions only: FaST-LMM's child process imports this module
 under an interpreter where kronlmm is not installed.
 """
@@ -67,6 +74,8 @@ N_CAUSAL = 10
 EFFECT_SHARE = 0.005
 #: Issue target: scan time ≤ ROTATION_TARGET × the bare Uᵀ G rotation.
 ROTATION_TARGET = 2.0
+#: Issue #17: at the default thread setting, scan ≤ THREADS_TARGET × the all-thread rotation.
+THREADS_TARGET = 1.3
 
 
 # ---- simulation -------------------------------------------------------------------------
@@ -96,6 +105,33 @@ def simulate_single(n: int, m: int, seed: int) -> dict[str, np.ndarray]:
 
 
 # ---- shared measurements -----------------------------------------------------------------
+def one_thread():  # noqa: ANN201
+    """BLAS limited to one thread (threadpoolctl), as a context manager."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+@dataclass
+class ThreadTimes:
+    """Scan and rotation times with one BLAS thread and with every thread (part (d))."""
+
+    scan_one: float = math.nan
+    rotation_one: float = math.nan
+    dask: float = math.nan
+
+
+def thread_times(scan, U, D, block_size, repeat, dask_scan=None) -> ThreadTimes:  # noqa: ANN001
+    """(d): the scan and the rotation with one BLAS thread; the Dask scan if given."""
+    out = ThreadTimes()
+    with one_thread():
+        out.scan_one = median_time(scan, repeat=repeat)[0]
+        out.rotation_one = rotation_time(U, D, block_size, repeat)
+    if dask_scan is not None:
+        out.dask = median_time(dask_scan, repeat=repeat)[0]
+    return out
+
+
 def rotation_time(U: np.ndarray, D: np.ndarray, block_size: int, repeat: int) -> float:
     """Median seconds of ``Uᵀ D`` block by block (the scanner's blocks), nothing else."""
     U = np.ascontiguousarray(U)
@@ -277,6 +313,7 @@ class MultiResult:
     glimix_scanned: int = 0
     glimix_scan_est: float | None = None
     checks: dict[str, float] = field(default_factory=dict)
+    threads: ThreadTimes = field(default_factory=ThreadTimes)
 
     @property
     def label(self) -> str:
@@ -315,6 +352,22 @@ def run_multi(case: tuple[int, int, int], args: argparse.Namespace) -> MultiResu
     out.rotation_seconds = rotation_time(U, D, out.block_size, args.repeat)
     print(
         f"{fmt_seconds(out.scan_seconds)}, rotation {fmt_seconds(out.rotation_seconds)}",
+        flush=True,
+    )
+    from kronlmm.gwas import DaskExecution, scan_candidates
+
+    print(f"multi {out.label}: one thread, Dask …", end=" ", flush=True)
+    out.threads = thread_times(
+        lambda: scanner.scan_variants(D, "any"),
+        U,
+        D,
+        out.block_size,
+        args.repeat,
+        dask_scan=lambda: scan_candidates(scanner, D, "any", execution=DaskExecution()),
+    )
+    print(
+        f"scan {fmt_seconds(out.threads.scan_one)}, rotation "
+        f"{fmt_seconds(out.threads.rotation_one)}; Dask {fmt_seconds(out.threads.dask)}",
         flush=True,
     )
     out.checks["null lml − model lml"] = scanner.null_lml() - fit.lml
@@ -427,6 +480,7 @@ class SingleResult:
     skip: str = ""
     fastlmm_skip: str = ""
     checks: dict[str, Any] = field(default_factory=dict)
+    threads: ThreadTimes = field(default_factory=ThreadTimes)
 
 
 def run_single(n: int, args: argparse.Namespace) -> SingleResult:
@@ -454,8 +508,11 @@ def run_single(n: int, args: argparse.Namespace) -> SingleResult:
     out.scan_seconds, res, _ = median_time(lambda: scanner.scan_variants(D), repeat=args.repeat)
     bs = default_block_size(n, out.k, 1)
     out.rotation_seconds = rotation_time(U, D, bs, args.repeat)
+    out.threads = thread_times(lambda: scanner.scan_variants(D), U, D, bs, args.repeat)
     print(
-        f"{fmt_seconds(out.scan_seconds)}, rotation {fmt_seconds(out.rotation_seconds)}",
+        f"{fmt_seconds(out.scan_seconds)}, rotation {fmt_seconds(out.rotation_seconds)}; one "
+        f"thread: scan {fmt_seconds(out.threads.scan_one)}, rotation "
+        f"{fmt_seconds(out.threads.rotation_one)}",
         flush=True,
     )
     kron_nlp = res.neg_log10_p_value
@@ -657,6 +714,44 @@ def print_report(
                     print(f"- n = {res.n}: {name} {out.status}: {out.message.strip()}")
 
 
+THREADS_HEADER = (
+    "scan",
+    "BLAS threads",
+    "kronlmm scan",
+    "rotation, same threads",
+    "scan / same-thread rotation",
+    f"scan / all-thread rotation (target ≤ {THREADS_TARGET:g})",
+)
+
+
+def thread_rows(
+    multi: list[MultiResult], single: list[SingleResult], nthreads: int
+) -> list[list[str]]:
+    rows = []
+    cases = [(f"multi {r.label}", r) for r in multi]
+    cases += [(f"single n = {r.n}", r) for r in single]
+    for label, r in cases:
+        t = r.threads
+        runs = [
+            ("1 (one block at a time)", t.scan_one, t.rotation_one),
+            (f"{nthreads} (blocks on {nthreads} threads)", r.scan_seconds, r.rotation_seconds),
+        ]
+        if math.isfinite(t.dask):
+            runs.append((f"{nthreads} Dask threads, 1 BLAS thread each", t.dask, t.rotation_one))
+        for name, scan, rot in runs:
+            rows.append(
+                [
+                    label,
+                    name,
+                    fmt_seconds(scan),
+                    fmt_seconds(rot),
+                    f"{scan / rot:.2f}",
+                    f"{scan / r.rotation_seconds:.2f}",
+                ]
+            )
+    return rows
+
+
 def _fmt_check(key: str, value: float) -> str:
     if "correlation" in key:
         return f"{key} {value:.6f}"
@@ -665,11 +760,43 @@ def _fmt_check(key: str, value: float) -> str:
     return f"{key} {value:+.2e}"
 
 
+def print_threads(multi: list[MultiResult], single: list[SingleResult], nthreads: int) -> None:
+    print()
+    print(f"## (d) Threads: one BLAS thread against {nthreads} (issue #17)")
+    print()
+    print_table(THREADS_HEADER, thread_rows(multi, single, nthreads), align="llrrrr")
+    print()
+    print(
+        "- 1: `threadpoolctl` limit 1 (one block at a time, one BLAS thread). "
+        f"{nthreads}: the default, as many blocks at once as BLAS has threads, one BLAS "
+        "thread each (`ThreadedExecution`). Dask: `DaskExecution()` on Dask's local threaded "
+        "scheduler, one BLAS thread per task as on each worker of a cluster; its 'same "
+        "threads' rotation is the one-thread one (per worker). Rotation: `UᵀG` alone in the "
+        "scanner's blocks."
+    )
+
+
 def print_targets(multi: list[MultiResult], single: list[SingleResult]) -> int:
     print()
     print("## Targets")
     print()
     missed = 0
+    cases17 = [(f"multi {r.label}", r) for r in multi]
+    cases17 += [(f"single n = {r.n}", r) for r in single]
+    for label, r in cases17:
+        ratio = r.scan_seconds / r.rotation_seconds
+        good = ratio <= THREADS_TARGET
+        missed += not good
+        print(
+            f"- {'PASS' if good else 'MISS'} {label}: scan / all-thread rotation = {ratio:.2f} "
+            f"(issue #17 target ≤ {THREADS_TARGET:g})"
+        )
+        good = r.scan_seconds <= r.threads.scan_one
+        missed += not good
+        print(
+            f"- {'PASS' if good else 'MISS'} {label}: all threads {fmt_seconds(r.scan_seconds)} "
+            f"vs one {fmt_seconds(r.threads.scan_one)} (issue #17: never slower with more threads)"
+        )
     cases = [(f"multi {r.label}", r.scan_seconds, r.rotation_seconds) for r in multi]
     cases += [(f"single n = {r.n}", r.scan_seconds, r.rotation_seconds) for r in single]
     for label, scan, rot in cases:
@@ -786,10 +913,15 @@ def main(argv: list[str] | None = None) -> int:
         wm = Kron2Sum(warm["Y"], warm["A"], warm["X"], warm["G"], 1)
         wm.fit(verbose=False)
     wm.get_fast_scanner().scan_variants(simulate_dosages(60, 5, np.random.default_rng(1)))
+    from kronlmm.gwas import DaskExecution, scan_candidates
+
+    dosages = simulate_dosages(60, 5, np.random.default_rng(1))
+    scan_candidates(wm.get_fast_scanner(), dosages, execution=DaskExecution())
 
     multi = [run_multi(c, args) for c in multi_cases] if "multi" in args.parts else []
     single = [run_single(n, args) for n in single_cases] if "single" in args.parts else []
     print_report(multi, single, args, nthreads)
+    print_threads(multi, single, nthreads)
     missed = print_targets(multi, single)
     print(f"\n{missed} target(s) missed" if missed else "\nall targets met")
     return 0

@@ -401,3 +401,35 @@ def test_trait_with_large_mean_is_scanned_not_rejected():
     got = fit_null(paths.prefix, shifted, covar=paths.covar, kinship=None)
     assert got.lml == pytest.approx(ref.lml, rel=1e-9)
     np.testing.assert_allclose(got.C1.to_numpy(), ref.C1.to_numpy(), rtol=1e-6)
+
+
+def test_samples_removed_by_filters_are_a_loss_reason_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """--keep/--remove/--mind remove genotyped samples on purpose: they are counted under
+    "sample_filters" (not "not_genotyped") and do not make the losses a WARNING."""
+    pheno = read_table(PATHS.pheno)
+    removed = list(pheno.index[:60])  # 15 % of the table, far above the warning share
+    with caplog.at_level(logging.INFO, logger="kronlmm"):
+        null = fit_null(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, kinship=None, remove=removed)
+    assert sorted(null.sample_losses["sample_filters"]) == sorted(removed)
+    assert null.sample_losses["not_genotyped"] == []
+    assert null.alignment["phenotypes"] == null.nsamples + sum(
+        len(ids) for ids in null.sample_losses.values()
+    )
+    losses = [r for r in caplog.records if "are not analysed" in r.getMessage()]
+    assert losses and all(r.levelno == logging.INFO for r in losses)
+    assert "60 removed by the sample filters" in losses[0].getMessage()
+
+
+def test_plink_slice_fingerprint_covers_the_variants_chosen() -> None:
+    """A checkpoint block is reused only for the same variants: the fingerprint of a slice
+    changes with the variants chosen in its range (e.g. by QC filters)."""
+    geno = PlinkGenotypes(PATHS.prefix)
+    whole = geno.slice_variants(0, 10)
+    some = geno.slice_variants(0, 10, variants=[0, 2, 5, 9])
+    other = geno.slice_variants(0, 10, variants=[0, 2, 6, 9])
+    prints = {s.fingerprint() for s in (whole, some, other)}
+    assert len(prints) == 3
+    assert some.fingerprint() == geno.slice_variants(0, 10, variants=[0, 2, 5, 9]).fingerprint()
+    assert some.read().shape == (geno.nsamples, 4)

@@ -19,6 +19,7 @@ from bed_reader import to_bed
 
 from kronlmm.data import example_paths
 from kronlmm.io import (
+    BedPaddingError,
     InputFileNotFoundError,
     Kinship,
     PlinkGenotypes,
@@ -515,3 +516,115 @@ def test_example_dataset():
     assert v["chrom"].tolist() == ["1", "2", "3"]
     first = next(geno.iter_blocks(500, a.genotype_index))
     assert first.dosage.shape == (377, 500) and np.isnan(first.dosage).any()
+
+
+# ----------------------------------------------------------------------------- .fam ↔ .bed checks
+def _drop_fam_row(prefix, row):
+    fam = prefix.parent / f"{prefix.name}.fam"
+    lines = fam.read_text().splitlines()
+    fam.write_text("\n".join(lines[:row] + lines[row + 1 :]) + "\n")
+
+
+def test_fam_that_lost_a_row_is_refused(tmp_path, rng):
+    """22 samples written, the .fam loses one: same .bed size (⌈21/4⌉ = ⌈22/4⌉), and the
+    22nd sample's genotypes sit in what the 21-sample reading calls padding."""
+    d = _random_dosage(rng, 22, 40, missing=0.0)
+    d[-1, :] = rng.choice([0.0, 1.0], size=40)  # codes 11/10: never zero bits
+    _write_plink(tmp_path / "geno", d)
+    assert PlinkGenotypes(tmp_path / "geno").shape == (22, 40)  # written by bed-reader: clean
+    _drop_fam_row(tmp_path / "geno", 5)
+    with pytest.raises(BedPaddingError, match=r"40 of the 40 variant records.*geno\.fam.*lists 21"):
+        PlinkGenotypes(tmp_path / "geno")
+    # the override reads it, misaligned as the message said: row 5 is labelled s6 but holds
+    # the genotypes of s5
+    geno = PlinkGenotypes(tmp_path / "geno", check_padding=False)
+    assert geno.shape == (21, 40) and geno.sample_ids[5] == "s6"
+    np.testing.assert_array_equal(geno.read()[5], d[5])
+
+
+def test_padding_is_checked_on_every_block_read(tmp_path, rng):
+    """The first variants look clean (the lost sample is homozygous A1 there, code 00), so
+    the fileset opens; the blocks read later are refused, through the fileset and a slice."""
+    from kronlmm.io.plink import PADDING_CHECK_OPEN
+
+    m = PADDING_CHECK_OPEN + 60
+    d = _random_dosage(rng, 22, m, missing=0.0)
+    d[-1, :PADDING_CHECK_OPEN] = 2.0  # 00: zero padding bits
+    d[-1, PADDING_CHECK_OPEN:] = 1.0
+    _write_plink(tmp_path / "geno", d)
+    _drop_fam_row(tmp_path / "geno", 0)
+    geno = PlinkGenotypes(tmp_path / "geno")
+    assert geno.read(slice(0, PADDING_CHECK_OPEN)).shape == (21, PADDING_CHECK_OPEN)
+    with pytest.raises(BedPaddingError, match="60 of the 60 variant records"):
+        list(geno.iter_blocks(100))
+    part = geno.slice_variants(PADDING_CHECK_OPEN, m)
+    with pytest.raises(BedPaddingError, match="padding bits"):
+        part.read()
+    loose = PlinkGenotypes(tmp_path / "geno", check_padding=False)
+    assert loose.slice_variants(PADDING_CHECK_OPEN, m).read().shape == (21, 60)
+
+
+def test_a_stray_padding_bit_is_tolerated(tmp_path, rng):
+    """One variant in 200 with a set padding bit (below the 1 % tolerance) is read."""
+    d = _random_dosage(rng, 21, 200)
+    _write_plink(tmp_path / "geno", d)
+    bed = tmp_path / "geno.bed"
+    raw = bytearray(bed.read_bytes())
+    raw[3 + 6 - 1] |= 0b11000000  # the last byte of variant 0 (6 bytes per variant)
+    bed.write_bytes(bytes(raw))
+    np.testing.assert_array_equal(PlinkGenotypes(tmp_path / "geno").read(), d)
+
+
+def test_sample_major_bed_is_read_with_a_warning(plink_set, caplog):
+    prefix = plink_set[0]
+    bed = prefix.parent / "geno.bed"
+    raw = bytearray(bed.read_bytes())
+    n, m = plink_set[1].shape
+    raw[2] = 0  # mode byte: sample-major; the size no longer matches (23×⌈37/4⌉ ≠ 37×⌈23/4⌉)
+    bed.write_bytes(bytes(raw[:3]) + bytes(n * ((m + 3) // 4)))
+    with caplog.at_level(logging.WARNING, logger="kronlmm"):
+        geno = PlinkGenotypes(prefix)
+    assert geno.shape == (n, m)
+    assert "sample-major (mode byte 0)" in caplog.text
+
+
+def test_empty_fileset_is_refused(tmp_path):
+    (tmp_path / "e.bed").write_bytes(bytes([0x6C, 0x1B, 0x01]))
+    (tmp_path / "e.bim").write_text("")
+    (tmp_path / "e.fam").write_text("f1 s1 0 0 0 -9\n")
+    with pytest.raises(ValueError, match=r"holds no variants \(its \.bim file .* is empty\)"):
+        PlinkGenotypes(tmp_path / "e")
+
+
+# ----------------------------------------------------------------------------- text inputs
+def test_gzipped_tables_are_read_transparently(tmp_path):
+    import gzip
+
+    plain = example_paths().pheno
+    for name in ("pheno.tsv.gz", "pheno_without_gz_suffix.tsv"):
+        (tmp_path / name).write_bytes(gzip.compress(plain.read_bytes()))
+        pd.testing.assert_frame_equal(read_table(tmp_path / name), read_table(plain))
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("IID\ty\nMüller\t1.5\n".encode("latin-1"), r"not UTF-8 text: byte 0xfc on line 2 .*iconv"),
+        (b"IID\ty\x00\x00\x01", r"not text: it holds binary data \(a NUL byte at offset 5\)"),
+        (b"PK\x03\x04rest", r"is a zip archive \(an Excel \.xlsx workbook is one\)"),
+        ("IID\ty\n".encode("utf-16"), r"is UTF-16 text.*save it as UTF-8"),
+        (b"\x1f\x8b\x08\x00broken", r"not a readable gzip file"),
+    ],
+)
+def test_unreadable_tables_are_named(tmp_path, content, match):
+    path = tmp_path / "pheno.tsv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"table file '.*pheno\.tsv' (is )?" + match):
+        read_table(path)
+
+
+def test_latin1_kinship_is_named(tmp_path):
+    path = tmp_path / "kin.tsv"
+    path.write_bytes("IID\tJosé\nJosé\t1.0\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"kinship file '.*kin\.tsv' is not UTF-8 text"):
+        read_kinship(path)

@@ -8,13 +8,15 @@ stdout and returns the exit status; errors are raised and mapped to exit statuse
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from .outputs import check_prefix, output_paths, write_outputs
+from .outputs import OUTPUT_SUFFIXES, check_prefix, write_output, write_outputs
+from .publish import OutputSet
 
 if TYPE_CHECKING:  # imported when a command runs, so that --help and --version are quick
     from ..gwas import GwasResult, NullFit
@@ -42,6 +44,25 @@ def _kinship(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
+def _missing_code(value: str) -> float | None:
+    """``--missing-code``: a number, or ``none``."""
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(
+            f"--missing-code must be a number (e.g. -9) or 'none', got {value!r}"
+        ) from None
+
+
+def _genotypes(opts: Options) -> Any:
+    """The --bfile fileset, opened with the --ignore-bed-padding choice."""
+    from ..io import PlinkGenotypes
+
+    return PlinkGenotypes(opts["bfile"], check_padding=not opts.get("ignore_bed_padding"))
+
+
 def _prepare_plots(opts: Options) -> bool:
     if opts["no_plots"]:
         return False
@@ -56,9 +77,17 @@ def _prepare_plots(opts: Options) -> bool:
 
 
 def _progress(opts: Options) -> Literal["auto"] | bool:
-    if opts["no_progress"] or opts.get("quiet_count", 0):
+    if opts.get("no_progress") or opts.get("quiet_count", 0):
         return False
     return "auto"
+
+
+def _names(values: Sequence[str] | None) -> list[str] | None:
+    """Like :func:`split_names`, but an option given with nothing in it stays an empty
+    selection (refused by the model, naming the option) instead of "every column"."""
+    if values is None or len(values) == 0:
+        return None
+    return split_names(values) or []
 
 
 def _filters(opts: Options) -> dict[str, Any]:
@@ -82,14 +111,16 @@ def _fit_null(opts: Options) -> NullFit:
             "no phenotypes: give --pheno FILE, or --pheno-from-fam to read them from the .fam"
         )
     return fit_null(
-        opts["bfile"],
+        _genotypes(opts),
         opts["pheno"],
-        split_names(opts["pheno_cols"]),
+        _names(opts["pheno_cols"]),
         opts["covar"],
-        split_names(opts["covar_cols"]),
+        _names(opts["covar_cols"]),
         _kinship(opts["kinship"]),
         rank=opts["rank"],
         restricted=opts["reml"],
+        missing_code=_missing_code(opts["missing_code"]),
+        progress=_progress(opts),
         id_col=opts["id_col"],
         pheno_from_fam=opts["pheno_from_fam"],
         **_filters(opts),
@@ -111,15 +142,27 @@ def _null_lines(null: NullFit) -> list[str]:
     return lines
 
 
-def _scan(null: NullFit, opts: Options) -> GwasResult:
+def _scan(null: NullFit, opts: Options, client: Any) -> GwasResult:
     return null.scan(
         opts["test"],
         chunk_size=opts["chunk_size"],
         progress=_progress(opts),
-        scheduler=opts["scheduler"],
-        workers=opts["workers"],
+        scheduler=client,
         checkpoint=opts["checkpoint"],
     )
+
+
+@contextlib.contextmanager
+def _early_checks(opts: Options) -> Iterator[Any]:
+    """What can fail without reading the genotypes, checked before reading them: the
+    checkpoint folder, and the Dask cluster (connected, or started, now). Yields the Dask
+    client (``None`` without Dask)."""
+    from ..gwas import check_checkpoint_dir, dask_client
+
+    if opts.get("checkpoint") is not None:
+        check_checkpoint_dir(opts["checkpoint"])
+    with dask_client(opts.get("scheduler"), opts.get("workers")) as client:
+        yield client
 
 
 def _fmt_p(p: float, neg_log10: float) -> str:
@@ -141,6 +184,24 @@ def _summary(result: GwasResult, out: TextIO) -> None:
         f"genomic-control lambda {result.lambda_gc:.3f}",
         file=out,
     )
+    _samples_line(null, out)
+
+
+def _samples_line(null: NullFit, out: TextIO) -> None:
+    """How many of the phenotype table's samples were analysed, and why not the others."""
+    from ..io import LOSS_REASONS
+
+    lost = {reason: len(ids) for reason, ids in null.sample_losses.items() if ids}
+    total = null.alignment.get("phenotypes", null.nsamples)
+    line = f"samples: {null.nsamples} of the {total} in the phenotype table analysed"
+    if lost:
+        line += "; not analysed: " + ", ".join(
+            f"{n} {'with ' if r.startswith('missing') else ''}{LOSS_REASONS[r]}"
+            for r, n in lost.items()
+        )
+    if null.aliased_covariates:
+        line += f"; aliased covariates left out: {', '.join(null.aliased_covariates)}"
+    print(line, file=out)
 
 
 def _print_paths(paths: Sequence[Path], out: TextIO) -> None:
@@ -155,10 +216,15 @@ def run_scan(opts: Options) -> int:
 
     prefix = check_prefix(opts["out"])
     plots = _prepare_plots(opts)
-    null = _fit_null(opts)
-    result = _scan(null, opts)
-    with stage("write outputs"):
-        written = write_outputs(result, prefix, plots)
+    with (
+        OutputSet(prefix, list(OUTPUT_SUFFIXES.values())) as outputs,
+        _early_checks(opts) as client,
+    ):
+        null = _fit_null(opts)
+        result = _scan(null, opts, client)
+        with stage("write outputs"):
+            write_outputs(result, outputs, plots)
+            written = outputs.publish()
     out = sys.stdout
     _summary(result, out)
     top = result.top(1)
@@ -178,10 +244,10 @@ def run_fit_null(opts: Options) -> int:
     import pandas as pd
 
     prefix = check_prefix(opts["out"])
-    null = _fit_null(opts)
-    path = output_paths(prefix)["null"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    null.write_json(path)
+    with OutputSet(prefix, list(OUTPUT_SUFFIXES.values())) as outputs:
+        null = _fit_null(opts)
+        write_output(outputs, "null", null.write_json)
+        written = outputs.publish()
     kind = "REML" if null.restricted else "ML"
     state = "converged" if null.converged else "NOT converged"
     out = sys.stdout
@@ -193,12 +259,13 @@ def run_fit_null(opts: Options) -> int:
     print(f"lml = {null.lml:.10g} ({state}, {null.fit.niter} iterations)", file=out)
     for line in _null_lines(null):
         print(line, file=out)
+    _samples_line(null, out)
     with pd.option_context("display.float_format", "{:.4g}".format):
         print("C0 (genetic trait covariance):", file=out)
         print(null.C0.to_string(), file=out)
         print("C1 (residual trait covariance):", file=out)
         print(null.C1.to_string(), file=out)
-    _print_paths([path], out)
+    _print_paths(written, out)
     return 0
 
 
@@ -217,15 +284,26 @@ def run_example(opts: Options) -> int:
     paths = example_paths()
     causal = pd.read_csv(paths.causal, sep="\t", dtype={"variant_id": str})
     causal_ids = set(causal["variant_id"])
-    null = fit_null(paths.prefix, paths.pheno, covar=paths.covar, rank=opts["rank"])
-    result = _scan(null, opts)
-    written = write_outputs(
-        result,
-        str(out_dir / "example"),
-        plots,
-        highlight=sorted(causal_ids),
-        highlight_label="simulated causal variants",
-    )
+    with (
+        OutputSet(out_dir / "example", list(OUTPUT_SUFFIXES.values())) as outputs,
+        _early_checks(opts) as client,
+    ):
+        null = fit_null(
+            paths.prefix,
+            paths.pheno,
+            covar=paths.covar,
+            rank=opts["rank"],
+            progress=_progress(opts),
+        )
+        result = _scan(null, opts, client)
+        write_outputs(
+            result,
+            outputs,
+            plots,
+            highlight=sorted(causal_ids),
+            highlight_label="simulated causal variants",
+        )
+        written = outputs.publish()
     out = sys.stdout
     _summary(result, out)
     top = result.top(opts["top"])
@@ -266,7 +344,7 @@ def run_kinship(opts: Options) -> int:
 
     from ..gwas import QCReport, filter_variants, select_genotype_samples, select_listed_variants
     from ..gwas.timing import stage
-    from ..io import PlinkGenotypes, grm_from_genotypes, write_kinship
+    from ..io import grm_from_genotypes, write_kinship
 
     prefix = check_prefix(opts["out"])
     fmt, kind = opts["file_format"], opts["kind"]
@@ -284,7 +362,7 @@ def run_kinship(opts: Options) -> int:
         suffix = KINSHIP_SUFFIXES[fmt]
     path = Path(f"{prefix}{suffix}")
     with stage("read inputs"):
-        geno = PlinkGenotypes(opts["bfile"])
+        geno = _genotypes(opts)
     report = QCReport(filters["qc"])
     with stage("sample and variant filters"):
         variants = select_listed_variants(

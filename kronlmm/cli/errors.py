@@ -4,13 +4,16 @@ Messages go to stderr through the ``"kronlmm"`` logger: INFO by default, ``-v`` 
 (and tracebacks on errors), ``-q`` for warnings only, ``-qq`` for errors only. A problem with
 the input ends the run with one line ``kronlmm: error: …`` and exit status 1; a command-line
 usage error prints the usage and one ``… error: …`` line, with exit status 2; an interrupt
-exits with 130.
+(Ctrl-C, SIGINT) exits with 130 and SIGTERM with 143, both after the run cleaned up (no
+output half written, the previous outputs as they were).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable
@@ -23,6 +26,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_USAGE",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "one_line",
     "run_logged",
     "show_usage_error",
@@ -41,6 +45,18 @@ EXIT_USAGE = 2
 
 EXIT_INTERRUPTED = 130
 """Exit status when interrupted (Ctrl-C)."""
+
+EXIT_TERMINATED = 143
+"""Exit status when stopped by SIGTERM (128 + 15)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM, so that the run
+    unwinds (removes what it staged, releases its lock) as it does on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
@@ -135,11 +151,17 @@ def run_logged(command: Callable[[], int], verbose: int = 0, quiet: int = 0) -> 
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(_level(verbose, quiet))
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _log_warning
             return command()
+    except Terminated:
+        print("kronlmm: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("kronlmm: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -158,6 +180,8 @@ def run_logged(command: Callable[[], int], verbose: int = 0, quiet: int = 0) -> 
         print(f"kronlmm: error: {one_line(err)}", file=sys.stderr)
         return EXIT_ERROR
     finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
 

@@ -1,15 +1,29 @@
-"""Output naming of the ``kronlmm`` command: ``--out PREFIX`` → the files it writes."""
+"""Output naming of the ``kronlmm`` command: ``--out PREFIX`` → the files it writes.
+
+The files of a run are written through a :class:`~kronlmm.cli.publish.OutputSet`: into a
+staging folder, then published together (see :mod:`kronlmm.cli.publish`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import errno
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .publish import OutputSet
 
 if TYPE_CHECKING:
     from ..gwas import GwasResult
 
-__all__ = ["OUTPUT_SUFFIXES", "DEFAULT_PREFIX", "output_paths", "check_prefix", "write_outputs"]
+__all__ = [
+    "OUTPUT_SUFFIXES",
+    "DEFAULT_PREFIX",
+    "output_paths",
+    "check_prefix",
+    "write_output",
+    "write_outputs",
+]
 
 OUTPUT_SUFFIXES = {
     "assoc": ".assoc.tsv.gz",
@@ -58,31 +72,46 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+def write_output(outputs: OutputSet, key: str, write: Callable[[Path], Any]) -> None:
+    """Write the output ``key`` (``"assoc"``, …) of a run with ``write(path)`` into its
+    staging folder; a full disk is reported under the file's final name."""
+    from ..io import OutOfSpaceError
+
+    kind = OUTPUT_SUFFIXES[key]
+    path = outputs.path(kind)
+    try:
+        write(path)
+    except OutOfSpaceError as err:
+        message = str(err).replace(str(path), str(outputs.final(kind)))
+        raise OutOfSpaceError(
+            err.errno or errno.ENOSPC,
+            f"{message}; the previous outputs of --out {outputs.prefix} are unchanged",
+        ) from None
+
+
 def write_outputs(
     result: GwasResult,
-    prefix: str,
+    outputs: OutputSet,
     plots: bool,
     highlight: Sequence[str] | None = None,
     highlight_label: str = "highlighted variants",
-) -> list[Path]:
-    """Write the tables, the null model and (with ``plots``) the plots of a scan; each file
-    atomically, all after the analysis succeeded. Returns the paths written."""
-    paths = output_paths(prefix)
-    paths["assoc"].parent.mkdir(parents=True, exist_ok=True)
-    written = [
-        result.write_tsv(paths["assoc"], table="assoc"),
-        result.write_tsv(paths["effects"], table="effects"),
-        result.null.write_json(paths["null"]),
-    ]
+) -> None:
+    """Write the tables, the null model and (with ``plots``) the plots of a scan into the
+    staging folder of ``outputs``, after the analysis succeeded (published by the caller)."""
+    write_output(outputs, "assoc", lambda path: result.write_tsv(path, table="assoc"))
+    write_output(outputs, "effects", lambda path: result.write_tsv(path, table="effects"))
+    write_output(outputs, "null", result.null.write_json)
     if plots:
         from ..plot import save_plots
 
-        written += save_plots(
-            result,
-            paths["manhattan"],
-            paths["qq"],
-            highlight=highlight,
-            highlight_label=highlight_label,
-            effects_path=paths["top_effects"],
+        write_output(
+            outputs,
+            "manhattan",
+            lambda path: save_plots(
+                result, path, None, highlight=highlight, highlight_label=highlight_label
+            ),
         )
-    return written
+        write_output(outputs, "qq", lambda path: save_plots(result, None, path))
+        write_output(
+            outputs, "top_effects", lambda path: save_plots(result, None, None, effects_path=path)
+        )

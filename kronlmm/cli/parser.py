@@ -5,7 +5,8 @@ Usage::
     kronlmm scan --bfile PREFIX (--pheno FILE | --pheno-from-fam) [--pheno-cols T ...]
                  [--id-col NAME] [--covar FILE [--covar-cols C ...]]
                  [--kinship grm|none|FILE] [--test any|common|interaction]
-                 [--rank full|auto|K] [--reml] [--keep FILE] [--remove FILE]
+                 [--rank full|auto|K] [--reml] [--missing-code NUMBER|none]
+                 [--ignore-bed-padding] [--keep FILE] [--remove FILE]
                  [--extract FILE] [--exclude FILE] [--maf X] [--geno X] [--hwe P]
                  [--mind X] [--chunk-size N] [--out PREFIX] [--no-plots]
                  [--scheduler ADDRESS | --workers N] [--checkpoint DIR]
@@ -25,9 +26,13 @@ Usage::
 or kronlmm's format. ``example`` runs ``scan`` on the bundled example data (outputs
 ``DIR/example.*``) and prints the top hits, marking the known causal variants.
 
-Every file is written to a temporary name and renamed when complete, and only after the
-whole analysis succeeded, so a failed run leaves no file posing as complete. Messages and
-exit statuses: :mod:`kronlmm.cli.errors`. ``--pheno-cols`` and ``--covar-cols`` take one
+The files of a run are written into a hidden staging folder and published together, only
+after the whole analysis succeeded: a failed or interrupted run leaves the previous complete
+set as it was, and a second run with the same ``--out`` is refused while one runs (see
+:mod:`kronlmm.cli.publish`). What can be checked without reading the genotypes (the output
+folder, ``--checkpoint``, the Dask cluster) is checked first. Progress: a bar on a
+terminal, otherwise a log line at least every 30 s. Messages and exit statuses:
+:mod:`kronlmm.cli.errors`. ``--pheno-cols`` and ``--covar-cols`` take one
 or more names (space or comma separated), as they did before Click.
 """
 
@@ -334,6 +339,33 @@ MODEL_INPUTS = _options(
         "below p forces genetic correlations of ±1 and inflates tests where they are not]",
     ),
     _option("--reml", is_flag=True, group="model", help="fit the null by REML (default ML)"),
+    _option(
+        "--missing-code",
+        default="-9",
+        show_default=True,
+        metavar="NUMBER|none",
+        group="inputs",
+        help="trait value read as missing, as PLINK and GEMMA do (a warning counts them); "
+        "'none' keeps every value",
+    ),
+    _option(
+        "--ignore-bed-padding",
+        is_flag=True,
+        group="inputs",
+        help="read a .bed whose padding bits are not zero (only for writers that leave "
+        "garbage there: PLINK and bed-reader write zeros, and non-zero padding usually "
+        "means the .fam does not match the .bed)",
+    ),
+)
+
+IGNORE_BED_PADDING = _options(
+    _option(
+        "--ignore-bed-padding",
+        is_flag=True,
+        group="inputs",
+        help="read a .bed whose padding bits are not zero (only for writers that leave "
+        "garbage there)",
+    ),
 )
 
 FILTER_GROUP = "sample and variant filters (PLINK 2's meanings and order)"
@@ -411,7 +443,12 @@ SCAN_OPTIONS = _options(
         group="scan",
         help="do not draw the Manhattan, QQ and top-effects plots",
     ),
-    _option("--no-progress", is_flag=True, group="scan", help="never show a progress bar"),
+    _option(
+        "--no-progress",
+        is_flag=True,
+        group="scan",
+        help="no progress bar, nor progress lines in the log (shown every 30 s without a terminal)",
+    ),
     _option(
         "--scheduler",
         metavar="ADDRESS",
@@ -579,6 +616,7 @@ def example_command(ctx: click.Context, /, **params: Any) -> int:
     group="output",
     help="of a PLINK .rel/.rel.bin (GCTA's is always the lower triangle)",
 )
+@IGNORE_BED_PADDING
 @FILTERS
 @_option("--out", default=DEFAULT_PREFIX, show_default=True, metavar="PREFIX", help="output prefix")
 @VERBOSITY
@@ -618,6 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lml = ... (converged, ... iterations)
     variant QC (MAF >= 0.01, variant missingness <= 0.05): 2970 of 3000 variants kept; ...
     rank of C0: 3 (full rank (p = 3): 1122 observations for 12 variance parameters)
+    samples: 377 of the 395 in the phenotype table analysed; not analysed: 18 with a missing ...
     C0 (genetic trait covariance):
     ...
     outputs:

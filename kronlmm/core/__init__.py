@@ -9,7 +9,8 @@ module                 concept
                        flat views, fix/unfix) — the base of covariances and means
 ``validation``         argument checks with messages that name argument and shapes
 ``numerics``           the numerical policy: tolerances and constants
-``linalg``             :class:`EconomicSVD`, :func:`economic_svd`, column bases
+``linalg``             :class:`EconomicSVD`, :func:`economic_svd`,
+                       :func:`economic_eigh`, column bases
 ``whitening``          joint whitening of (C₀, C₁) and the whitened Kron2Sum covariance
 ``projections``        :class:`KronProjections`: the data projections computed once
 ``likelihood``         the Kron2Sum likelihood engine (ML/REML value and gradient)
@@ -21,7 +22,7 @@ module                 concept
 =====================  ============================================================
 """
 
-from .linalg import EconomicSVD, column_basis, economic_svd
+from .linalg import EconomicSVD, column_basis, economic_eigh, economic_svd
 from .optimize import FitResult
 from .parameters import Function, Parameter
 from .warnings import FitWarning
@@ -33,5 +34,6 @@ __all__ = [
     "Function",
     "Parameter",
     "column_basis",
+    "economic_eigh",
     "economic_svd",
 ]

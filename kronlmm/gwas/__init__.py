@@ -14,7 +14,8 @@ and the scan driver that every many-candidate scan of kronlmm runs on.
 * The scan driver — :func:`scan_source` (and :func:`scan_candidates`, from a scanner):
   a candidate *source* (:class:`ArraySource`, :class:`DaskArraySource`,
   :class:`PlinkSource`, :class:`ChunkSource`) cut into blocks, an *execution strategy*
-  (:class:`~kronlmm.scan.SerialExecution`, :class:`DaskExecution`, wrapped by
+  (:class:`~kronlmm.scan.ThreadedExecution`, the default,
+  :class:`~kronlmm.scan.SerialExecution`, :class:`DaskExecution`, wrapped by
   :class:`Checkpointed` for a checkpoint directory), and the one block loop
   :func:`kronlmm.scan.scan_blocks`.
 
@@ -26,7 +27,14 @@ tables, GWAS-SSF, the result object), ``output`` (writers and reader), ``sources
 Choices
 -------
 * An intercept is added to the covariates unless they already span a constant column.
-* Samples missing a trait or covariate value are dropped and counted (complete cases).
+* Samples missing a trait or covariate value are dropped and counted (complete cases);
+  the phenotype table's samples that are not analysed are counted by reason, a WARNING
+  when they are more than 5 % (samples removed by the sample filters not included).
+* Trait values equal to -9 (PLINK's and GEMMA's missing code) are read as missing, with a
+  WARNING; ``missing_code=None`` keeps them.
+* A covariate that is a linear combination of the columns before it is left out by name
+  (R's ``lm`` reports NA for it); linearly dependent traits, fewer residual degrees of
+  freedom than traits and an all-zero kinship are refused.
 * Variants with MAF < 0.01 or more than 5 % missing calls are not tested (GEMMA's defaults;
   ``qc=NO_QC`` for none), and the ``"grm"`` kinship is built from the variants tested.
 * C₀ has full rank when the sample allows it (``rank="auto"``: chosen by BIC).
@@ -39,7 +47,14 @@ from ..core.progress import Progress
 from ..io import atomic_path
 from ..scan import SerialExecution
 from ._inputs import KinshipInfo
-from .checkpoint import Checkpointed, ChunkStore, StoringTask, null_fingerprint
+from .checkpoint import (
+    Checkpointed,
+    ChunkStore,
+    StoringTask,
+    check_checkpoint_dir,
+    content_fingerprint,
+    null_fingerprint,
+)
 from .driver import scan_candidates, scan_source
 from .execution import DaskExecution, dask_client
 from .fit import fit_null
@@ -106,6 +121,8 @@ __all__ = [
     "as_source",
     "assoc_table",
     "atomic_path",
+    "check_checkpoint_dir",
+    "content_fingerprint",
     "dask_client",
     "effects_table",
     "fit_null",

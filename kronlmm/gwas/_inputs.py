@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..core.linalg import EconomicSVD
+from ..core.linalg import EconomicSVD, economic_eigh
 from ..core.numerics import no_variance_left
+from ..core.progress import Progress
 from ..io import (
     TOOL_PSD_TOLERANCE,
     AlignedSamples,
@@ -26,6 +29,7 @@ from ..io import (
     read_kinship,
     read_table,
 )
+from .progress_log import Heartbeat, phase_progress
 from .qc import (
     DEFAULT_QC,
     QCFilters,
@@ -50,6 +54,24 @@ INTERCEPT_NAME = "intercept"
 
 EIGEN_RTOL = 1e-10
 """Eigenvalues of a kinship below ``EIGEN_RTOL × largest`` are treated as 0 (dropped from G)."""
+
+PLINK_MISSING_CODE = -9.0
+"""PLINK's (and GEMMA's) phenotype missing code, read as missing by default."""
+
+ALIAS_RTOL = 1e-7
+"""A covariate column whose part outside the span of the columns before it is below
+``ALIAS_RTOL ×`` its norm is aliased (a linear combination of them; R's ``lm`` tolerance)."""
+
+DEPENDENT_TRAITS_RTOL = 1e-6
+"""Traits whose standardised residuals (after the covariates) have a singular value below
+``DEPENDENT_TRAITS_RTOL ×`` the largest are linearly dependent: the fit is refused."""
+
+SMALL_SAMPLE_DOF = 50
+"""Below this many residual degrees of freedom (samples − covariate columns) the scan's
+likelihood-ratio tests are noticeably anti-conservative: a WARNING says so. In null
+simulations (``benchmarks/small_sample_lambda.py``; 3 traits, 3 covariate columns) the
+genomic-control λ was about 1.8 at 7 residual degrees of freedom, 1.3 at 17, 1.2 at 27 and
+1.05-1.1 at 47."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,11 @@ class Prepared:
         for ``"grm"``, used for the kinship).
     qc : QCReport
         What the sample and variant filters removed.
+    aliased_covariates : dict
+        Covariates left out because they are linear combinations of the columns before
+        them (name → the columns it is a combination of), as R's ``lm`` reports NA.
+    missing_code_counts : dict
+        Trait → number of values equal to the missing code that were read as missing.
     """
 
     genotypes: PlinkGenotypes
@@ -136,6 +163,8 @@ class Prepared:
     kinship: KinshipInfo
     variant_index: NDArray[np.intp]
     qc: QCReport
+    aliased_covariates: dict[str, list[str]] = field(default_factory=dict)
+    missing_code_counts: dict[str, int] = field(default_factory=dict)
 
 
 def _columns(cols: str | Sequence[str] | None) -> list[str] | None:
@@ -185,6 +214,136 @@ def _design(aligned: AlignedSamples) -> tuple[NDArray[np.float64], list[str], bo
     return np.hstack([np.ones((covs.shape[0], 1)), covs]), [name, *names], True
 
 
+def aliased_columns(X: NDArray[np.float64], names: list[str]) -> dict[str, list[str]]:
+    """Columns of ``X`` that are linear combinations of the columns before them.
+
+    Taken in order, as R's ``lm`` does: a column is aliased when its part outside the span
+    of the kept columns before it is below :data:`ALIAS_RTOL` times its norm (a zero column
+    is aliased with nothing).
+
+    Returns
+    -------
+    dict
+        Aliased column → the kept columns with a non-negligible share in it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.gwas._inputs import aliased_columns
+    >>> age = np.array([30.0, 41, 52, 63])
+    >>> X = np.column_stack([np.ones(4), age, 2 * age, [1.0, 0, 1, 0]])
+    >>> aliased_columns(X, ["intercept", "age", "age2", "sex"])
+    {'age2': ['age']}
+    """
+    basis: list[NDArray[np.float64]] = []
+    kept: list[int] = []
+    out: dict[str, list[str]] = {}
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        norm = float(np.linalg.norm(x))
+        r = x.copy()
+        for _ in range(2):  # twice: classical Gram-Schmidt, reorthogonalised
+            for q in basis:
+                r -= (q @ r) * q
+        rest = float(np.linalg.norm(r))
+        if norm == 0.0 or rest <= ALIAS_RTOL * norm:
+            if kept and norm > 0:
+                coef, *_ = np.linalg.lstsq(X[:, kept], x, rcond=None)
+                share = np.abs(coef) * np.linalg.norm(X[:, kept], axis=0)
+                out[names[j]] = [
+                    names[k] for k, c in zip(kept, share, strict=True) if c > 1e-6 * norm
+                ]
+            else:
+                out[names[j]] = []
+            continue
+        basis.append(r / rest)
+        kept.append(j)
+    return out
+
+
+def _drop_aliased(
+    X: NDArray[np.float64], names: list[str]
+) -> tuple[NDArray[np.float64], list[str], dict[str, list[str]]]:
+    aliased = aliased_columns(X, names)
+    if not aliased:
+        return X, names, aliased
+    for name, parts in aliased.items():
+        with_ = (
+            f"a linear combination of {', '.join(repr(p) for p in parts)}"
+            if parts
+            else "zero for every sample used"
+        )
+        logger.warning(
+            "covariate %r is %s (aliased: its coefficient is not identifiable); it is left "
+            "out of the model, as R's lm reports NA, and listed under aliased_covariates in "
+            "the null model's summary; drop it from the covariates (--covar-cols)",
+            name,
+            with_,
+        )
+    keep = [j for j, name in enumerate(names) if name not in aliased]
+    return X[:, keep], [names[j] for j in keep], aliased
+
+
+def _apply_missing_code(
+    phenotypes: pd.DataFrame, code: float | None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Read trait values equal to ``code`` as missing; count them per trait."""
+    if code is None:
+        return phenotypes, {}
+    hits = phenotypes.to_numpy() == code
+    counts = {str(c): int(n) for c, n in zip(phenotypes.columns, hits.sum(axis=0), strict=True)}
+    counts = {c: n for c, n in counts.items() if n}
+    if not counts:
+        return phenotypes, {}
+    out = phenotypes.mask(hits)
+    out.attrs = phenotypes.attrs
+    logger.warning(
+        "phenotype value %g read as missing, as PLINK and GEMMA do (%s); "
+        "--missing-code none (missing_code=None) keeps it as a value",
+        code,
+        ", ".join(f"{c}: {n} value(s)" for c, n in counts.items()),
+    )
+    return out, counts
+
+
+def _warn_covariate_missing_code(covariates: pd.DataFrame | None, code: float | None) -> None:
+    if covariates is None or code is None:
+        return
+    hits = (covariates.to_numpy() == code).sum(axis=0)
+    found = {str(c): int(n) for c, n in zip(covariates.columns, hits, strict=True) if n}
+    if found:
+        logger.warning(
+            "covariate value %g, PLINK's missing code, is used as a value (%s); if it means "
+            "missing, write NA in the covariate table",
+            code,
+            ", ".join(f"{c}: {n} value(s)" for c, n in found.items()),
+        )
+
+
+def _check_sample_size(n: int, c: int, names: list[str]) -> None:
+    """Refuse fewer residual degrees of freedom than traits; warn below SMALL_SAMPLE_DOF."""
+    dof = n - c
+    p = len(names)
+    if dof < p:
+        raise ValueError(
+            f"only {n} samples for {c} covariate column(s) (intercept included) leave {dof} "
+            f"residual degree(s) of freedom, fewer than the {p} traits: the residual trait "
+            "covariance C1 cannot be estimated; use more samples, or fewer traits or "
+            "covariates"
+        )
+    if dof < SMALL_SAMPLE_DOF:
+        logger.warning(
+            "only %d samples for %d covariate column(s) (%d residual degrees of freedom): "
+            "the likelihood-ratio tests rely on the asymptotic chi-square distribution, which "
+            "is anti-conservative at this size (under the null, genomic-control lambda about "
+            "1.8 at 7 residual degrees of freedom, 1.3 at 17, 1.2 at 27); treat the p-values "
+            "as approximate",
+            n,
+            c,
+            dof,
+        )
+
+
 def _check_traits(Y: NDArray[np.float64], X: NDArray[np.float64], names: list[str]) -> None:
     n = Y.shape[0]
     for j, name in enumerate(names):
@@ -195,34 +354,102 @@ def _check_traits(Y: NDArray[np.float64], X: NDArray[np.float64], names: list[st
                 f"{y[0]:g}); drop it with --pheno-cols / pheno_cols"
             )
     coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
-    resid_var = ((Y - X @ coef) ** 2).sum(axis=0) / max(n - X.shape[1], 1)
+    resid = Y - X @ coef
+    resid_var = (resid**2).sum(axis=0) / max(n - X.shape[1], 1)
     bad = [names[j] for j in no_variance_left(resid_var, np.mean(Y * Y, axis=0))]
     if bad:
         raise ValueError(
             f"trait(s) {', '.join(repr(b) for b in bad)} are explained exactly by the "
             "covariates (no variance left); drop them or the covariates that explain them"
         )
+    _check_dependent_traits(resid, names)
 
 
-def _factor_from_kinship(K: NDArray[np.float64]) -> tuple[EconomicSVD, int]:
-    """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest.
+def _check_dependent_traits(resid: NDArray[np.float64], names: list[str]) -> None:
+    """Refuse traits whose residuals are linearly dependent (e.g. a trait given twice)."""
+    if len(names) < 2:
+        return
+    scaled = resid / np.linalg.norm(resid, axis=0)
+    _, sv, Vt = np.linalg.svd(scaled, full_matrices=False)
+    if sv[-1] > DEPENDENT_TRAITS_RTOL * sv[0]:
+        return
+    v = Vt[-1]
+    involved = [names[j] for j in np.flatnonzero(np.abs(v) > 1e-3 * np.abs(v).max())]
+    how = (
+        "identical up to scale and shift"
+        if len(involved) == 2
+        else "a linear combination of each other"
+    )
+    raise ValueError(
+        f"traits {', '.join(repr(t) for t in involved)} are {how} once the covariates are "
+        "accounted for (their residuals are linearly dependent): the residual trait "
+        "covariance C1 would be singular and the likelihood has no maximum; drop "
+        f"{'one of them' if len(involved) == 2 else 'one or more of them'} with --pheno-cols "
+        "(pheno_cols)"
+    )
+
+
+EIGH_ESTIMATE_MIN = 2000
+"""From this size on, the eigendecomposition's duration is estimated before it starts."""
+
+EIGH_CALIBRATION = 400
+"""Size of the eigendecomposition timed to estimate a larger one (time × (n/400)³)."""
+
+
+def eigh_seconds_estimate(n: int) -> float:
+    """Rough duration of an ``n × n`` symmetric eigendecomposition on this machine now.
+
+    Times one of :data:`EIGH_CALIBRATION` × :data:`EIGH_CALIBRATION` (best of three) and
+    scales it by ``(n / 400)³``; larger problems use BLAS more efficiently, so this tends to
+    overestimate (by up to 2× in our measurements), which is why it is stated as "about".
+
+    Examples
+    --------
+    >>> from kronlmm.gwas._inputs import eigh_seconds_estimate
+    >>> eigh_seconds_estimate(4000) > eigh_seconds_estimate(2000) > 0
+    True
+    """
+    k = EIGH_CALIBRATION
+    A = np.random.default_rng(0).standard_normal((k, k))
+    A = A @ A.T
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        np.linalg.eigh(A)
+        best = min(best, time.perf_counter() - start)
+    return float(best * (n / k) ** 3)
+
+
+def _factor_from_kinship(
+    K: NDArray[np.float64], *, max_rank: int | None = None, overwrite: bool = False
+) -> tuple[EconomicSVD, int]:
+    """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest
+    (:func:`kronlmm.core.economic_eigh`: LAPACK syevd, or syevr for the ``max_rank``
+    largest pairs when K's rank is known to be at most ``max_rank < n``).
 
     The decomposition itself is what the model needs (``G = V·√λ`` would be decomposed
-    again), so it is returned as an :class:`~kronlmm.core.EconomicSVD`.
+    again), so it is returned as an :class:`~kronlmm.core.EconomicSVD`. ``overwrite``: K
+    is not needed afterwards (LAPACK works in place). It cannot report progress from
+    inside LAPACK: its start (with an estimated duration for large ``K``), a line every
+    30 s while it runs and its duration are logged.
     """
-    w, V = np.linalg.eigh(K)
-    top = max(float(w[-1]), 0.0)
-    keep = w > EIGEN_RTOL * top if top > 0 else np.zeros(w.size, dtype=bool)
-    clipped = int(w.size - keep.sum())
-    return EconomicSVD(np.ascontiguousarray(V[:, keep]), w[keep].copy()), clipped
+    n = K.shape[0]
+    expected = eigh_seconds_estimate(n) if n >= EIGH_ESTIMATE_MIN else None
+    beat = Heartbeat(f"eigendecomposition of the {n} x {n} kinship", None, expected=expected)
+    try:
+        svd = economic_eigh(K, EIGEN_RTOL, max_rank=max_rank, overwrite=overwrite)
+    finally:
+        beat.close()
+    return svd, int(n - svd.S2.size)
 
 
 def _genetic_factor(
     kinship: KinshipSpec,
     genotypes: PlinkGenotypes,
     aligned: AlignedSamples,
-    block_size: int,
+    block_size: int | None,
     variant_index: NDArray[np.intp],
+    progress: Progress = False,
 ) -> tuple[NDArray[np.float64] | EconomicSVD, KinshipInfo]:
     n = aligned.nsamples
     if kinship is None:
@@ -230,21 +457,37 @@ def _genetic_factor(
         return np.zeros((n, 0)), KinshipInfo(source="none", method="none", rank=0)
     if isinstance(kinship, str) and kinship == "grm":
         idx = aligned.genotype_index
-        if variant_index.size <= n:
-            with stage("kinship (low-rank G from the genotypes)"):
-                lr = low_rank_G(genotypes, idx, block_size, variant_index=variant_index)
-            info = KinshipInfo(
-                source="grm",
-                method="low-rank genotypes",
-                rank=lr.G.shape[1],
-                n_variants=lr.n_variants,
-                n_monomorphic=lr.n_monomorphic,
-            )
-            return lr.G, info
-        with stage("kinship (GRM from the genotypes)"):
-            grm = grm_from_genotypes(genotypes, idx, block_size, variant_index=variant_index)
+        report = phase_progress(progress, int(variant_index.size), "GRM", "variant")
+        try:
+            if variant_index.size <= n:
+                with stage("kinship (low-rank G from the genotypes)"):
+                    lr = low_rank_G(
+                        genotypes,
+                        idx,
+                        block_size,
+                        variant_index=variant_index,
+                        progress=lambda d, t: report(d),
+                    )
+                info = KinshipInfo(
+                    source="grm",
+                    method="low-rank genotypes",
+                    rank=lr.G.shape[1],
+                    n_variants=lr.n_variants,
+                    n_monomorphic=lr.n_monomorphic,
+                )
+                return lr.G, info
+            with stage("kinship (GRM from the genotypes)"):
+                grm = grm_from_genotypes(
+                    genotypes,
+                    idx,
+                    block_size,
+                    variant_index=variant_index,
+                    progress=lambda d, t: report(d),
+                )
+        finally:
+            report(None)
         with stage("kinship eigendecomposition"):
-            G, clipped = _factor_from_kinship(grm.K)
+            G, clipped = _factor_from_kinship(grm.K, overwrite=True)  # K is not kept
         info = KinshipInfo(
             source="grm",
             method="eigendecomposition",
@@ -255,12 +498,38 @@ def _genetic_factor(
         )
         return G, info
     assert aligned.K is not None
-    with stage("kinship eigendecomposition"):
-        G, clipped = _factor_from_kinship(aligned.K)
     source = "Kinship object" if isinstance(kinship, Kinship) else str(kinship)
+    if not np.any(aligned.K):
+        raise ValueError(
+            f"kinship {source!r} is zero for all {n} samples used: it would give the model no "
+            "genetic random effect; check the file, or use --kinship none (kinship=None) if "
+            "no genetic term is what you want"
+        )
+    rank = kinship.n_variants if isinstance(kinship, Kinship) else None  # rank ≤ variants
+    with stage("kinship eigendecomposition"):
+        G, clipped = _factor_from_kinship(aligned.K, max_rank=rank)
     return G, KinshipInfo(
         source=source, method="eigendecomposition", rank=G.S2.size, n_clipped=clipped
     )
+
+
+def _read_kinship_spec(kinship: KinshipSpec, genotypes: PlinkGenotypes) -> Kinship | None:
+    """The kinship of a file or object (``None`` for "grm" and None); a file's sample IDs
+    may come from the genotypes (GEMMA's kinship files have none)."""
+    if kinship is None or (isinstance(kinship, str) and kinship == "grm"):
+        return None
+    if isinstance(kinship, Kinship):
+        return check_kinship(kinship.ids, kinship.K, psd_tolerance=TOOL_PSD_TOLERANCE)
+    path = Path(kinship)
+    word = str(kinship).strip().lower()
+    if not path.exists() and word in ("grm", "none"):
+        if word == "grm":
+            fix = "for the GRM of the genotypes write --kinship grm (kinship='grm')"
+        else:
+            fix = "for no genetic random effect write --kinship none (kinship=None)"
+        case = ", in lower case" if str(kinship).strip() != word else ""
+        raise ValueError(f"kinship file {str(kinship)!r} does not exist; {fix}{case}")
+    return read_kinship(kinship, ids=genotypes.sample_ids)
 
 
 def _phenotypes(
@@ -303,7 +572,9 @@ def prepare_inputs(
     covar_cols: str | Sequence[str] | None = None,
     kinship: KinshipSpec = "grm",
     *,
-    block_size: int = 1000,
+    block_size: int | None = None,
+    missing_code: float | None = PLINK_MISSING_CODE,
+    progress: Progress = False,
     qc: QCFilters = DEFAULT_QC,
     keep: SampleSpec | None = None,
     remove: SampleSpec | None = None,
@@ -319,23 +590,28 @@ def prepare_inputs(
     and covariate values, and are put in sorted sample-ID order, so that the results are the
     same whatever the order of the samples in each file.
     """
+    for given, what, option in (
+        (pheno_cols, "trait", "pheno_cols / --pheno-cols"),
+        (covar_cols, "covariate", "covar_cols / --covar-cols"),
+    ):
+        if given is not None and not _columns(given):
+            raise ValueError(
+                f"{option} selects no {what} (got {given!r}): give one or more column names, "
+                "or leave it out to use every column"
+            )
     with stage("read inputs"):
         genotypes = bfile if isinstance(bfile, PlinkGenotypes) else PlinkGenotypes(bfile)
         phenotypes = _phenotypes(pheno, pheno_cols, genotypes, pheno_from_fam, id_col)
         if phenotypes.shape[1] == 0:
             raise ValueError("the phenotype table has no trait column")
+        phenotypes, missing_counts = _apply_missing_code(phenotypes, missing_code)
         covariates = None
         if covar is not None:
             covariates = read_table(covar, id_col=id_col, columns=_columns(covar_cols))
+            _warn_covariate_missing_code(covariates, missing_code)
         elif covar_cols is not None:
             raise ValueError("covariate columns were given without a covariate table")
-
-        kin: Kinship | None = None
-        if kinship is not None and not (isinstance(kinship, str) and kinship == "grm"):
-            if isinstance(kinship, Kinship):
-                kin = check_kinship(kinship.ids, kinship.K, psd_tolerance=TOOL_PSD_TOLERANCE)
-            else:
-                kin = read_kinship(kinship, ids=genotypes.sample_ids)
+        kin = _read_kinship_spec(kinship, genotypes)
 
     report = QCReport(qc)
     with stage("sample filters (--keep, --remove, --mind)"):
@@ -344,7 +620,14 @@ def prepare_inputs(
             genotypes, qc, keep=keep, remove=remove, variant_index=listed, report=report
         )
     with stage("sample alignment"):
-        aligned = align_samples(genotypes.sample_ids[fam_rows], phenotypes, covariates, kin)
+        filtered_out = np.delete(genotypes.sample_ids, fam_rows)
+        aligned = align_samples(
+            genotypes.sample_ids[fam_rows],
+            phenotypes,
+            covariates,
+            kin,
+            filtered_ids=filtered_out,
+        )
         assert aligned.genotype_index is not None
         aligned = dataclasses.replace(aligned, genotype_index=fam_rows[aligned.genotype_index])
         aligned = _sorted_by_id(aligned)
@@ -355,6 +638,7 @@ def prepare_inputs(
         )
 
     X, covariate_names, intercept_added = _design(aligned)
+    X, covariate_names, aliased = _drop_aliased(X, covariate_names)
     Y = aligned.Y
     trait_names = aligned.trait_names
     n = aligned.nsamples
@@ -363,8 +647,9 @@ def prepare_inputs(
             f"only {n} sample(s) left for {X.shape[1]} covariate column(s) (intercept "
             "included): not enough samples"
         )
+    _check_sample_size(n, X.shape[1], trait_names)
     _check_traits(Y, X, trait_names)
-    G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index)
+    G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index, progress)
     logger.info(
         "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d (%s, %s)",
         n,
@@ -386,4 +671,6 @@ def prepare_inputs(
         kinship=info,
         variant_index=variant_index,
         qc=report,
+        aliased_covariates=aliased,
+        missing_code_counts=missing_counts,
     )

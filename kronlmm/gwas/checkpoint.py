@@ -5,7 +5,10 @@ the :class:`ChunkStore` directory are read back, the others are computed by the 
 strategy with a task that writes its result to the store where it runs (on the worker), so
 an interrupted scan loses at most the blocks in flight. The store's manifest records what
 the scan is (:func:`null_fingerprint` of the null and test, the blocks' candidate IDs, the
-source); a directory holding another scan is refused.
+source); a directory holding another scan is refused. Each block file also records a
+fingerprint of the block's content (:func:`content_fingerprint`: for a PLINK block, a hash of
+its ``.bed`` bytes), so a block stored from other genotypes of the same shape is refused
+rather than reused. A damaged manifest or block file is an error that says so.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import itertools
 import json
 import logging
 import os
+import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,16 @@ from ..scan import CandidateBlock, Execution, ScanResult, TestPlan
 from ..scan.blocks import Task
 from ..scan.kernel import NullModel
 
-__all__ = ["ChunkStore", "Checkpointed", "StoringTask", "null_fingerprint"]
+__all__ = [
+    "ChunkStore",
+    "Checkpointed",
+    "StoringTask",
+    "null_fingerprint",
+    "content_fingerprint",
+    "check_checkpoint_dir",
+]
+
+logger = logging.getLogger("kronlmm")
 
 logger = logging.getLogger("kronlmm")
 
@@ -76,6 +90,82 @@ def null_fingerprint(null: NullModel, plan: TestPlan) -> str:
         h.update(plan.A1r_null.tobytes())
     h.update(repr((null.n, null.p, null.quad0, null.logdetK, plan.dof)).encode())
     return h.hexdigest()[:16]
+
+
+def content_fingerprint(data: Any) -> str | None:
+    """A hash of a block's candidates, or ``None`` when it cannot be had without computing
+    them (a Dask chunk, a reader without a ``fingerprint()`` method).
+
+    A reader's own ``fingerprint()`` is used (:meth:`kronlmm.io.PlinkSlice.fingerprint`
+    hashes the ``.bed`` bytes it reads); an in-memory array is hashed with its shape and
+    type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.gwas import content_fingerprint
+    >>> a = np.arange(6.0).reshape(3, 2)
+    >>> content_fingerprint(a) == content_fingerprint(a.copy())
+    True
+    >>> content_fingerprint(a + 1) == content_fingerprint(a)
+    False
+    """
+    method = getattr(data, "fingerprint", None)
+    if callable(method):
+        return str(method())
+    if isinstance(data, np.ndarray):
+        h = hashlib.sha256(repr((data.shape, data.dtype.str)).encode())
+        h.update(np.ascontiguousarray(data).tobytes())
+        return h.hexdigest()[:32]
+    return None
+
+
+def check_checkpoint_dir(directory: str | os.PathLike[str]) -> Path:
+    """Make sure a checkpoint folder can be used before a scan starts: not a file, created
+    if missing, writable. Returns it.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder and the problem.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from kronlmm.gwas import check_checkpoint_dir
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> check_checkpoint_dir(Path(tmp.name) / "ck").is_dir()
+    True
+    >>> _ = (Path(tmp.name) / "file").write_text("x")
+    >>> check_checkpoint_dir(Path(tmp.name) / "file")
+    Traceback (most recent call last):
+        ...
+    ValueError: checkpoint '.../file' is a file, not a folder; give a folder (created if missing)
+    >>> tmp.cleanup()
+    """
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"checkpoint {str(path)!r} is a file, not a folder; give a folder (created if missing)"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"checkpoint folder {str(path)!r} cannot be written ({err.strerror or err}); give "
+            "a folder you can write to"
+        ) from None
+    return path
+
+
+def _damaged(directory: Path, what: str, err: BaseException) -> ValueError:
+    return ValueError(
+        f"checkpoint {str(directory)!r} is damaged: {what} ({type(err).__name__}: {err}); "
+        "delete it or use a new one"
+    )
 
 
 class ChunkStore:
@@ -135,12 +225,21 @@ class ChunkStore:
         path = self.directory / "manifest.json"
         text = json.dumps(manifest, sort_keys=True, indent=1)
         if path.exists():
-            old = json.loads(path.read_text())
-            if old != json.loads(text):
+            try:
+                old = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, OSError) as err:
+                raise _damaged(self.directory, "manifest.json cannot be read", err) from None
+            if not isinstance(old, dict):
+                raise _damaged(
+                    self.directory, "manifest.json is not a JSON object", TypeError(type(old))
+                )
+            new = json.loads(text)
+            if old != new:
+                keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
                 raise ValueError(
                     f"{self.directory} holds results of a different scan (its manifest.json "
-                    "differs: other data, null model, test or chunking); use an empty "
-                    "directory or delete it"
+                    f"differs in {', '.join(keys)}: other data, null model, test or "
+                    "chunking); use an empty directory or delete it"
                 )
         else:
             with atomic_path(path) as tmp:
@@ -161,9 +260,11 @@ class ChunkStore:
         """Whether block ``index`` was written completely."""
         return self.path(index).exists()
 
-    def write(self, index: int, result: ScanResult) -> None:
-        """Store one block's result atomically."""
+    def write(self, index: int, result: ScanResult, fingerprint: str | None = None) -> None:
+        """Store one block's result atomically, with the fingerprint of its content."""
         arrays = {k: getattr(result, k) for k in STORED_ARRAYS}
+        if fingerprint is not None:
+            arrays["content_fingerprint"] = np.asarray(fingerprint)
         arrays["reason"] = result.reason.astype(str)
         arrays["trait_names"] = np.asarray(result.trait_names, dtype=str)
         if result.ids is not None:
@@ -172,17 +273,30 @@ class ChunkStore:
         with atomic_path(self.path(index)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)  # a file object: savez would append ".npz" to a name
 
+    def fingerprint(self, index: int) -> str | None:
+        """The content fingerprint stored with block ``index`` (``None`` if it has none,
+        e.g. written by kronlmm 0.1.0)."""
+        try:
+            with open(self.path(index), "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                return str(z["content_fingerprint"]) if "content_fingerprint" in z.files else None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise _damaged(self.directory, f"{self.path(index).name} cannot be read", err) from None
+
     def read(self, index: int) -> ScanResult:
         """Load one finished block (also from a kronlmm 0.1.0 checkpoint)."""
-        with np.load(self.path(index), allow_pickle=False) as z:
+        try:
+            # an open file, closed here even when np.load fails on a damaged one
+            with open(self.path(index), "rb") as fh, np.load(fh, allow_pickle=False) as z:
 
-            def get(name: str) -> Any:
-                return z[name] if name in z.files else z[OLD_NAMES.get(name, name)]
+                def get(name: str) -> Any:
+                    return z[name] if name in z.files else z[OLD_NAMES.get(name, name)]
 
-            kw: dict[str, Any] = {k: get(k) for k in STORED_ARRAYS}
-            kw["reason"] = z["reason"].astype(object)
-            kw["trait_names"] = [str(s) for s in get("trait_names")]
-            kw["ids"] = z["ids"] if "ids" in z.files else None
+                kw: dict[str, Any] = {k: get(k) for k in STORED_ARRAYS}
+                kw["reason"] = z["reason"].astype(object)
+                kw["trait_names"] = [str(s) for s in get("trait_names")]
+                kw["ids"] = z["ids"] if "ids" in z.files else None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            raise _damaged(self.directory, f"{self.path(index).name} cannot be read", err) from None
         return ScanResult(**kw)
 
 
@@ -222,7 +336,8 @@ class StoringTask:
 
     def __call__(self, null: NullModel, plan: TestPlan, block: CandidateBlock) -> ScanResult:
         result = self.task(null, plan, block)
-        ChunkStore.attach(self.directory).write(block.index, result)
+        fingerprint = content_fingerprint(block.data)
+        ChunkStore.attach(self.directory).write(block.index, result, fingerprint)
         return result
 
 
@@ -302,6 +417,7 @@ class Checkpointed:
         store = ChunkStore(self.directory, description)  # refuses another scan, now
         stored = [block for block in blocks if store.done(block.index)]
         missing = [block for block in blocks if not store.done(block.index)]
+        _check_stored_content(store, stored)
         if stored:
             logger.info(
                 "checkpoint %s: resumed %d of %d blocks, %d to compute",
@@ -319,3 +435,31 @@ class Checkpointed:
 
     def __repr__(self) -> str:
         return f"Checkpointed({self.inner!r}, {str(self.directory)!r})"
+
+
+def _check_stored_content(store: ChunkStore, stored: Sequence[CandidateBlock]) -> None:
+    """Refuse stored blocks whose candidates changed since they were stored."""
+    changed: list[int] = []
+    unverified = 0
+    for block in stored:
+        then = store.fingerprint(block.index)
+        now = content_fingerprint(block.data) if then is not None else None
+        if then is None or now is None:
+            unverified += 1
+        elif now != then:
+            changed.append(block.index)
+    if changed:
+        shown = ", ".join(str(i) for i in changed[:5]) + (" ..." if len(changed) > 5 else "")
+        raise ValueError(
+            f"checkpoint {str(store.directory)!r} holds results computed from other "
+            f"candidates: the content of {len(changed)} of its {len(stored)} stored block(s) "
+            f"(block {shown}) changed since they were stored (for PLINK genotypes: the .bed "
+            "bytes of their variants differ); delete it or use a new one"
+        )
+    if unverified:
+        logger.info(
+            "%d stored block(s) of checkpoint %s reused without a content check (no "
+            "fingerprint: written by kronlmm 0.1.0, or not computable before reading)",
+            unverified,
+            store.directory,
+        )

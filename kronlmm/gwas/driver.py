@@ -28,8 +28,8 @@ from ..scan import (
     FastScanner,
     KronFastScanner,
     ScanResult,
-    SerialExecution,
     TestPlan,
+    ThreadedExecution,
     scan_blocks,
 )
 from ..scan.kernel import NullModel
@@ -68,9 +68,10 @@ def scan_source(
         Candidates per block (default: the source's own chunks, else blocks of about 16 MiB
         of n × block values).
     execution : Execution, optional
-        Where blocks are computed: :class:`~kronlmm.scan.SerialExecution`,
-        :class:`~kronlmm.gwas.DaskExecution` or your own. Default: Dask for a lazy
-        (Dask-graph) source, serial otherwise.
+        Where blocks are computed: :class:`~kronlmm.scan.ThreadedExecution`,
+        :class:`~kronlmm.scan.SerialExecution`, :class:`~kronlmm.gwas.DaskExecution` or
+        your own. Default: Dask for a lazy (Dask-graph) source, else
+        :class:`~kronlmm.scan.ThreadedExecution` (every core, one BLAS thread per block).
     checkpoint : path, optional
         Directory of per-block results (:class:`~kronlmm.gwas.Checkpointed`): blocks already
         there are read back, the others computed and stored.
@@ -121,7 +122,7 @@ def scan_source(
     if execution is not None:
         run = execution
     else:
-        run = DaskExecution() if source.lazy else SerialExecution()
+        run = DaskExecution() if source.lazy else ThreadedExecution()
     if checkpoint is not None:
         run = Checkpointed(run, checkpoint, manifest={**source.manifest, **(manifest or {})})
     elif manifest is not None:

@@ -24,12 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from ..scan import CandidateBlock, ScanResult, TestPlan
+from ..scan import CandidateBlock, ScanResult, TestPlan, single_blas_thread
 from ..scan.blocks import Task
 from ..scan.kernel import NullModel
 from .checkpoint import null_fingerprint
 
-__all__ = ["DaskExecution", "dask_client"]
+__all__ = ["DaskExecution", "dask_client", "SCHEDULER_TIMEOUT"]
+
+SCHEDULER_TIMEOUT = "30s"
+"""How long :func:`dask_client` tries to reach a scheduler before giving up."""
 
 
 def _module(name: str) -> Any:
@@ -45,10 +48,14 @@ def _run_block(
     data: Any,
     blas_threads: int | None,
 ) -> ScanResult:
-    """One Dask task: the task on the block, with its data as the worker received it."""
+    """One Dask task: the task on the block, with its data as the worker received it.
+
+    One BLAS thread through :func:`kronlmm.scan.single_blas_thread`, which tasks running
+    side by side on threads of one process may enter and leave in any order."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=blas_threads):
+    limits = single_blas_thread() if blas_threads == 1 else threadpool_limits(blas_threads)
+    with limits:
         return task(null, plan, block.with_data(data))
 
 
@@ -135,6 +142,21 @@ class DaskExecution:
             yield futures[future], result
 
     def _local(
+        self,
+        task: Task,
+        null: NullModel,
+        plan: TestPlan,
+        blocks: Sequence[CandidateBlock],
+        token: str,
+    ) -> Iterator[tuple[CandidateBlock, ScanResult]]:
+        # One BLAS thread set here, in the thread that runs the scan: threadpoolctl lets only
+        # one live thread change OpenBLAS limits, so those set by the scheduler's threads in
+        # each task may be ignored.
+        limits = single_blas_thread() if self.blas_threads == 1 else contextlib.nullcontext()
+        with limits:
+            yield from self._local_tasks(task, null, plan, blocks, token)
+
+    def _local_tasks(
         self,
         task: Task,
         null: NullModel,
@@ -229,16 +251,26 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
         return
     if scheduler is not None:
         try:
-            client = distributed.Client(scheduler, timeout="30s")
-        except OSError as err:
-            raise ValueError(f"cannot connect to the Dask scheduler {scheduler!r}: {err}") from None
+            client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except Exception as err:  # noqa: BLE001 - OSError, TimeoutError, ValueError, ...
+            raise ValueError(
+                f"cannot connect to the Dask scheduler {scheduler!r} ({type(err).__name__}: "
+                f"{err}); check the address and that the scheduler is running"
+            ) from None
         with client:
             yield client
         return
     assert workers is not None
     if int(workers) < 1:
         raise ValueError(f"workers must be ≥ 1, got {workers}")
-    with distributed.LocalCluster(
-        n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    except Exception as err:  # noqa: BLE001 - whatever stopped the workers from starting
+        raise ValueError(
+            f"could not start a local Dask cluster of {workers} worker process(es) "
+            f"({type(err).__name__}: {err}); try fewer workers, or scan without Dask"
+        ) from None
+    with cluster, distributed.Client(cluster) as client:
         yield client

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.optimize import FitResult
+from ..core.progress import Progress
 from ..io import PlinkGenotypes
-from ._inputs import KinshipSpec, Prepared, TableSpec, prepare_inputs
+from ._inputs import PLINK_MISSING_CODE, KinshipSpec, Prepared, TableSpec, prepare_inputs
 from .null import NullFit
 from .qc import DEFAULT_QC, QCFilters, SampleSpec, VariantList
 from .rank import RankChoice, RankSpec, bic, default_rank, n_variance_parameters
@@ -37,7 +39,9 @@ def fit_null(
     *,
     rank: RankSpec = None,
     restricted: bool = False,
-    block_size: int = 1000,
+    block_size: int | None = None,
+    missing_code: float | None = PLINK_MISSING_CODE,
+    progress: Progress = False,
     qc: QCFilters = DEFAULT_QC,
     keep: SampleSpec | None = None,
     remove: SampleSpec | None = None,
@@ -74,8 +78,16 @@ def fit_null(
         integer as given. Recorded in :attr:`NullFit.rank_choice`.
     restricted : bool, default False
         Fit by REML instead of ML.
-    block_size : int, default 1000
-        Variants read at a time when building the GRM.
+    block_size : int, optional
+        Variants read at a time when building the GRM (default
+        :func:`kronlmm.io.grm_block_size`, about 64 MiB of values).
+    missing_code : float or None, default -9
+        Trait value read as missing, as PLINK and GEMMA do (a WARNING counts them per
+        trait); ``None`` keeps every value. Covariates are not affected (a WARNING names
+        covariate values equal to it).
+    progress : bool, "auto" or callable, default False
+        Progress of the GRM (a bar, log lines without a terminal with ``"auto"``, or
+        ``progress(done, total)``); the eigendecomposition logs its start and duration.
     qc : QCFilters, default QCFilters()
         Sample and variant filters (:mod:`kronlmm.gwas.qc`); the default removes variants
         with MAF < 0.01 or more than 5 % missing calls, as GEMMA does. ``NO_QC``: none.
@@ -98,16 +110,25 @@ def fit_null(
     ------
     ValueError
         For any problem with the inputs (missing file, unknown column, non-numeric value,
-        duplicate IDs, no overlapping samples, constant trait, kinship not PSD, …); the
-        message names the file, column or sample.
+        duplicate IDs, no overlapping samples, constant or linearly dependent traits, fewer
+        residual degrees of freedom than traits, kinship not PSD or zero, a ``.fam`` that
+        does not match the ``.bed``, …); the message names the file, column or sample.
 
     Notes
     -----
     *Samples.* A sample is used when it is in every source and has every selected trait
     and covariate (complete cases); samples dropped for a missing value are counted in
     :attr:`NullFit.alignment` and logged on the ``"kronlmm"`` logger, and only an error when
-    none is left. Samples are put in sorted ID order, so results do not depend on the order
-    of the samples in any file.
+    none is left. The phenotype table's samples that are not analysed are counted by
+    reason in :attr:`NullFit.sample_losses` (a WARNING when more than 5 %, not counting
+    samples removed by the sample filters). Samples are put in sorted ID order, so results
+    do not depend on the order of the samples in any file.
+
+    *Checks.* Covariates that are linear combinations of the columns before them are left
+    out with a WARNING (:attr:`NullFit.aliased_covariates`, as R's ``lm`` reports NA);
+    fewer than 50 residual degrees of freedom give a WARNING that the tests are
+    anti-conservative; a fit that does not converge gives a WARNING with the optimiser's
+    reason.
 
     *Filters.* ``keep``/``remove``, ``extract``/``exclude`` and ``qc`` act with PLINK 2's
     meanings and in its order (:mod:`kronlmm.gwas.qc`); the counts removed per reason are
@@ -149,6 +170,8 @@ def fit_null(
         covar_cols,
         kinship,
         block_size=block_size,
+        missing_code=missing_code,
+        progress=progress,
         qc=qc,
         keep=keep,
         remove=remove,
@@ -159,7 +182,15 @@ def fit_null(
     )
     with stage("null model fit"):
         model, result, choice = _fit(prep, rank, restricted)
-    logger.info("null model (%s): %s", "REML" if restricted else "ML", result)
+    kind = "REML" if restricted else "ML"
+    if result.success:
+        logger.info("null model (%s): %s", kind, result)
+    else:
+        logger.warning(
+            "the null model (%s) did NOT converge: %s",
+            kind,
+            _name_traits(str(result), prep.trait_names),
+        )
     logger.info("rank of C0: %d (%s)", choice.rank, choice.reason)
     assert prep.aligned.genotype_index is not None
     return NullFit(
@@ -173,10 +204,26 @@ def fit_null(
         alignment=dict(prep.aligned.counts),
         kinship=prep.kinship,
         fit=result,
+        aliased_covariates=prep.aliased_covariates,
+        missing_code=missing_code,
+        missing_code_counts=prep.missing_code_counts,
+        sample_losses={k: [str(i) for i in v] for k, v in prep.aligned.losses.items()},
         variant_index=prep.variant_index,
         qc=prep.qc,
         rank_choice=choice,
     )
+
+
+def _name_traits(message: str, names: list[str]) -> str:
+    """``"traits [0, 2]"`` in an optimiser message → ``"traits 'height', 'weight'"``."""
+
+    def named(match: re.Match[str]) -> str:
+        idx = [int(i) for i in match.group(1).split(",") if i.strip()]
+        if not all(0 <= i < len(names) for i in idx):
+            return match.group(0)
+        return "traits " + ", ".join(repr(names[i]) for i in idx)
+
+    return re.sub(r"traits \[([\d, ]+)\]", named, message)
 
 
 def _model(prep: Prepared, rank: int, restricted: bool) -> Kron2Sum:

@@ -7,7 +7,7 @@ Fitting it from files is :func:`kronlmm.gwas.fit_null`; scanning its variants is
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # the model and scan modules are imported when first needed
 __all__ = ["NullFit"]
 
 PathLike = str | os.PathLike[str]
+
+SHOWN_IDS = 20
+"""Sample IDs listed per reason under ``sample_losses`` in the JSON summary."""
 
 
 @dataclass(eq=False)
@@ -62,6 +65,16 @@ class NullFit:
         How ``G`` was obtained.
     fit : kronlmm.lmm.FitResult
         What the optimiser did (convergence, iterations, gradient norm).
+    aliased_covariates : dict
+        Covariates left out of the model because they are linear combinations of the
+        columns before them (name → those columns); R's ``lm`` reports them as NA.
+    missing_code : float or None
+        The trait value read as missing (PLINK's -9 by default; ``None``: none).
+    missing_code_counts : dict
+        Trait → values equal to ``missing_code`` read as missing.
+    sample_losses : dict
+        Samples of the phenotype table not analysed, by reason (see
+        :data:`kronlmm.io.LOSS_REASONS`): reason → their IDs.
     variant_index : numpy.ndarray or None
         ``.bim`` positions of the variants to scan (those that passed the variant lists and
         QC filters); ``None``: every variant.
@@ -104,6 +117,10 @@ class NullFit:
     alignment: dict[str, int]
     kinship: KinshipInfo
     fit: FitResult
+    aliased_covariates: dict[str, list[str]] = field(default_factory=dict)
+    missing_code: float | None = None
+    missing_code_counts: dict[str, int] = field(default_factory=dict)
+    sample_losses: dict[str, list[str]] = field(default_factory=dict)
     variant_index: NDArray[np.intp] | None = None
     qc: QCReport | None = None
     rank_choice: RankChoice | None = None
@@ -165,11 +182,16 @@ class NullFit:
         -------
         dict
             ``kronlmm_version``, ``model``, ``restricted``, ``rank``, ``nsamples``,
-            ``trait_names``, ``covariate_names``, ``intercept_added``, ``C0``, ``C1``, ``B``,
-            ``B_se`` (nested lists: rows × columns as named), ``lml``, ``convergence``,
-            ``alignment``, ``kinship``, ``rank_choice`` (rank of C₀ and why) and ``qc``
-            (filters and counts removed per reason); plain JSON types only (NaN as
-            ``None``).
+            ``trait_names``, ``covariate_names``, ``intercept_added``,
+            ``aliased_covariates`` (left out: name → the columns it combines), ``C0``,
+            ``C1``, ``B``, ``B_se`` (nested lists: rows × columns as named), ``lml``,
+            ``ml_projected`` (whether the likelihood is that of the data projected onto
+            span(U) because the whole data's has no maximum; see
+            :attr:`kronlmm.lmm.Kron2Sum.ml_projected`), ``convergence``, ``alignment``,
+            ``sample_losses`` (reason → ``count`` and the first ``ids``), ``missing_code``
+            (``code`` and ``counts`` per trait), ``kinship``, ``rank_choice`` (rank of C₀
+            and why) and ``qc`` (filters and counts removed per reason); plain JSON types
+            only (NaN as ``None``).
         """
         summary: dict[str, Any] = jsonable(
             {
@@ -181,11 +203,13 @@ class NullFit:
                 "trait_names": list(self.trait_names),
                 "covariate_names": list(self.covariate_names),
                 "intercept_added": self.intercept_added,
+                "aliased_covariates": dict(self.aliased_covariates),
                 "C0": self.model.C0,
                 "C1": self.model.C1,
                 "B": self.model.B,
                 "B_se": self.B_se.to_numpy(),
                 "lml": self.lml,
+                "ml_projected": bool(self.model.ml_projected),
                 "convergence": {
                     "converged": self.converged,
                     "message": self.fit.message,
@@ -195,6 +219,14 @@ class NullFit:
                     "start_lmls": list(self.fit.starts),
                 },
                 "alignment": dict(self.alignment),
+                "sample_losses": {
+                    reason: {"count": len(ids), "ids": ids[:SHOWN_IDS]}
+                    for reason, ids in self.sample_losses.items()
+                },
+                "missing_code": {
+                    "code": self.missing_code,
+                    "counts": dict(self.missing_code_counts),
+                },
                 "kinship": asdict(self.kinship),
                 "rank_choice": None if self.rank_choice is None else self.rank_choice.to_dict(),
                 "qc": None if self.qc is None else self.qc.to_dict(),

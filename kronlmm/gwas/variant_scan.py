@@ -11,6 +11,7 @@ from ..scan import make_plan
 from ..scan.kron_scanner import default_block_size
 from .driver import scan_source
 from .execution import DaskExecution, dask_client
+from .progress_log import ScanLog, scan_progress
 from .result import GwasResult
 from .sources import PlinkSource
 from .tables import assoc_table, effects_table
@@ -50,7 +51,8 @@ def scan_genotypes(
     chunk_size : int, optional
         Variants per block (default: about 16 MiB of dosages).
     progress : bool, "auto" or callable
-        Progress bar or ``progress(done, total)`` callback (variants).
+        Progress bar or ``progress(done, total)`` callback (variants); ``"auto"`` without a
+        terminal logs a line at least every 30 s (done/total, elapsed, time left).
     scheduler : str or distributed.Client, optional
         An existing Dask cluster (address or client).
     workers : int, optional
@@ -100,17 +102,22 @@ def scan_genotypes(
         )
         manifest = {"chunk_size": int(size)}
     with dask_client(scheduler, workers) as client, stage(f"scan ({test!r} test)"):
-        res = scan_source(
-            scanner_null,
-            plan,
-            source,
-            block_size=chunk_size,
-            execution=None if client is None else DaskExecution(client),
-            checkpoint=checkpoint,
-            manifest=manifest,
-            progress=progress,
-            unit="variant",
-        )
+        report = scan_progress(progress, len(variants), "scan", "variant")
+        try:
+            res = scan_source(
+                scanner_null,
+                plan,
+                source,
+                block_size=chunk_size,
+                execution=None if client is None else DaskExecution(client),
+                checkpoint=checkpoint,
+                manifest=manifest,
+                progress=report,
+                unit="variant",
+            )
+        finally:
+            if isinstance(report, ScanLog):
+                report.close()
     assoc = assoc_table(variants, res, scanner_null.n)
     effects = effects_table(variants, res)
     result = GwasResult(assoc=assoc, effects=effects, null=null, test=test, dof=plan.dof)

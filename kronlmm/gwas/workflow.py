@@ -8,7 +8,8 @@ from typing import Any
 
 from ..core.progress import Progress
 from ..io import PlinkGenotypes
-from ._inputs import KinshipSpec, TableSpec
+from ._inputs import PLINK_MISSING_CODE, KinshipSpec, TableSpec
+from .checkpoint import check_checkpoint_dir
 from .fit import fit_null
 from .qc import DEFAULT_QC, QCFilters, SampleSpec, VariantList
 from .rank import RankSpec
@@ -35,6 +36,7 @@ def scan(
     workers: int | None = None,
     checkpoint: PathLike | None = None,
     *,
+    missing_code: float | None = PLINK_MISSING_CODE,
     qc: QCFilters = DEFAULT_QC,
     keep: SampleSpec | None = None,
     remove: SampleSpec | None = None,
@@ -75,15 +77,19 @@ def scan(
     chunk_size : int, optional
         Variants read and tested per block; the genotype matrix is never read whole.
     progress : bool, "auto" or callable, default False
-        Progress bar (tqdm) or callback ``progress(done, total)``; see
-        :data:`kronlmm.gwas.Progress`.
+        Progress bar (tqdm) or callback ``progress(done, total)``, for the GRM and the
+        scan; ``"auto"`` logs a line every 30 s instead of a bar when stderr is not a
+        terminal. See :data:`kronlmm.gwas.Progress`.
     scheduler : str or distributed.Client, optional
         Scan on an existing Dask cluster (scheduler address or client); workers read their
         own blocks of the ``.bed`` file. See :meth:`kronlmm.gwas.NullFit.scan`.
     workers : int, optional
         Scan on a local Dask cluster of this many single-threaded worker processes.
     checkpoint : str or os.PathLike, optional
-        Directory of per-block results; a rerun recomputes only missing blocks.
+        Directory of per-block results; a rerun recomputes only missing blocks. Checked
+        (not a file) before anything is read.
+    missing_code : float or None, default -9
+        Trait value read as missing (PLINK's and GEMMA's convention); ``None`` keeps it.
     qc, keep, remove, extract, exclude, id_col, pheno_from_fam
         Filters and input options, as in :func:`kronlmm.gwas.fit_null` (default: GEMMA-like
         variant QC, MAF ≥ 0.01 and missingness ≤ 5 %).
@@ -122,6 +128,8 @@ def scan(
 
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
+    if checkpoint is not None:
+        check_checkpoint_dir(checkpoint)
     null = fit_null(
         bfile,
         pheno,
@@ -131,6 +139,8 @@ def scan(
         kinship,
         rank=rank,
         restricted=restricted,
+        missing_code=missing_code,
+        progress=progress,
         qc=qc,
         keep=keep,
         remove=remove,

@@ -21,9 +21,9 @@ ValueError and a FileNotFoundError.
 """
 
 from ._common import InputFileNotFoundError
-from .align import AlignedSamples, align_samples
-from .atomic import atomic_path
-from .grm import grm_from_genotypes, low_rank_G, standardize_dosage
+from .align import LOSS_REASONS, LOSS_WARNING_SHARE, AlignedSamples, align_samples
+from .atomic import OutOfSpaceError, atomic_path, mount_point
+from .grm import grm_block_size, grm_from_genotypes, low_rank_G, standardize_dosage
 from .kinship import TOOL_PSD_TOLERANCE, Kinship, LowRankG, check_kinship
 from .kinship_file import read_kinship, write_kinship
 from .kinship_formats import (
@@ -37,28 +37,34 @@ from .kinship_formats import (
     write_plink_rel,
 )
 from .lists import SampleList, read_sample_list, read_variant_list, select_samples, select_variants
-from .plink import GenotypeBlock, PlinkGenotypes, PlinkSlice
+from .plink import BedPaddingError, GenotypeBlock, PlinkGenotypes, PlinkSlice
 from .qc import hwe_exact_p, sample_missing_rate, variant_qc_stats
 from .tables import FamilyIDs, read_table
 
 __all__ = [
+    "LOSS_REASONS",
+    "LOSS_WARNING_SHARE",
     "TOOL_PSD_TOLERANCE",
     "AlignedSamples",
+    "BedPaddingError",
     "FamilyIDs",
     "GenotypeBlock",
     "InputFileNotFoundError",
     "Kinship",
     "LowRankG",
+    "OutOfSpaceError",
     "PlinkGenotypes",
     "PlinkSlice",
     "SampleList",
     "align_samples",
     "atomic_path",
     "check_kinship",
+    "grm_block_size",
     "grm_from_genotypes",
     "hwe_exact_p",
     "kinship_format",
     "low_rank_G",
+    "mount_point",
     "read_gcta_grm",
     "read_gemma_kinship",
     "read_id_file",

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from .text_files import not_utf8_error, open_text
+
 __all__ = ["InputFileNotFoundError", "format_ids", "sniff_separator", "duplicate_ids", "as_ids"]
 
 PathLike = str | os.PathLike[str]
@@ -74,19 +76,22 @@ def check_exists(path: Path, what: str) -> None:
         raise InputFileNotFoundError(f"{what} file {str(path)!r} {where}")
 
 
-def sniff_separator(path: Path) -> str:
+def sniff_separator(path: Path, what: str = "table") -> str:
     """Guess the column separator of a delimited text file from its first non-empty line.
 
     A tab anywhere in that line means tab-separated, otherwise a comma means
     comma-separated, otherwise columns are separated by runs of whitespace (returned as the
     regular expression ``r"\\s+"``).
     """
-    with open(path, encoding="utf-8-sig") as fh:
-        for line in fh:
-            if line.strip():
-                if "\t" in line:
-                    return "\t"
-                if "," in line:
-                    return ","
-                return r"\s+"
-    raise ValueError(f"file {str(path)!r} is empty")
+    try:
+        with open_text(path, what) as fh:
+            line = next((line for line in fh if line.strip()), None)
+    except UnicodeDecodeError:
+        raise not_utf8_error(path, what) from None
+    if line is not None:
+        if "\t" in line:
+            return "\t"
+        if "," in line:
+            return ","
+        return r"\s+"
+    raise ValueError(f"{what} file {str(path)!r} is empty")

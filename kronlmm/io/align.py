@@ -10,7 +10,10 @@ Rules
 * Kept samples are in genotype order (``.fam`` order); without genotypes, in kinship order;
   without either, in phenotype order.
 * Counts per source, the overlap and the drops are logged at INFO level on the ``"kronlmm"``
-  logger.
+  logger. Every sample of the phenotype table that is not analysed is counted under one
+  reason (:data:`LOSS_REASONS`, the first that applies) in :attr:`AlignedSamples.losses`;
+  when they are more than :data:`LOSS_WARNING_SHARE` of the table, a WARNING gives the
+  counts per reason and the first IDs of each.
 """
 
 from __future__ import annotations
@@ -28,9 +31,23 @@ from .kinship import Kinship
 from .plink import PlinkGenotypes
 from .tables import FamilyIDs
 
-__all__ = ["align_samples", "AlignedSamples"]
+__all__ = ["align_samples", "AlignedSamples", "LOSS_REASONS", "LOSS_WARNING_SHARE"]
 
 logger = logging.getLogger("kronlmm")
+
+LOSS_REASONS = {
+    "sample_filters": "removed by the sample filters (--keep, --remove, --mind)",
+    "not_genotyped": "not in the genotypes",
+    "no_covariates": "not in the covariate table",
+    "not_in_kinship": "not in the kinship",
+    "missing_trait": "a missing trait value",
+    "missing_covariate": "a missing covariate value",
+}
+"""Why a sample of the phenotype table is not analysed (key → words), in the order applied."""
+
+LOSS_WARNING_SHARE = 0.05
+"""Share of the phenotype table's samples above which their loss is a WARNING, not INFO
+(samples removed by the sample filters, which were asked for, do not count towards it)."""
 
 
 @dataclass(eq=False)
@@ -65,6 +82,9 @@ class AlignedSamples:
         ``"kept"``.
     dropped_missing : numpy.ndarray
         IDs present in every source but dropped for a missing trait or covariate value.
+    losses : dict
+        Samples of the phenotype table that are not analysed, by reason
+        (:data:`LOSS_REASONS` keys → arrays of IDs; every reason present, possibly empty).
 
     Examples
     --------
@@ -91,6 +111,7 @@ class AlignedSamples:
     K: NDArray[np.float64] | None
     counts: dict[str, int] = field(default_factory=dict)
     dropped_missing: NDArray[np.object_] = field(default_factory=lambda: np.zeros(0, dtype=object))
+    losses: dict[str, NDArray[np.object_]] = field(default_factory=dict)
 
     @property
     def nsamples(self) -> int:
@@ -188,6 +209,7 @@ def align_samples(
     *,
     traits: str | Sequence[str] | None = None,
     covariate_columns: str | Sequence[str] | None = None,
+    filtered_ids: Sequence[object] | ArrayLike | None = None,
 ) -> AlignedSamples:
     """Match samples by ID across the sources and keep the complete cases.
 
@@ -207,6 +229,10 @@ def align_samples(
         Phenotype columns to use (default: all).
     covariate_columns : str or sequence of str, optional
         Covariate columns to use (default: all).
+    filtered_ids : sequence of str, optional
+        Genotyped samples left out of ``genotype_ids`` by sample filters (``--keep``,
+        ``--remove``, ``--mind``): counted under ``"sample_filters"`` in
+        :attr:`AlignedSamples.losses`, not as ``"not_genotyped"``.
 
     Returns
     -------
@@ -297,6 +323,12 @@ def align_samples(
         raise ValueError(
             f"no sample left: all {counts['in_all_sources']} sample(s) present in every source "
             "have a missing value in a selected trait or covariate"
+            + _all_missing_columns(pheno_vals, list(pheno.columns), "trait")
+            + (
+                ""
+                if covar is None
+                else _all_missing_columns(covar_vals, list(covar.columns), "covariate")
+            )
         )
     counts["kept"] = int(keep.size)
     logger.info("%d sample(s) kept", keep.size)
@@ -312,6 +344,9 @@ def align_samples(
     K = None
     if kin_mat is not None:
         K = kin_mat[np.ix_(idx["kinship"], idx["kinship"])]
+    filtered = None if filtered_ids is None else np.asarray(filtered_ids, dtype=object).ravel()
+    losses = _losses(sources, pheno, covar, filtered)
+    _report_losses(losses, pheno, covar, counts["phenotypes"])
     return AlignedSamples(
         ids=ids,
         genotype_index=idx.get("genotypes"),
@@ -323,6 +358,95 @@ def align_samples(
         K=K,
         counts=counts,
         dropped_missing=dropped,
+        losses=losses,
+    )
+
+
+def _all_missing_columns(values: NDArray[np.float64], names: list[str], what: str) -> str:
+    """``"; trait 'x' has no value for any of them"`` for the columns that are all missing."""
+    empty = [str(names[j]) for j in np.flatnonzero(np.isnan(values).all(axis=0))]
+    if not empty:
+        return ""
+    if len(empty) == 1:
+        return f"; {what} {empty[0]!r} has no value for any of them (all missing): drop it"
+    names_text = ", ".join(repr(e) for e in empty)
+    return f"; {what}s {names_text} have no value for any of them (all missing): drop them"
+
+
+def _losses(
+    sources: dict[str, NDArray[np.object_]],
+    pheno: pd.DataFrame,
+    covar: pd.DataFrame | None,
+    filtered: NDArray[np.object_] | None = None,
+) -> dict[str, NDArray[np.object_]]:
+    """The phenotype table's samples that are not analysed, by the first reason that applies."""
+    ids = sources["phenotypes"]
+    left = np.ones(ids.size, dtype=bool)
+    out: dict[str, NDArray[np.object_]] = {}
+    removed = np.zeros(ids.size, dtype=bool)
+    if filtered is not None and filtered.size:
+        removed = pd.Index(ids).isin(pd.Index(filtered))
+    out["sample_filters"] = ids[removed]
+    left &= ~removed
+    for reason, source in (
+        ("not_genotyped", "genotypes"),
+        ("no_covariates", "covariates"),
+        ("not_in_kinship", "kinship"),
+    ):
+        absent = np.zeros(ids.size, dtype=bool)
+        if source in sources:
+            absent = left & ~pd.Index(ids).isin(pd.Index(sources[source]))
+        out[reason] = ids[absent]
+        left &= ~absent
+    trait_na = np.isnan(_as_float(pheno, "phenotypes")).any(axis=1)
+    out["missing_trait"] = ids[left & trait_na]
+    left &= ~trait_na
+    if covar is not None:
+        covar_rows = pd.Index(sources["covariates"]).get_indexer(pd.Index(ids))
+        values = _as_float(covar, "covariates")
+        covar_na = np.zeros(ids.size, dtype=bool)
+        present = covar_rows >= 0
+        covar_na[present] = np.isnan(values[covar_rows[present]]).any(axis=1)
+        out["missing_covariate"] = ids[left & covar_na]
+    else:
+        out["missing_covariate"] = ids[:0]
+    return out
+
+
+def _report_losses(
+    losses: dict[str, NDArray[np.object_]],
+    pheno: pd.DataFrame,
+    covar: pd.DataFrame | None,
+    n_pheno: int,
+) -> None:
+    """Log the losses: a WARNING above :data:`LOSS_WARNING_SHARE` of the phenotype table."""
+    lost = sum(ids.size for ids in losses.values())
+    if lost == 0:
+        return
+    unexpected = lost - losses.get("sample_filters", np.zeros(0)).size
+    parts = []
+    for reason, ids in losses.items():
+        if ids.size == 0:
+            continue
+        detail = ""
+        frame = {"missing_trait": pheno, "missing_covariate": covar}.get(reason)
+        if frame is not None:
+            na = frame.set_axis(frame.index.astype(str)).loc[list(ids)].isna().sum()
+            detail = " [" + ", ".join(f"{k}: {v}" for k, v in na.items() if v) + "]"
+        parts.append(
+            f"{ids.size} with {LOSS_REASONS[reason]}{detail} (e.g. {format_ids(ids, 3)})"
+            if reason.startswith("missing")
+            else f"{ids.size} {LOSS_REASONS[reason]} (e.g. {format_ids(ids, 3)})"
+        )
+    share = lost / n_pheno
+    level = logging.WARNING if unexpected / n_pheno > LOSS_WARNING_SHARE else logging.INFO
+    logger.log(
+        level,
+        "%d of the %d samples of the phenotype table (%.1f%%) are not analysed: %s",
+        lost,
+        n_pheno,
+        100 * share,
+        "; ".join(parts),
     )
 
 

@@ -5,20 +5,79 @@ manifests, plots) goes through :func:`atomic_path`: the content is written to a 
 temporary file next to the destination (``.NAME.<pid>.<random>.tmp``), which is renamed onto
 the destination only once it is complete (:func:`os.replace`, atomic on POSIX and Windows,
 and on shared file systems such as NFS and Lustre). A run that fails part-way therefore
-never leaves a truncated file under the final name, and the temporary file is removed.
+never leaves a truncated file under the final name, and the temporary file is removed. A
+full disk (or quota) is reported as :class:`OutOfSpaceError`, naming the file, the file
+system it is on and the space left there.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ._common import PathLike
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "OutOfSpaceError", "mount_point"]
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class OutOfSpaceError(OSError):
+    """A file could not be written: its file system is full (or the quota is exhausted).
+
+    Its message names the file, the file system (mount point) and the space left.
+
+    Examples
+    --------
+    >>> import errno
+    >>> from kronlmm.io import OutOfSpaceError
+    >>> err = OutOfSpaceError(errno.ENOSPC, "no space left writing 'x.tsv'")
+    >>> isinstance(err, OSError), err.errno == errno.ENOSPC, str(err)
+    (True, True, "no space left writing 'x.tsv'")
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.errno = code
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def mount_point(path: PathLike) -> Path:
+    """The mount point of the file system that holds ``path`` (or would hold it).
+
+    Examples
+    --------
+    >>> from kronlmm.io import mount_point
+    >>> mount_point("/").as_posix()
+    '/'
+    """
+    here = Path(os.path.abspath(path))
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    while not os.path.ismount(here) and here.parent != here:
+        here = here.parent
+    return here
+
+
+def _out_of_space(final: Path, err: OSError) -> OutOfSpaceError:
+    where = mount_point(final.parent)
+    try:
+        free = f"{shutil.disk_usage(where).free / 2**20:.1f} MiB free there now"
+    except OSError:
+        free = "free space unknown"
+    what = "disk quota exceeded" if err.errno != errno.ENOSPC else "no space left on the device"
+    return OutOfSpaceError(
+        err.errno or errno.ENOSPC,
+        f"{what} while writing {str(final)!r} (file system mounted at {str(where)!r}, {free});"
+        " free some space or write elsewhere",
+    )
 
 
 @contextmanager
@@ -36,6 +95,12 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         A fresh temporary path in the same folder (so the final rename stays on one file
         system). Write the complete file there. Its name ends in ``.tmp``: writers that
         add a suffix of their own (``numpy.savez``) must be given an open file instead.
+
+    Raises
+    ------
+    OutOfSpaceError
+        When the file system is full (ENOSPC) or the quota exceeded (EDQUOT), naming the
+        file and the file system.
 
     Notes
     -----
@@ -70,6 +135,10 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as err:
+        if err.errno in _NO_SPACE and not isinstance(err, OutOfSpaceError):
+            raise _out_of_space(final, err) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -12,12 +12,25 @@ the ``m`` kept variants, the GRM is ``K = Z Zᵀ / m`` and the low-rank factor i
 ``grm_from_genotypes(..., standardize=False)`` gives the centred GRM instead (dosages
 centred and mean-imputed, not divided by their standard deviation): GEMMA's ``-gk 1``
 matrix (``.cXX.txt``).
+
+Computation
+-----------
+The ``.bed`` is decoded to one-byte allele counts, and each variant's mean and standard
+deviation come from its counts of 0, 1 and 2 (exact integers), so standardising a block is
+one pass over it. ``K`` is accumulated block by block as ``Z_b Z_bᵀ`` (a symmetric
+rank-b update: n²·b flops, half those of a general product) with every BLAS thread, while a
+reader thread decodes and standardises the next block (bed-reader and NumPy release the
+GIL), so reading overlaps the products. Blocks hold about 64 MiB of standardised values by
+default, wide enough for the products to run near the machine's matrix-product rate.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,9 +38,29 @@ from numpy.typing import NDArray
 from .kinship import Kinship, LowRankG
 from .plink import IndexLike, PlinkGenotypes, _positions
 
-__all__ = ["grm_from_genotypes", "low_rank_G", "standardize_dosage"]
+__all__ = ["grm_from_genotypes", "low_rank_G", "standardize_dosage", "grm_block_size"]
 
 logger = logging.getLogger("kronlmm")
+
+#: Bytes of standardised values per block when the block size is automatic (larger blocks
+#: gain little: their allocations and passes fall out of the caches).
+BLOCK_BYTES = 64 << 20
+
+#: A missing call among one-byte allele counts (bed-reader's ``int8`` code).
+MISSING_COUNT = -127
+
+
+def grm_block_size(n: int) -> int:
+    """Variants per block for ``n`` samples: about 64 MiB of ``float64`` values, at least
+    256 (narrower rank-b updates run below the matrix-product rate) and at most 16384.
+
+    Examples
+    --------
+    >>> from kronlmm.io import grm_block_size
+    >>> grm_block_size(2000), grm_block_size(5000), grm_block_size(10)
+    (4194, 1677, 16384)
+    """
+    return int(np.clip(BLOCK_BYTES // (8 * max(int(n), 1)), 256, 16384))
 
 
 def standardize_dosage(
@@ -71,22 +104,122 @@ def standardize_dosage(
     return centred / std, variable
 
 
+def _standardize_counts(
+    counts: NDArray[np.int8],
+    out: NDArray[np.float64] | None = None,
+    standardize: bool = True,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """:func:`standardize_dosage` of one-byte allele counts (0, 1, 2; ``MISSING_COUNT`` for
+    a missing call, bed-reader's ``int8`` code).
+
+    Per variant, the numbers of observed 0, 1 and 2 give the mean and the variance exactly
+    (a sum of non-negative terms, no cancellation); the kept columns are then centred and
+    scaled in one pass, missing calls set to 0. Returns ``Z`` in Fortran order: the first
+    columns of ``out`` (an ``n × b`` Fortran-ordered buffer) when given — a buffer used
+    again is not page-faulted again, as a fresh large array is. ``standardize=False``:
+    centred only (the centred GRM), not divided by the standard deviation.
+    """
+    n = counts.shape[0]
+    missing = counts == MISSING_COUNT
+    n_missing = np.count_nonzero(missing, axis=0)
+    total = counts.sum(axis=0, dtype=np.int64) - MISSING_COUNT * n_missing  # observed calls
+    twos = np.count_nonzero(counts == 2, axis=0)
+    nobs = n - n_missing
+    ones = total - 2 * twos
+    zeros = nobs - ones - twos
+    variable = (nobs >= 2) & ((zeros > 0).astype(int) + (ones > 0) + (twos > 0) >= 2)
+    keep = np.flatnonzero(variable)
+    nobs_k = nobs[keep].astype(np.float64)
+    mean = total[keep] / nobs_k
+    var = (
+        zeros[keep] * mean**2 + ones[keep] * (1.0 - mean) ** 2 + twos[keep] * (2.0 - mean) ** 2
+    ) / nobs_k
+    if keep.size < counts.shape[1]:
+        counts, missing = counts[:, keep], missing[:, keep]
+    if out is None:
+        Z = np.asarray(counts, dtype=np.float64, order="F")
+    else:
+        Z = out[:, : keep.size]
+        np.copyto(Z, counts)
+    Z -= mean
+    if standardize:
+        Z *= 1.0 / np.sqrt(var)
+    np.copyto(Z, 0.0, where=missing)
+    return Z, variable
+
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: variants read so far, and in all."""
+
+
 def _standardized_blocks(
     plink: PlinkGenotypes,
     sample_index: IndexLike,
-    block_size: int,
+    block_size: int | None,
     variant_index: IndexLike,
+    n: int,
+    progress: ProgressCallback | None = None,
     standardize: bool = True,
 ) -> Iterator[tuple[NDArray[np.float64], int]]:
-    for _, dosage in plink.iter_blocks(block_size, sample_index, variant_index):
-        z, variable = standardize_dosage(dosage)
-        if not standardize:  # centred only: undo the division by the standard deviation
-            d = dosage[:, variable]
-            obs = ~np.isnan(d)
-            count = obs.sum(axis=0)
-            mean = np.where(obs, d, 0.0).sum(axis=0) / count
-            z = np.where(obs, d - mean, 0.0)
-        yield z, int(variable.size - variable.sum())
+    """``(Z, monomorphic variants skipped)`` block by block, decoded and standardised by a
+    reader thread while the caller uses the previous block.
+
+    Two ``n × block`` buffers take turns (each ``Z`` is valid until the next one is asked
+    for), so the blocks cost no fresh memory. The reader's errors are raised here; leaving
+    early stops the reader. ``progress(done, total)`` (variants) after each block;
+    ``standardize=False``: centred blocks.
+    """
+    size = grm_block_size(n) if block_size is None else block_size
+    total = _positions(variant_index, plink.nvariants, "variant_index")
+    count = len(range(*total.indices(plink.nvariants))) if isinstance(total, slice) else total.size
+    done = 0
+    free: queue.Queue[NDArray[np.float64]] = queue.Queue()
+    for _ in range(2):
+        free.put(np.empty((n, size), dtype=np.float64, order="F"))
+    ready: queue.Queue[tuple[Any, ...]] = queue.Queue()  # at most 2 blocks: the buffers
+    stop = threading.Event()
+
+    def next_free() -> NDArray[np.float64] | None:
+        while not stop.is_set():
+            try:
+                return free.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        return None
+
+    def read() -> None:
+        try:
+            for _, counts in plink.iter_blocks(size, sample_index, variant_index, dtype="int8"):
+                buffer = next_free()
+                if buffer is None:
+                    return
+                z, variable = _standardize_counts(
+                    np.asarray(counts, dtype=np.int8), buffer, standardize
+                )
+                ready.put(("block", z, int(variable.size - variable.sum()), buffer))
+        except BaseException as err:  # noqa: BLE001 - raised again in the consumer
+            ready.put(("error", err))
+        else:
+            ready.put(("end",))
+
+    reader = threading.Thread(target=read, name="kronlmm-bed-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item[0] == "end":
+                return
+            if item[0] == "error":
+                raise item[1]
+            _, z, skipped, buffer = item
+            yield z, skipped
+            free.put(buffer)
+            done += z.shape[1] + skipped
+            if progress is not None:
+                progress(done, count)
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _selected_ids(plink: PlinkGenotypes, sample_index: IndexLike) -> NDArray[np.object_]:
@@ -97,9 +230,10 @@ def _selected_ids(plink: PlinkGenotypes, sample_index: IndexLike) -> NDArray[np.
 def grm_from_genotypes(
     plink: PlinkGenotypes,
     sample_index: IndexLike = None,
-    block_size: int = 1000,
+    block_size: int | None = None,
     *,
     variant_index: IndexLike = None,
+    progress: ProgressCallback | None = None,
     standardize: bool = True,
 ) -> Kinship:
     """Standardised genetic relationship matrix ``K = Z Zᵀ / m``, accumulated in blocks.
@@ -111,10 +245,12 @@ def grm_from_genotypes(
     sample_index : slice, int array, bool mask or None
         Samples (``.fam`` positions) in the order wanted for ``K``; ``None`` means all.
         Allele frequencies are those of these samples.
-    block_size : int, default 1000
-        Variants read at a time.
+    block_size : int, optional
+        Variants read at a time; default :func:`grm_block_size` (about 64 MiB of values).
     variant_index : slice, int array, bool mask or None
         Variants to use (e.g. all but one chromosome); ``None`` means all.
+    progress : callable, optional
+        Called as ``progress(done, total)`` (variants) after each block.
     standardize : bool, default True
         Divide each centred variant by its standard deviation; ``False`` gives the
         centred GRM (GEMMA's ``-gk 1``).
@@ -132,8 +268,10 @@ def grm_from_genotypes(
 
     Notes
     -----
-    Standardisation and missing-call handling are described in the module notes. Memory:
-    ``n²`` floats for ``K`` plus one ``n × block_size`` block.
+    Standardisation, missing-call handling and how the blocks are computed are described in
+    the module notes: ``K`` costs n²·m flops in symmetric rank-b updates with every BLAS
+    thread, the next block being decoded meanwhile. Memory: ``2n²`` floats (``K`` and one
+    product) plus two blocks of ``n × block_size`` values.
 
     Examples
     --------
@@ -151,10 +289,15 @@ def grm_from_genotypes(
     ids = _selected_ids(plink, sample_index)
     n = ids.size
     K = np.zeros((n, n), dtype=np.float64)
+    product = np.empty((n, n), dtype=np.float64)
     used = skipped = 0
-    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, standardize)
+    blocks = _standardized_blocks(
+        plink, sample_index, block_size, variant_index, n, progress, standardize
+    )
     for z, n_skip in blocks:
-        K += z @ z.T
+        if z.shape[1]:
+            np.matmul(z, z.T, out=product)  # a symmetric rank-b update (BLAS syrk)
+            K += product
         used += z.shape[1]
         skipped += n_skip
     if used == 0:
@@ -162,8 +305,8 @@ def grm_from_genotypes(
             f"no variable variant to build the GRM from ({skipped} monomorphic variant(s) "
             f"among {n} samples)"
         )
+    del product
     K /= used
-    K = (K + K.T) / 2
     logger.info(
         "%s GRM from %d variant(s) and %d sample(s); %d monomorphic variant(s) skipped",
         "standardised" if standardize else "centred",
@@ -177,14 +320,16 @@ def grm_from_genotypes(
 def low_rank_G(
     plink: PlinkGenotypes,
     sample_index: IndexLike = None,
-    block_size: int = 1000,
+    block_size: int | None = None,
     *,
     variant_index: IndexLike = None,
+    progress: ProgressCallback | None = None,
 ) -> LowRankG:
     """Low-rank genetic factor ``G = Z / √m`` with ``G Gᵀ`` equal to the GRM.
 
     Use when the number of variants ``m`` is small next to the number of samples: the models
-    then work with the ``n × m`` factor instead of the ``n × n`` matrix.
+    then work with the ``n × m`` factor instead of the ``n × n`` matrix, and nothing of size
+    n × n is ever formed.
 
     Parameters
     ----------
@@ -192,16 +337,18 @@ def low_rank_G(
         Genotype source.
     sample_index : slice, int array, bool mask or None
         Samples (``.fam`` positions) in the order wanted for the rows of ``G``.
-    block_size : int, default 1000
-        Variants read at a time.
+    block_size : int, optional
+        Variants read at a time; default :func:`grm_block_size`.
     variant_index : slice, int array, bool mask or None
         Variants to use; ``None`` means all.
+    progress : callable, optional
+        Called as ``progress(done, total)`` (variants) after each block.
 
     Returns
     -------
     LowRankG
-        ``ids``, ``G`` (``n × m`` with the ``m`` variable variants), ``n_variants`` and
-        ``n_monomorphic``.
+        ``ids``, ``G`` (``n × m`` with the ``m`` variable variants, Fortran order),
+        ``n_variants`` and ``n_monomorphic``.
 
     Raises
     ------
@@ -223,18 +370,23 @@ def low_rank_G(
     True
     """
     ids = _selected_ids(plink, sample_index)
-    parts: list[NDArray[np.float64]] = []
-    skipped = 0
-    for z, n_skip in _standardized_blocks(plink, sample_index, block_size, variant_index):
-        parts.append(z)
+    n = ids.size
+    m = _positions(variant_index, plink.nvariants, "variant_index")
+    total = len(range(*m.indices(plink.nvariants))) if isinstance(m, slice) else m.size
+    G = np.empty((n, total), dtype=np.float64, order="F")
+    used = skipped = 0
+    blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, n, progress)
+    for z, n_skip in blocks:
+        G[:, used : used + z.shape[1]] = z
+        used += z.shape[1]
         skipped += n_skip
-    used = sum(p.shape[1] for p in parts)
     if used == 0:
         raise ValueError(
             f"no variable variant to build G from ({skipped} monomorphic variant(s) among "
             f"{ids.size} samples)"
         )
-    G = np.hstack(parts) / np.sqrt(used)
+    G = G[:, :used]  # a view: the columns of a Fortran array are contiguous
+    G *= 1.0 / np.sqrt(used)
     logger.info(
         "G from %d variant(s) and %d sample(s); %d monomorphic variant(s) skipped",
         used,

@@ -125,7 +125,7 @@ def read_kinship(
             ids, mat = npz["ids"], npz["K"]
         return check_kinship(ids, mat, check_psd=check_psd, name=name)
 
-    raw = _read_raw(path, None)
+    raw = _read_raw(path, None, "kinship")
     if raw.shape[1] < 2:
         raise ValueError(f"{name} must have an ID column and at least one value column")
     row_ids = as_ids(raw.iloc[:, 0].str.strip().to_numpy(), name)

@@ -11,6 +11,18 @@ of one extra copy of ``effect_allele``. With ``count_A1=False`` the roles swap.
 
 Missing calls are returned as ``NaN``; nothing here imputes them (the scanners mean-impute).
 
+Checks
+------
+The size of a ``.bed`` must match the ``.fam`` and ``.bim``, but a ``.fam`` that lost (or
+gained) one row can keep the size: ``⌈399/4⌉ = ⌈400/4⌉`` bytes per variant. PLINK and
+bed-reader write the unused 2-bit slots at the end of each variant's record (the *padding*)
+as zeros, so non-zero padding in many variants means the ``.fam`` does not list the samples
+the ``.bed`` was written for (or the mode byte is wrong). The padding of the first
+:data:`PADDING_CHECK_OPEN` variants is checked when a fileset is opened, and that of every
+block when it is read; ``check_padding=False`` turns the check off for writers that leave
+garbage there. A sample-major ``.bed`` (mode byte 0, not written by PLINK since 1.0) is read
+with a warning: a variant-major file whose mode byte says sample-major can have the same size.
+
 Reading
 -------
 :class:`PlinkGenotypes` opens a fileset (checks and parses ``.bim``/``.fam``) and reads
@@ -24,6 +36,8 @@ block read through the fileset.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,10 +52,132 @@ from numpy.typing import NDArray
 from ._common import InputFileNotFoundError, PathLike, as_ids, duplicate_ids, format_ids
 from .tables import table_from_strings
 
-__all__ = ["PlinkGenotypes", "PlinkSlice", "GenotypeBlock", "IndexLike"]
+__all__ = ["PlinkGenotypes", "PlinkSlice", "GenotypeBlock", "IndexLike", "BedPaddingError"]
+
+logger = logging.getLogger("kronlmm")
 
 IndexLike = slice | NDArray[np.integer] | NDArray[np.bool_] | list[int] | int | None
 """Row/column selector: ``None`` (all), a slice, integer positions or a boolean mask."""
+
+PADDING_CHECK_OPEN = 100
+"""Variants whose padding bits are checked when a fileset is opened (every block read is
+checked too)."""
+
+PADDING_TOLERANCE = 0.01
+"""Share of the variants checked that may have non-zero padding bits before a read is
+refused (a stray flipped bit is tolerated; a shifted ``.fam`` shows in most variants)."""
+
+
+class BedPaddingError(ValueError):
+    """The padding bits of a ``.bed`` are not zero in many variants: the ``.fam`` (or the
+    mode byte) most likely does not match the ``.bed``.
+
+    Examples
+    --------
+    >>> from kronlmm.io import BedPaddingError
+    >>> issubclass(BedPaddingError, ValueError)
+    True
+    """
+
+
+def padding_mask(n: int) -> int:
+    """Bits of the last byte of a record of ``n`` 2-bit genotypes that hold no genotype.
+
+    PLINK packs four genotypes per byte, the first sample in the lowest two bits; a record
+    of ``n`` genotypes takes ``⌈n/4⌉`` bytes and its last byte holds ``n − 4(⌈n/4⌉ − 1)``.
+
+    Examples
+    --------
+    >>> from kronlmm.io.plink import padding_mask
+    >>> [bin(padding_mask(n)) for n in (4, 5, 6, 7)]
+    ['0b0', '0b11111100', '0b11110000', '0b11000000']
+    """
+    used = n - 4 * (math.ceil(n / 4) - 1) if n else 4
+    return 0xFF & ~((1 << (2 * used)) - 1)
+
+
+def check_bed_padding(
+    bed: str | Path,
+    records: NDArray[np.integer] | slice,
+    record_length: int,
+    listing: str,
+    what: str = "variant",
+) -> None:
+    """Refuse records of a ``.bed`` whose padding bits are not zero.
+
+    Parameters
+    ----------
+    bed : str or pathlib.Path
+        The ``.bed`` file.
+    records : slice or int array
+        Records to check (variants of a variant-major file, samples of a sample-major one),
+        0-based.
+    record_length : int
+        Genotypes per record (samples of a variant-major file).
+    listing : str
+        The file that gives ``record_length`` (the ``.fam`` of a variant-major file, the
+        ``.bim`` of a sample-major one), named as the likely culprit.
+    what : str
+        What a record is (``"variant"`` or ``"sample"``).
+
+    Raises
+    ------
+    BedPaddingError
+        If more than :data:`PADDING_TOLERANCE` of the records checked (and at least one)
+        have non-zero padding bits.
+
+    Examples
+    --------
+    Two samples per variant fill half a byte; a third sample's genotype in the padding
+    (a ``.fam`` that lost a row) is refused:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from kronlmm.io.plink import check_bed_padding
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> bed = Path(tmp.name) / "x.bed"
+    >>> _ = bed.write_bytes(bytes([0x6C, 0x1B, 0x01, 0b0011, 0b0010]))
+    >>> check_bed_padding(bed, slice(0, 2), 2, "x.fam")  # zeros: fine
+    >>> _ = bed.write_bytes(bytes([0x6C, 0x1B, 0x01, 0b100011, 0b110010]))
+    >>> check_bed_padding(bed, slice(0, 2), 2, "x.fam")
+    Traceback (most recent call last):
+        ...
+    kronlmm.io.plink.BedPaddingError: .bed file '...x.bed': the unused padding bits ...
+    >>> tmp.cleanup()
+    """
+    mask = padding_mask(record_length)
+    if mask == 0:
+        return
+    if isinstance(records, slice):
+        index = np.arange(records.start or 0, records.stop, dtype=np.int64)
+    else:
+        index = np.unique(np.asarray(records, dtype=np.int64))
+    if index.size == 0:
+        return
+    width = math.ceil(record_length / 4)
+    raw = np.memmap(bed, dtype=np.uint8, mode="r")
+    try:
+        bad = int(np.count_nonzero(np.asarray(raw[3 + (index + 1) * width - 1]) & mask))
+    finally:
+        del raw
+    checked = int(index.size)
+    if bad == 0 or bad <= PADDING_TOLERANCE * checked:
+        return
+    slots = 4 * width
+    items = "samples" if what == "variant" else "variants"
+    kind = Path(listing).suffix or "listing"
+    raise BedPaddingError(
+        f".bed file {str(bed)!r}: the unused padding bits at the end of {bad} of the "
+        f"{checked} {what} records checked are not zero, but PLINK and bed-reader write "
+        f"zeros there. The {kind} file {str(listing)!r} most likely does not list the "
+        f"{items} the .bed was written for: it lists {record_length}, and records of this "
+        f"size hold {slots - 3} to {slots} (a row lost or added keeps the .bed's size, and "
+        f"every later {items[:-1]} would be misaligned); or the .bed's mode byte is wrong. "
+        f"Use the {kind} written with this .bed; if the .bed comes from a tool that leaves "
+        "garbage in the padding, turn the check off (--ignore-bed-padding, or "
+        "PlinkGenotypes(..., check_padding=False))"
+    )
+
 
 _FAM_COLUMNS = ["FID", "IID", "father", "mother", "sex", "phenotype"]
 _BIM_COLUMNS = ["chrom", "variant_id", "cm", "pos", "allele_1", "allele_2"]
@@ -126,14 +262,22 @@ class PlinkGenotypes:
         Whichever is counted is reported as ``effect_allele``.
     num_threads : int, optional
         Threads bed-reader may use for decoding (its default when ``None``).
+    check_padding : bool, default True
+        Refuse a ``.bed`` whose records end in non-zero padding bits (the ``.fam`` does not
+        match it; see the module notes). Turn off only for ``.bed`` files from a writer
+        that leaves garbage there.
 
     Raises
     ------
     InputFileNotFoundError
         (a :class:`ValueError` and :class:`FileNotFoundError`) naming the missing file and
         the prefix.
+    BedPaddingError
+        (a :class:`ValueError`) if the padding bits of the ``.bed`` are not zero (checked on
+        the first variants here, and on every block read).
     ValueError
-        If the ``.bim``/``.fam`` files are malformed or the ``.bed`` size does not match them.
+        If the ``.bim``/``.fam`` files are malformed or empty, or the ``.bed`` size does not
+        match them.
 
     Notes
     -----
@@ -156,7 +300,12 @@ class PlinkGenotypes:
     """
 
     def __init__(
-        self, prefix: PathLike, *, count_A1: bool = True, num_threads: int | None = None
+        self,
+        prefix: PathLike,
+        *,
+        count_A1: bool = True,
+        num_threads: int | None = None,
+        check_padding: bool = True,
     ) -> None:
         self.prefix = _strip_suffix(prefix)
         paths = {ext: self.prefix.with_name(self.prefix.name + "." + ext) for ext in _EXTS}
@@ -169,6 +318,7 @@ class PlinkGenotypes:
             )
         self.bed_path, self.bim_path, self.fam_path = paths["bed"], paths["bim"], paths["fam"]
         self.count_A1 = bool(count_A1)
+        self.check_padding = bool(check_padding)
 
         fam = _read_plink_text(self.fam_path, _FAM_COLUMNS, ".fam", extra_columns=True)
         bim = _read_plink_text(self.bim_path, _BIM_COLUMNS, ".bim")
@@ -217,6 +367,35 @@ class PlinkGenotypes:
                 f".bed file {str(self.bed_path)!r} has {size} bytes, but {n} samples (.fam) and "
                 f"{m} variants (.bim) need {expected}; the three files do not belong together"
             )
+        for count, what, path in ((n, "samples", self.fam_path), (m, "variants", self.bim_path)):
+            if count == 0:
+                raise ValueError(
+                    f"PLINK fileset {str(self.prefix)!r} holds no {what} (its "
+                    f"{path.suffix} file {str(path)!r} is empty): nothing to analyse"
+                )
+        self._variant_major = variant_major
+        if not variant_major:
+            logger.warning(
+                ".bed file %r is sample-major (mode byte 0), a layout PLINK has not written "
+                "since version 1.0; if a current tool wrote it, its mode byte is wrong and "
+                "every genotype would be misread: check it, or convert it with plink --bfile "
+                "%s --make-bed",
+                str(self.bed_path),
+                str(self.prefix),
+            )
+        if self.check_padding:
+            if variant_major:
+                check_bed_padding(
+                    self.bed_path, slice(0, min(m, PADDING_CHECK_OPEN)), n, str(self.fam_path)
+                )
+            else:
+                check_bed_padding(
+                    self.bed_path,
+                    slice(0, min(n, PADDING_CHECK_OPEN)),
+                    m,
+                    str(self.bim_path),
+                    what="sample",
+                )
         self._bed = open_bed(
             self.bed_path,
             iid_count=n,
@@ -331,8 +510,15 @@ class PlinkGenotypes:
         return self._read(rows, cols)
 
     def _read(
-        self, rows: NDArray[np.intp] | slice, cols: NDArray[np.intp] | slice
-    ) -> NDArray[np.float64]:
+        self,
+        rows: NDArray[np.intp] | slice,
+        cols: NDArray[np.intp] | slice,
+        dtype: str = "float64",
+    ) -> NDArray[Any]:
+        if self.check_padding and self._variant_major:
+            check_bed_padding(self.bed_path, cols, self.nsamples, str(self.fam_path))
+        if dtype == "int8":
+            return _read_counts(self._bed, rows, cols)
         return _read_dosages(self._bed, rows, cols)
 
     def slice_variants(
@@ -406,6 +592,7 @@ class PlinkGenotypes:
             stop=int(stop),
             count_A1=self.count_A1,
             num_threads=num_threads,
+            check_padding=self.check_padding and self._variant_major,
             variants=chosen,
         )
 
@@ -414,6 +601,8 @@ class PlinkGenotypes:
         block_size: int = 1000,
         sample_index: IndexLike = None,
         variant_index: IndexLike = None,
+        *,
+        dtype: str = "float64",
     ) -> Iterator[GenotypeBlock]:
         """Yield dosages in blocks of at most ``block_size`` variants.
 
@@ -428,29 +617,43 @@ class PlinkGenotypes:
             :attr:`AlignedSamples.genotype_index <kronlmm.io.AlignedSamples.genotype_index>`.
         variant_index : slice, int array, bool mask or None
             Restrict to these variants (kept in the order given); ``None`` means all.
+        dtype : {"float64", "int8"}, default "float64"
+            ``"int8"``: one-byte counts (0, 1, 2), ``-127`` for a missing call — an eighth of
+            the memory, and quicker to decode.
 
         Yields
         ------
         GenotypeBlock
             ``(variants, dosage)``: the block's rows of :attr:`variants` (index = variant
-            position) and a ``float64`` array ``(n_selected_samples, block)``, ``NaN`` for
-            missing calls.
+            position) and an array ``(n_selected_samples, block)`` in Fortran order:
+            ``float64`` with ``NaN`` for missing calls, or ``int8`` counts.
+
+        Examples
+        --------
+        >>> from kronlmm.data import example_paths
+        >>> from kronlmm.io import PlinkGenotypes
+        >>> geno = PlinkGenotypes(example_paths().prefix)
+        >>> _, counts = next(geno.iter_blocks(100, dtype="int8"))
+        >>> counts.dtype, sorted(set(counts.ravel().tolist()) - {0, 1, 2})
+        (dtype('int8'), [-127])
         """
         if isinstance(block_size, bool) or not isinstance(block_size, int | np.integer):
             raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
         if block_size < 1:
             raise ValueError(f"block_size must be a positive integer, got {block_size}")
+        if dtype not in ("float64", "int8"):
+            raise ValueError(f"dtype must be 'float64' or 'int8', got {dtype!r}")
         rows = self._sample_positions(sample_index)
         cols = _positions(variant_index, self.nvariants, "variant_index")
         if isinstance(cols, slice):
             start, stop, _ = cols.indices(self.nvariants)
             for b in range(start, stop, block_size):
                 e = min(b + block_size, stop)
-                yield GenotypeBlock(self._variants.iloc[b:e], self._read(rows, slice(b, e)))
+                yield GenotypeBlock(self._variants.iloc[b:e], self._read(rows, slice(b, e), dtype))
         else:
             for b in range(0, len(cols), block_size):
                 sel = cols[b : b + block_size]
-                yield GenotypeBlock(self._variants.iloc[sel], self._read(rows, sel))
+                yield GenotypeBlock(self._variants.iloc[sel], self._read(rows, sel, dtype))
 
 
 _EXTS = ("bed", "bim", "fam")
@@ -463,6 +666,14 @@ def _read_dosages(
     dosages, samples × variants (Fortran order), NaN for missing calls."""
     out = bed.read(index=(rows, cols), dtype="float64", order="F")
     return np.asarray(out, dtype=np.float64)
+
+
+def _read_counts(
+    bed: Any, rows: NDArray[np.intp] | slice, cols: NDArray[np.intp] | slice
+) -> NDArray[np.int8]:
+    """Decode like :func:`_read_dosages`, as one-byte counts (``-127`` = missing)."""
+    out = bed.read(index=(rows, cols), dtype="int8", order="F")
+    return np.asarray(out, dtype=np.int8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -489,6 +700,9 @@ class PlinkSlice:
         Count allele 1 (the ``.bim``'s 5th column), as :class:`PlinkGenotypes` does.
     num_threads : int or None, default 1
         Threads bed-reader may use (``None``: all cores).
+    check_padding : bool, default True
+        Refuse the slice if the padding bits of its variants' records are not zero (see
+        :class:`PlinkGenotypes`); a variant-major ``.bed`` is assumed.
     variants : numpy.ndarray of int or None
         Only these (increasing) positions of ``start:stop``; ``None``: the whole range.
 
@@ -516,10 +730,49 @@ class PlinkSlice:
     stop: int
     count_A1: bool = True
     num_threads: int | None = 1
+    check_padding: bool = True
     variants: NDArray[np.intp] | None = None
 
     def __len__(self) -> int:
         return self.stop - self.start if self.variants is None else int(self.variants.size)
+
+    def fingerprint(self) -> str:
+        """A hash of what the slice reads: the ``.bed`` bytes of its variant range, the
+        counts, the samples read, the variants chosen within the range (e.g. by QC filters)
+        and the counted allele (for checkpoints: a stored block is reused only if its source
+        did not change).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronlmm.data import example_paths
+        >>> from kronlmm.io import PlinkGenotypes
+        >>> geno = PlinkGenotypes(example_paths().prefix)
+        >>> first = geno.slice_variants(0, 10).fingerprint()
+        >>> first == geno.slice_variants(0, 10).fingerprint()
+        True
+        >>> first == geno.slice_variants(1, 11).fingerprint()
+        False
+        """
+        width = math.ceil(self.n_samples / 4)
+        digest = hashlib.sha256()
+        digest.update(
+            repr((self.n_samples, self.n_variants, self.start, self.stop, self.count_A1)).encode()
+        )
+        digest.update(np.ascontiguousarray(self.sample_index, dtype=np.int64).tobytes())
+        if self.variants is not None:
+            digest.update(b"variants")
+            digest.update(np.ascontiguousarray(self.variants, dtype=np.int64).tobytes())
+        with open(self.bed, "rb") as fh:
+            fh.seek(3 + self.start * width)
+            remaining = (self.stop - self.start) * width
+            while remaining > 0:
+                piece = fh.read(min(remaining, 1 << 22))
+                if not piece:
+                    break
+                digest.update(piece)
+                remaining -= len(piece)
+        return digest.hexdigest()[:32]
 
     def read(self) -> NDArray[np.float64]:
         """Dosages of variants ``start:stop`` (or of :attr:`variants`) for the samples of
@@ -527,6 +780,9 @@ class PlinkSlice:
         cols: NDArray[np.intp] | slice = (
             slice(self.start, self.stop) if self.variants is None else np.asarray(self.variants)
         )
+        if self.check_padding:
+            fam = str(Path(self.bed).with_suffix(".fam"))
+            check_bed_padding(self.bed, cols, self.n_samples, fam)
         with open_bed(
             self.bed,
             iid_count=self.n_samples,

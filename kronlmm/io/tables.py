@@ -2,10 +2,12 @@
 
 File format
 -----------
-A delimited text file with a header row. The separator is sniffed from the first non-empty
-line: a tab means tab-separated, otherwise a comma means CSV, otherwise runs of whitespace
-(PLINK style). The ``FID`` and ``IID`` headers are recognised in any letter case and with
-PLINK 2's ``#`` (``#FID``, ``#IID``, ``iid``, ``Iid``).
+A delimited text file with a header row, UTF-8, plain or gzipped (read transparently; binary
+files and other encodings are refused by name, see :mod:`kronlmm.io.text_files`). The
+separator is sniffed from the first non-empty line: a tab means tab-separated, otherwise a
+comma means CSV, otherwise runs of whitespace (PLINK style). The ``FID`` and ``IID`` headers
+are recognised in any letter case and with PLINK 2's ``#`` (``#FID``, ``#IID``, ``iid``,
+``Iid``).
 
 Sample-ID rule
 --------------
@@ -43,6 +45,7 @@ from ._common import (
     format_ids,
     sniff_separator,
 )
+from .text_files import not_utf8_error, text_compression
 
 __all__ = ["read_table", "FamilyIDs", "MISSING_TOKENS", "table_from_strings", "canonical_header"]
 
@@ -160,9 +163,11 @@ def read_table(
 
 
 # --------------------------------------------------------------------------- internals
-def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
-    """Read every cell as ``str``; the first row becomes the header."""
-    sep = sniff_separator(path) if sep is None else sep
+def _read_raw(path: Path, sep: str | None, what: str = "table") -> pd.DataFrame:
+    """Read every cell as ``str``; the first row becomes the header. Gzipped files are read
+    transparently; binary and non-UTF-8 files are refused (:mod:`kronlmm.io.text_files`)."""
+    compression = text_compression(path, what)
+    sep = sniff_separator(path, what) if sep is None else sep
     try:
         raw = pd.read_csv(
             path,
@@ -173,7 +178,10 @@ def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
             na_filter=False,
             skip_blank_lines=True,
             encoding="utf-8-sig",
+            compression=compression,
         )
+    except UnicodeDecodeError:
+        raise not_utf8_error(path, what) from None
     except pd.errors.EmptyDataError:
         raise ValueError(f"table {str(path)!r} is empty") from None
     except pd.errors.ParserError as err:

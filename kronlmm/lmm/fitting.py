@@ -146,8 +146,8 @@ class Kron2SumFitter:
                 z = snapped[0]
                 if used < maxiter:
                     continue
-            if res.success or used >= maxiter:
-                break
+            if res.success or used >= maxiter or res.nit == 0:
+                break  # nit == 0: L-BFGS-B stopped where it started (an abnormal line search)
         if polish:
             z, nf = newton_polish(self.objective, z, self.bounds)
             self.nfev += nf

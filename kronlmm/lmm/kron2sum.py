@@ -287,7 +287,12 @@ class Kron2Sum:
         if self._proj.k and g_norm != 0:
             self._cov.C0.L = np.ones((p, r)) / g_norm  # type: ignore[attr-defined]
         L1 = np.tril(np.ones((p, p)))
-        self._cov.C1.set_value(L1 @ L1.T + GLIMIX_EPSILON * np.eye(p), name="C1")
+        C1 = L1 @ L1.T + GLIMIX_EPSILON * np.eye(p)
+        try:
+            self._cov.C1.set_value(C1, name="C1")
+        except ValueError:  # a trait of large scale: its C₁ floor is above glimix-core's ε
+            floor = np.asarray(getattr(self._cov.C1, "floor", 0.0), dtype=float)
+            self._cov.C1.set_value(C1 + np.diag(np.broadcast_to(floor, (p,))), name="C1")
 
     @property
     def name(self) -> str | None:

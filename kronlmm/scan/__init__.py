@@ -4,8 +4,9 @@ Both fix the variance components at a fitted null, re-profile the scale, and tes
 candidates in blocks with matrix products (:func:`~kronlmm.scan.block_scan.scan_block`
 is the pure kernel: one block + the null terms → a :class:`ScanResult`).
 :func:`scan_blocks` is the one loop over candidate blocks, run by an execution strategy
-(:class:`SerialExecution` here; Dask and checkpoints in :mod:`kronlmm.gwas`). This layer
-scans in-memory arrays and knows nothing of Dask or files.
+(:class:`ThreadedExecution`, the default, and :class:`SerialExecution` here; Dask and
+checkpoints in :mod:`kronlmm.gwas`). This layer scans in-memory arrays and knows nothing
+of Dask or files.
 """
 
 from .block_scan import TESTS, TestPlan, make_plan, scan_block
@@ -13,6 +14,7 @@ from .blocks import (
     CandidateBlock,
     Execution,
     SerialExecution,
+    ThreadedExecution,
     array_blocks,
     scan_blocks,
     scan_candidate_block,
@@ -20,6 +22,7 @@ from .blocks import (
 from .fast_scanner import FastScanner
 from .kron_scanner import KronFastScanner
 from .result import ScanResult
+from .threads import blas_threads, single_blas_thread
 
 __all__ = [
     "CandidateBlock",
@@ -29,10 +32,13 @@ __all__ = [
     "ScanResult",
     "SerialExecution",
     "TestPlan",
+    "ThreadedExecution",
     "array_blocks",
+    "blas_threads",
     "make_plan",
     "scan_block",
     "scan_blocks",
     "scan_candidate_block",
+    "single_blas_thread",
     "TESTS",
 ]

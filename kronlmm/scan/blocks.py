@@ -9,6 +9,12 @@ results by block, reports progress and concatenates them in block order. The str
 decides only *where* a block is computed, never what is computed, so every strategy gives
 the in-memory results.
 
+The default strategy, :class:`ThreadedExecution`, uses every core by computing as many
+blocks at once as BLAS has threads, each block with one BLAS thread (see
+:mod:`kronlmm.scan.threads` for why not threads inside a block). Each block is computed by
+the same sequence of single-threaded operations whatever the number of threads, so the
+results do not depend on it.
+
 This layer knows nothing of Dask or files: a block's ``data`` is an array (a NumPy array,
 or anything :func:`numpy.asarray` turns into one) or a reader with a ``read()`` method.
 Candidate sources (PLINK files, Dask arrays) and the Dask and checkpoint strategies are in
@@ -18,7 +24,8 @@ Candidate sources (PLINK files, Dask arrays) and the Dask and checkpoint strateg
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,12 +36,14 @@ from ..core.progress import Progress, progress_reporter
 from .block_scan import TestPlan, scan_block
 from .kernel import NullModel
 from .result import ScanResult
+from .threads import blas_threads, single_blas_thread
 
 __all__ = [
     "CandidateBlock",
     "Execution",
     "SerialExecution",
     "Task",
+    "ThreadedExecution",
     "array_blocks",
     "scan_blocks",
     "scan_candidate_block",
@@ -188,8 +197,9 @@ class Execution(Protocol):
 class SerialExecution:
     """Compute the blocks one after the other, in this process, in order.
 
-    BLAS uses its own threads inside each block. This is what
-    :meth:`kronlmm.scan.KronFastScanner.scan_variants` does.
+    BLAS uses its own threads inside each block, as set by the caller (many threads make
+    the small per-candidate products slow: :class:`ThreadedExecution` is the fast way to
+    use every core, and ``ThreadedExecution(workers=1)`` the fast way to use one).
 
     Examples
     --------
@@ -213,6 +223,97 @@ class SerialExecution:
 
     def __repr__(self) -> str:
         return "SerialExecution()"
+
+
+class ThreadedExecution:
+    """Compute several blocks at once on threads of this process, one BLAS thread each.
+
+    What :meth:`kronlmm.scan.KronFastScanner.scan_variants` and the scan driver do by
+    default. While the blocks are computed every BLAS library is limited to one thread
+    (:func:`~kronlmm.scan.threads.single_blas_thread`); ``workers`` threads each take the
+    next block (reading it, e.g. a :class:`kronlmm.io.PlinkSlice`, then testing it), so
+    every core does large single-threaded matrix products and the reading of one block
+    overlaps the algebra of another. NumPy and BLAS release the GIL while they compute.
+    A block is computed by the same single-threaded operations whatever ``workers`` is,
+    so the results do not depend on it.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Blocks computed at once; default: the number of BLAS threads in effect when the
+        scan starts (:func:`~kronlmm.scan.threads.blas_threads`: every core unless limited
+        by ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` or threadpoolctl). With 1 the
+        blocks are computed in order in the calling thread.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.scan import KronFastScanner, SerialExecution, ThreadedExecution
+    >>> from kronlmm.scan import array_blocks, scan_blocks
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 100, 2
+    >>> Y, G = rng.standard_normal((n, p)), rng.standard_normal((n, 10))
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.1 * np.eye(p), np.eye(p))
+    >>> blocks = array_blocks(rng.binomial(2, 0.3, size=(n, 40)).astype(float), 8)
+    >>> null, plan = scanner.null, scanner.plan("any")
+    >>> two = scan_blocks(null, plan, blocks, execution=ThreadedExecution(workers=2))
+    >>> one = scan_blocks(null, plan, blocks, execution=ThreadedExecution(workers=1))
+    >>> bool(np.array_equal(two.chi2, one.chi2))
+    True
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1
+        ):
+            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+        self.workers = None if workers is None else int(workers)
+
+    def __call__(
+        self, task: Task, null: NullModel, plan: TestPlan, blocks: Sequence[CandidateBlock]
+    ) -> Iterable[tuple[CandidateBlock, ScanResult]]:
+        workers = self.workers if self.workers is not None else blas_threads()
+        return self._run(task, null, plan, list(blocks), max(1, min(workers, len(blocks))))
+
+    @staticmethod
+    def _run(
+        task: Task,
+        null: NullModel,
+        plan: TestPlan,
+        blocks: list[CandidateBlock],
+        workers: int,
+    ) -> Iterator[tuple[CandidateBlock, ScanResult]]:
+        with single_blas_thread():
+            if blas_threads() > 1:  # another live thread controls the BLAS limits
+                workers = 1  # (threadpoolctl ≥ 3.8): do not add threads to its threads
+            if workers == 1:
+                for block in blocks:
+                    yield block, task(null, plan, block)
+                return
+            # At most 2 blocks per worker in flight: enough to keep every worker busy,
+            # few enough that blocks read as they are computed stay few in memory.
+            pending: dict[Future[ScanResult], CandidateBlock] = {}
+            todo = iter(blocks)
+            with ThreadPoolExecutor(workers, thread_name_prefix="kronlmm-scan") as pool:
+                try:
+                    for block in todo:
+                        pending[pool.submit(task, null, plan, block)] = block
+                        if len(pending) >= 2 * workers:
+                            break
+                    while pending:
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            block = pending.pop(future)
+                            yield block, future.result()
+                            nxt = next(todo, None)
+                            if nxt is not None:
+                                pending[pool.submit(task, null, plan, nxt)] = nxt
+                finally:
+                    for future in pending:
+                        future.cancel()
+
+    def __repr__(self) -> str:
+        return f"ThreadedExecution(workers={self.workers})"
 
 
 def array_blocks(
@@ -291,7 +392,7 @@ def scan_blocks(
     blocks : sequence of CandidateBlock
         With indices ``0 … len(blocks) − 1``.
     execution : Execution, optional
-        Where the blocks are computed (default :class:`SerialExecution`).
+        Where the blocks are computed (default :class:`ThreadedExecution`: every core).
     task : Task, default :func:`scan_candidate_block`
         What is run on each block.
     progress : bool, "auto" or callable
@@ -334,19 +435,23 @@ def scan_blocks(
             f"block indices must be 0 … {len(blocks) - 1}, each once; got "
             f"{sorted(block.index for block in blocks)}"
         )
-    run = execution if execution is not None else SerialExecution()
+    run = execution if execution is not None else ThreadedExecution()
     sizes = [block.size for block in blocks]
     known = all(size is not None for size in sizes)
     total = sum(size or 0 for size in sizes) if known else len(blocks)
     report = progress_reporter(progress, total, unit=unit if known else "block")
     results: list[ScanResult | None] = [None] * len(blocks)
     done = 0
+    finished = run(task, null, plan, blocks)
     try:
-        for block, result in run(task, null, plan, blocks):
+        for block, result in finished:
             results[position[block.index]] = result
             done += (block.size or 0) if known else 1
             report(done)
     finally:
+        close = getattr(finished, "close", None)
+        if close is not None:  # a generator: stop its workers and lift its limits now
+            close()
         report(None)
     missing = [blocks[i].index for i, r in enumerate(results) if r is None]
     if missing:

@@ -13,10 +13,12 @@ the GLS estimate, the profiled log-likelihood is ``−½[N log 2π + log|K| + N 
 
 Everything is done in the whitened coordinates of the null (see
 :class:`kronlmm.core.whitening.WhitenedKron2Sum`). The only O(n) work per candidate is
-:func:`rotate_block`: ``UᵀG`` (2·n·k flops per column, the physical floor), plus ``XᵀG``,
-``YᵀG`` and ``GᵀG`` (O(n·(c + p)) per column). :func:`test_block` then costs
-O(k·p·(c + 3)) per candidate and solves the (a₁c₁ × a₁c₁) Schur complement systems of all
-candidates at once.
+:func:`rotate_block`: one matrix product ``[U, X, M_V, M_u]ᵀ G`` (2·n·(k + c + pc + p) flops
+per column; ``UᵀG`` alone, 2·n·k, is the physical floor) and ``GᵀG`` (O(n) per column);
+then O(k·p) per column for the candidate Gram terms. :func:`fit_block` then costs
+O(p·(c + 3)) per candidate and solves the (a₁c₁ × a₁c₁) Schur complement systems of all
+candidates at once. Both run with whatever BLAS threads the caller set: scans compute whole
+blocks on one thread each (:class:`kronlmm.scan.ThreadedExecution`).
 """
 
 from __future__ import annotations
@@ -42,11 +44,16 @@ class NullModel:
     Attributes
     ----------
     n, p : int
-    W : ndarray (n, k + c′ + p)
-        ``[U, Xq, Yᵤ]`` side by side, so that one matrix product ``WᵀG`` gives every
-        projection of a candidate block (views ``U``, ``X``, ``Y``). U: left singular
-        vectors of G; ``Xq``: orthonormal basis of span(X); ``Yᵤ``: Y in internal units minus
-        its least-squares fit on the null design.
+    W : ndarray (n, k + c′ + pc′ + 2p)
+        ``[U, Xq, M_V, M_u, Yᵤ]`` side by side, so that one matrix product
+        ``W[:, :k + c′ + pc′ + p]ᵀ G`` gives every projection of a candidate block that
+        :func:`rotate_block` needs (views ``U``, ``X``, ``Y``). U: left singular vectors of
+        G; ``Xq``: orthonormal basis of span(X); ``Yᵤ``: Y in internal units minus its
+        least-squares fit on the null design; ``M_V`` (n × pc′, column t·c′ + c) and
+        ``M_u`` (n × p): ``M_V = U (UX ∘ D⁻¹ₜ) + (1/λ₁ₜ) X⊥`` and
+        ``M_u = U (Yt ∘ D⁻¹) + (Yᵤ Lhᵀ − U Yt) diag(1/λ₁)``, with ``X⊥ = Xq − U UX`` the
+        part of X outside span(U), so that ``M_Vᵀg`` and ``M_uᵀg`` are the whitened cross
+        terms of a candidate g with X and Y (see :class:`RotatedBlock`).
     Lh, invD, il1 : ndarray (p, p), (k, p), (p,)
         Whitening of (C₀, C₁), ``1 / D`` and the whitened precision ``1/λ₁`` of the
         complement of U (see :mod:`kronlmm.core.whitening`).
@@ -108,6 +115,12 @@ class NullModel:
         """Yᵤ (n × p), a view into ``W``."""
         return self.W[:, self.W.shape[1] - self.p :]
 
+    @property
+    def projection(self) -> NDArray[np.float64]:
+        """``[U, Xq, M_V, M_u]`` (n × (k + c′ + pc′ + p)), a view into ``W``: what
+        :func:`rotate_block` multiplies every candidate block by."""
+        return self.W[:, : self.W.shape[1] - self.p]
+
     def profiled_lml(self, quad: NDArray[np.float64] | float) -> NDArray[np.float64]:
         """ML log-likelihood with the scale profiled, ``s = quad / N``."""
         N = self.N
@@ -148,15 +161,23 @@ class NullModel:
         fit = engine.evaluate(C0, C1)
         assert fit.Br is not None  # the full engine always profiles B
         d = proj.scaling.trait_sd
+        U, UX, invD, il1 = svd.U, proj.UX, 1.0 / wt.D, wt.inv_lam1
+        k, c = UX.shape
+        Yt = proj.UY @ wt.Lh.T
+        MV = U @ (UX[:, None, :] * invD[:, :, None]).reshape(k, p * c)
+        Mu = U @ (Yt * invD)
+        if k < n:  # the parts of X and Y outside span(U), whitened by 1/λ₁
+            MV += (il1[:, None] * (Xq - U @ UX)[:, None, :]).reshape(n, p * c)
+            Mu += (Yu @ wt.Lh.T - U @ Yt) * il1
         return cls(
             n=n,
             p=p,
-            W=np.ascontiguousarray(np.hstack([svd.U, Xq, Yu])),
+            W=np.ascontiguousarray(np.hstack([U, Xq, MV, Mu, Yu])),
             Lh=wt.Lh,
-            invD=1.0 / wt.D,
-            il1=wt.inv_lam1,
-            UX=proj.UX,
-            Yt=proj.UY @ wt.Lh.T,
+            invD=invD,
+            il1=il1,
+            UX=UX,
+            Yt=Yt,
             At0=wt.Lh @ proj.Aq,
             H00=fit.H,
             beta0=fit.Br.T.ravel(),
@@ -213,25 +234,21 @@ class RotatedBlock:
 def rotate_block(null: NullModel, G: NDArray[np.float64], c1: int = 1) -> RotatedBlock:
     """Reduce a finite candidate block ``G`` (n × m·c₁; candidate j = columns j·c₁…).
 
-    One matrix product ``[U, Xr, Y]ᵀ G`` (a single pass over G, 2·n·(k + c′ + p) flops
-    per column) gives ``UᵀG``, ``XrᵀG`` and ``YᵀG``; the rest is O(k·p·c′) per column.
+    One matrix product ``[U, Xq, M_V, M_u]ᵀ G`` (a single pass over G, 2·n·(k + c′ + pc′ +
+    p) flops per column; see :class:`NullModel`) gives ``UᵀG``, ``XqᵀG`` and the whitened
+    cross terms V and u; ``GᵀG`` is one more pass over G, the Gram terms W are O(k·p·c₁²)
+    per candidate.
     """
     n, q = G.shape
     m = q // c1
     k, c = null.UX.shape
     p = null.p
-    P = null.W.T @ G
-    Gt, XG, YG = P[:k], P[k : k + c], P[k + c :]
+    P = null.projection.T @ G
+    Gt, XG = P[:k], P[k : k + c]
+    V = P[k + c : k + c + p * c].reshape(p, c, m, c1)
+    u = P[k + c + p * c :].reshape(p, m, c1)
     full = k == n  # U spans ℝⁿ: nothing is orthogonal to it
     il1 = null.il1
-    Q = (null.UX[:, None, :] * null.invD[:, :, None]).reshape(k, p * c)
-    V = (Q.T @ Gt).reshape(p, c, m, c1)
-    u = ((null.Yt * null.invD).T @ Gt).reshape(p, m, c1)
-    if not full:
-        XGp = XG - null.UX.T @ Gt
-        YGpW = null.Lh @ YG - null.Yt.T @ Gt
-        V += il1[:, None, None, None] * XGp.reshape(1, c, m, c1)
-        u += il1[:, None, None] * YGpW.reshape(p, m, c1)
     if c1 == 1:
         GG = np.einsum("ij,ij->j", G, G)[:, None, None]
         np.square(Gt, out=Gt)  # Gt is not needed any more: square it in place
@@ -337,16 +354,29 @@ def impute_block(
         means = colsum / n
     if suspect.size == 0:
         return G, nmiss, means
-    sub = G[:, suspect]
-    if np.any(np.isinf(sub)):
-        j = int(suspect[np.flatnonzero(np.isinf(sub).any(axis=0))[0]])
-        raise ValueError(f"candidate column {j} contains an infinite value")
+    # Most columns of a genotype block usually have a missing call: then the whole block is
+    # imputed at once (fewer passes over it than picking the columns out and back).
+    whole = 2 * suspect.size > G.shape[1]
+    sub = G if whole else G[:, suspect]
     miss = np.isnan(sub)
-    nmiss[suspect] = miss.sum(axis=0)
-    nobs = n - nmiss[suspect]
-    sums = np.where(miss, 0.0, sub).sum(axis=0)
+    filled = np.where(miss, 0.0, sub)
+    sums = filled.sum(axis=0)
+    bad = ~np.isfinite(sums)  # NaN set to 0: only an infinite value is left to blame
+    if np.any(bad):
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"candidate column {j if whole else int(suspect[j])} contains an infinite value"
+        )
+    counts = miss.sum(axis=0)
+    nobs = n - counts
     sub_means = np.divide(sums, nobs, out=np.full_like(sums, np.nan), where=nobs > 0)
+    np.copyto(filled, np.nan_to_num(sub_means)[None, :], where=miss)
+    if whole:
+        nmiss[:] = counts
+        means[:] = np.where(np.isfinite(colsum), means, sub_means)
+        return filled, nmiss, means
+    nmiss[suspect] = counts
     means[suspect] = sub_means
     G = G.copy()
-    G[:, suspect] = np.where(miss, np.nan_to_num(sub_means)[None, :], sub)
+    G[:, suspect] = filled
     return G, nmiss, means

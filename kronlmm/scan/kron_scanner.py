@@ -15,6 +15,7 @@ from .block_scan import TestPlan, make_plan
 from .blocks import array_blocks, scan_blocks
 from .kernel import NullModel, degenerate_reason, fit_block, rotate_block
 from .result import ScanDict, ScanResult
+from .threads import blas_threads
 
 __all__ = ["KronFastScanner"]
 
@@ -292,5 +293,10 @@ class KronFastScanner:
             G = G[:, None]
         if G.ndim != 2 or G.shape[0] != null.n:
             raise ValueError(f"G has shape {G.shape}, expected ({null.n}, m)")
-        bs = block_size or default_block_size(null.n, null.U.shape[1], null.p)
-        return scan_blocks(null, plan, array_blocks(G, bs, ids), progress=progress)
+        if block_size is None:
+            # at least one block per BLAS thread, so that every core has one to compute
+            block_size = min(
+                default_block_size(null.n, null.U.shape[1], null.p),
+                max(1, -(-G.shape[1] // blas_threads())),
+            )
+        return scan_blocks(null, plan, array_blocks(G, block_size, ids), progress=progress)
