@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test glimix-suite lint docs bench bench-kron2sum bench-scan bench-distributed bench-features bench-features-lmm bench-pipeline peers clean
+.PHONY: run test test-fast glimix-suite lint docs bench bench-traits bench-kron2sum bench-scan bench-distributed bench-features bench-features-lmm bench-pipeline peers clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The quick lane while developing (under 90 s on 2 cores): everything but the tests marked
+# slow, sweep or peer, the command line's end-to-end subprocess runs and glimix-core's suite.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not sweep and not peer" --ignore=tests/glimix_suite \
+		--ignore=docs $(PYTEST_ARGS)
+
 # glimix-core's own tests run against kronlmm (tests/glimix_suite/README.md); part of
 # `make test` too, skipped where glimix-core is not installed.
 glimix-suite: $(STAMP)
@@ -39,8 +45,8 @@ docs: $(DOCS_STAMP)
 	$(PY) -m sphinx -E -W --keep-going -b html docs docs/_build/html
 
 lint: $(STAMP)
-	$(PY) -m ruff check kronlmm tests examples benchmarks docs/conf.py
-	$(PY) -m ruff format --check kronlmm tests examples benchmarks docs/conf.py
+	$(PY) -m ruff check kronlmm tests examples benchmarks docs/conf.py conftest.py
+	$(PY) -m ruff format --check kronlmm tests examples benchmarks docs/conf.py conftest.py
 	$(PY) -m mypy
 
 # Benchmarks print tables side by side with the peers (see benchmarks/README.md).
@@ -49,6 +55,10 @@ bench: bench-kron2sum bench-scan bench-distributed bench-features
 
 bench-kron2sum: $(STAMP)
 	$(PY) benchmarks/bench_kron2sum.py $(BENCH_ARGS)
+
+# Factor-analytic and diagonal trait covariances at p = 24 and p = 100 (n = 5000).
+bench-traits: $(STAMP)
+	$(PY) benchmarks/bench_trait_covariances.py $(BENCH_ARGS)
 
 bench-scan: $(STAMP) peers
 	$(PY) benchmarks/bench_scan.py $(BENCH_ARGS)

@@ -86,8 +86,13 @@ def test_kinship_passed_as_factor_warns_and_points_to_from_kinship(rng):
     Y = rng.standard_normal((n, p))
     with pytest.warns(UserWarning, match=r"symmetric n × n matrix.*from_kinship"):
         squared = Kron2Sum(Y, None, None, K)
-    # what the warning says: K as G is a model of K², not of K
-    assert squared.lml() == pytest.approx(Kron2Sum.from_kinship(Y, None, None, K @ K).lml())
+    # what the warning says: K as G is a model of K², not of K (same C₀, C₁ → same lml)
+    of_square = Kron2Sum.from_kinship(Y, None, None, K @ K)
+    C0, C1 = np.array([[0.7, 0.2], [0.2, 0.4]]), np.array([[1.1, -0.3], [-0.3, 0.9]])
+    for model in (squared, of_square):
+        model.cov.C0.set_value(C0)
+        model.cov.C1.set_value(C1)
+    assert squared.lml() == pytest.approx(of_square.lml(), rel=1e-10)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # neither the right call nor a non-symmetric factor
         Kron2Sum.from_kinship(Y, None, None, K)

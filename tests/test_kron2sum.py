@@ -182,7 +182,11 @@ def _build(rng, spec, restricted):
         "empty": lambda: np.zeros((n, 0)),
     }[spec["G"]]()
     Y = rng.standard_normal((n, p)) + X @ rng.standard_normal((c, p))
-    model = Kron2Sum(Y, A, X, G, rank=spec["rank"], restricted=restricted)
+    if spec["X"] == "deficient":  # glimix-core's warning, kept (B is the minimum-norm one)
+        with pytest.warns(UserWarning, match=r"X is not full column rank: rank\(X\) = 2 < c = 3"):
+            model = Kron2Sum(Y, A, X, G, rank=spec["rank"], restricted=restricted)
+    else:
+        model = Kron2Sum(Y, A, X, G, rank=spec["rank"], restricted=restricted)
     return model, Y, A, X, G
 
 
@@ -737,10 +741,13 @@ def test_restarts_never_lower_lml(seed, restricted):
         model = Kron2Sum(Y, np.eye(p), X, G, rank=p, restricted=restricted)
         res = model.fit(verbose=False, restarts=restarts)
         assert len(res.starts) == restarts + 1
-        assert res.lml == max(res.starts)
+        # the best start is Newton-polished afterwards: never lower, at most rounding apart
+        tol = 1e-10 * abs(res.lml)
+        assert res.lml >= max(res.starts) - tol
+        assert res.lml - max(res.starts) < 1e-6
         lmls[restarts] = model.lml()
-    assert lmls[1] >= lmls[0]
-    assert lmls[3] >= lmls[0]
+    assert lmls[1] >= lmls[0] - 1e-10 * abs(lmls[0])
+    assert lmls[3] >= lmls[0] - 1e-10 * abs(lmls[0])
 
 
 @pytest.mark.parametrize("restricted", [False, True], ids=["ML", "REML"])

@@ -484,7 +484,8 @@ def write_plink_rel(
     ...     path = write_plink_rel(os.path.join(tmp, "k.rel.bin"), ["a", "b"],
     ...                            [[1, 0.5], [0.5, 1]], fids=["f", "f"])
     ...     size = path.stat().st_size  # 4 float64 values
-    ...     ids = open(os.path.join(tmp, "k.rel.id")).read().split()
+    ...     with open(os.path.join(tmp, "k.rel.id")) as fh:
+    ...         ids = fh.read().split()
     >>> size, ids
     (32, ['#FID', 'IID', 'f', 'a', 'f', 'b'])
     """

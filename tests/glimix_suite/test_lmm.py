@@ -113,7 +113,8 @@ def test_lmm_public_attrs():
     # DEVIATION (kronlmm): extra public methods and properties. glimix-core's interface is
     # all there; kronlmm adds the ones below (docs/migrating.rst lists them), so the exact
     # interface asserted is glimix-core's plus these.
-    callables += ["flat_bounds", "flat_gradient", "free_parameters", "from_G", "get_flat"]
+    callables += ["flat_bounds", "flat_gradient", "free_parameters", "from_G", "from_kinship"]
+    callables += ["get_flat"]
     callables += ["gradient_aliases", "isfixed", "null_terms", "parameters", "set_flat"]
     properties += ["ml_projected", "nparams", "restricted", "version"]
     assert_interface(LMM, callables, properties)
