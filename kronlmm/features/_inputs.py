@@ -73,10 +73,12 @@ def as_expression(
     come along.
     """
     if is_anndata(data):
+        # (newer anndata lists .X as a layer named None)
+        layer_names = sorted(str(k) for k in data.layers.keys() if k is not None)
         if layer is not None and layer not in data.layers:
             raise ValueError(
-                f"layer={layer!r} is not a layer of the AnnData (layers: "
-                f"{sorted(data.layers.keys())}); pass one of those or layer=None for .X"
+                f"layer={layer!r} is not a layer of the AnnData (layers: {layer_names}); pass "
+                "one of those or layer=None for .X"
             )
         matrix = data.layers[layer] if layer is not None else data.X
         if matrix is None:
@@ -90,7 +92,7 @@ def as_expression(
             if weights_layer not in data.layers:
                 raise ValueError(
                     f"weights_layer={weights_layer!r} is not a layer of the AnnData "
-                    f"(layers: {sorted(data.layers.keys())})"
+                    f"(layers: {layer_names})"
                 )
             weights = np.ascontiguousarray(_dense(data.layers[weights_layer]).T)
         return ExpressionData(

@@ -61,9 +61,10 @@ def resolve_response(Y: Any, layer: str | None) -> Response:
             matrix = Y.X
         else:
             if layer not in Y.layers:
+                names = sorted(str(k) for k in Y.layers.keys() if k is not None)
                 raise ValueError(
                     f"layer={layer!r} is not a layer of the AnnData object; its layers are "
-                    f"{sorted(Y.layers.keys())} (layer=None uses adata.X)"
+                    f"{names} (layer=None uses adata.X)"
                 )
             matrix = Y.layers[layer]
         if matrix is None:
