@@ -15,44 +15,58 @@ it is never below glimix-core's rank-1 fit.
 
 from __future__ import annotations
 
-import warnings
+import multiprocessing
 
 import numpy as np
 import pytest
-from reference.fit_sweep import problem, read_reference  # tests/ is on sys.path
-
-from kronlmm.lmm import Kron2Sum
+from reference.fit_sweep import default_fit, problem, read_reference  # tests/ is on sys.path
 
 
-def _fit(seed: int) -> tuple[float, str]:
-    prob = problem(seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = Kron2Sum(prob["Y"], prob["A"], prob["X"], prob["G"], rank=prob["rank"],
-                         restricted=prob["restricted"])  # fmt: skip
-        res = model.fit(verbose=False)
-    return model.lml(), res.message
+def _glimix_reml_offset(prob: dict) -> float:
+    """glimix-core's REML log-likelihood minus the REML density (kronlmm's and
+    ``kronlmm.testing.dense_reml_lml``'s): glimix-core's constant counts p·c fixed effects,
+    also when the trait design A has fewer than p columns (docs/migrating.rst)."""
+    if not prob["restricted"]:
+        return 0.0
+    p, c = prob["Y"].shape[1], prob["X"].shape[1]
+    rank = np.linalg.matrix_rank(prob["A"]) * np.linalg.matrix_rank(prob["X"])
+    return (p * c - rank) * 0.5 * np.log(2 * np.pi)
 
 
 @pytest.mark.sweep
 def test_default_fit_reaches_the_reference_optimum():
-    ROWS = read_reference()
-    assert len(ROWS) >= 500
-    below, glimix_below = [], []
-    for row in ROWS:
-        seed = int(row["seed"])
-        lml, message = _fit(seed)  # never raises: an exception fails the test here
+    rows = read_reference()
+    assert len(rows) >= 500
+    below, glimix_below, glimix_compared, unbounded = [], [], 0, 0
+    seeds = [int(row["seed"]) for row in rows]
+    # the fits are independent: one process per core ("spawn": no fork of a threaded BLAS);
+    # an exception in any fit fails the test here
+    with multiprocessing.get_context("spawn").Pool(min(2, multiprocessing.cpu_count())) as pool:
+        fits = pool.map(default_fit, seeds, chunksize=5)
+    for row, seed, (lml, message, projected) in zip(rows, seeds, fits, strict=True):
         ref = float(row["reference_lml"])
         assert np.isfinite(lml), (seed, message)
         if lml < ref - 1e-6 * max(1.0, abs(ref)):
             below.append((seed, row["n"], row["p"], row["rank"], lml, ref, message))
         if row["glimix_lml"]:
             g = float(row["glimix_lml"])
-            if np.isfinite(g) and lml < g - 1e-6 * max(1.0, abs(g)):
-                glimix_below.append((seed, lml, g))
-    assert not glimix_below, glimix_below
-    share = 1 - len(below) / len(ROWS)
-    print(f"\nwithin 1e-6 of the 20-start reference in {share:.1%} of {len(ROWS)} problems")
+            if projected:
+                # The full-data ML likelihood has no maximum here (directions of X in the null
+                # space of GGᵀ); kronlmm maximises it on the data without those directions
+                # (docs/model.rst), glimix-core climbs it until its ε stops it: the two
+                # values measure different densities and are not compared.
+                unbounded += 1
+            elif np.isfinite(g):
+                g -= _glimix_reml_offset(problem(seed))
+                glimix_compared += 1
+                if lml < g - 1e-6 * max(1.0, abs(g)):
+                    glimix_below.append((seed, lml, g))
+    share = 1 - len(below) / len(rows)
+    print(f"\nwithin 1e-6 of the 20-start reference in {share:.1%} of {len(rows)} problems")
     for item in below:
         print("  below the reference:", item)
+    print(f"never below glimix-core's rank-1 fit: {glimix_compared} problems compared, "
+          f"{unbounded} with an unbounded full-data ML likelihood not compared")  # fmt: skip
+    assert glimix_compared >= 50
+    assert not glimix_below, glimix_below
     assert share >= 0.995, below

@@ -14,7 +14,7 @@ from ..core.optimize import (
     newton_polish,
     projected_gradient,
 )
-from .starts import moment_start, share_start
+from .starts import moment_start, random_starts, share_start
 
 if TYPE_CHECKING:
     from .kron2sum import Kron2Sum
@@ -32,6 +32,13 @@ ESCAPE_STEPS = (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 MAX_ESCAPES = 4
 #: L-BFGS-B iterations between checks for a boundary optimum (see Kron2SumFitter.snap).
 ROUND_ITER = 150
+#: Models of at most this many free parameters get 3 variance-share starts by default (else 1).
+SMALL_NPARAMS = 60
+#: Tiny data sets (at most this many samples; their likelihood has several local maxima in
+#: the 500-problem sweep of tests/test_fit_sweep.py, larger ones had none) of small models
+#: also get :data:`RANDOM_STARTS` seeded random starts by default; each start costs little.
+TINY_N = 50
+RANDOM_STARTS = 4
 
 
 class Kron2SumFitter:
@@ -115,10 +122,16 @@ class Kron2SumFitter:
         else:
             m._set_unit(*moment_start(m._proj))
             out.append(self.get_z())
+        randoms = 0
         if restarts is None:
-            restarts = 3 if m._cov.nparams <= 60 else 1
+            small = m._cov.nparams <= SMALL_NPARAMS
+            restarts = 3 if small else 1
+            randoms = RANDOM_STARTS if small and m.nsamples <= TINY_N else 0
         for h in np.linspace(0, 1, restarts + 2)[1:-1]:
             m._set_unit(*share_start(m._proj, float(h)))
+            out.append(self.get_z())
+        for C0u, C1u in random_starts(m._proj, randoms):
+            m._set_unit(C0u, C1u)
             out.append(self.get_z())
         lo = np.array([b[0] for b in self.bounds])
         hi = np.array([b[1] for b in self.bounds])

@@ -268,7 +268,7 @@ class Kron2Sum:
                 stacklevel=3,
             )
         xrank = np.linalg.matrix_rank(X)
-        if xrank < X.shape[1]:
+        if 0 < xrank < X.shape[1]:  # rank 0 is refused (the mean design has rank 0)
             warnings.warn(
                 f"X is not full column rank: rank(X) = {xrank} < c = {X.shape[1]}; B is "
                 "reported as the minimum-norm solution",
@@ -470,15 +470,20 @@ class Kron2Sum:
 
     # ---- starting values ---------------------------------------------------------------
     def _set_unit(self, C0u: NDArray[np.float64], C1u: NDArray[np.float64]) -> None:
-        """Set C₀, C₁ from values in the internal units (as far as their models allow)."""
-        C0, C1 = self._proj.scaling.from_unit(C0u, C1u)
+        """Set C₀, C₁ from values in the internal units (as far as their models allow).
+
+        C₁'s eigenvalues are raised to at least 1e-6 (internal units: trait variances) above
+        its floor, so that a start is strictly inside the cone (a start exactly on the floor
+        could not be represented by C₁'s factor).
+        """
+        C0, C1 = self._proj.scaling.from_unit(C0u, psd_floor(C1u, 1e-6))
         if self._cov.C0.nparams:
             self._cov.C0.set_value(C0, name="C0")
         if self._cov.C1.nparams:
             floor = np.diag(
                 np.broadcast_to(np.asarray(getattr(self._cov.C1, "floor", 0.0)), (self.ntraits,))
             )
-            self._cov.C1.set_value(psd_floor(C1, 0.0) + floor, name="C1")
+            self._cov.C1.set_value(C1 + floor, name="C1")
 
     def set_start(self, C0: ArrayLike | None = None, C1: ArrayLike | None = None) -> None:
         """Set C₀ (PSD, represented as closely as its model allows) and/or C₁ (must exceed
@@ -514,7 +519,9 @@ class Kron2Sum:
            (``"current"``, set with :meth:`set_start`);
         2. ``restarts`` more starts that give the genetic term shares 1/(r+1), …, r/(r+1)
            of the residual covariance (default: 3 when the model has at most 60 free
-           parameters, else 1); each costs about one more fit, with no n-sized work;
+           parameters, else 1), and by default (``restarts=None``) four seeded random
+           starts for tiny data sets (n ≤ 50) of models of at most 60 free parameters;
+           each costs about one more fit, with no n-sized work;
         3. from the best optimum, escapes from the boundary of the covariance cone: where
            C₀ (or C₁) is singular and the likelihood increases along a direction of its
            null space (a positive directional derivative, the case in which a factor

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from ..core.projections import KronProjections
 
-__all__ = ["ols_residual_moments", "moment_start", "share_start", "psd_floor"]
+__all__ = ["ols_residual_moments", "moment_start", "share_start", "random_starts", "psd_floor"]
 
 
 def ols_residual_moments(
@@ -134,3 +134,38 @@ def share_start(proj: KronProjections, h: float) -> tuple[NDArray[np.float64], N
     return psd_floor(h * total / kappa, 0.01 * tvar * h / kappa), psd_floor(
         (1 - h) * total, 0.01 * tvar * (1 - h)
     )
+
+
+def random_starts(
+    proj: KronProjections, count: int, seed: int = 0
+) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """``count`` random starts (internal units), reproducible in ``seed``: a genetic share
+    h ~ U(0.1, 0.9) of the OLS residual variance, split between C₀ = h·W₀W₀ᵀ/(p·κ) and
+    C₁ = (1 − h)·W₁W₁ᵀ/p + 0.01·I with W₀, W₁ standard normal p × p (κ = mean of S²).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core import economic_svd
+    >>> from kronlmm.core.projections import KronProjections
+    >>> from kronlmm.lmm.starts import random_starts
+    >>> rng = np.random.default_rng(0)
+    >>> Y, G = rng.normal(size=(30, 2)), rng.normal(size=(30, 5))
+    >>> proj, _, _ = KronProjections.build(Y, np.eye(2), np.ones((30, 1)), economic_svd(G), False)
+    >>> starts = random_starts(proj, 2)
+    >>> len(starts), bool(np.all(np.linalg.eigvalsh(starts[0][1]) > 0))
+    (2, True)
+    """
+    _, _, total = ols_residual_moments(proj)
+    tvar = float(np.mean(np.diag(total)))
+    kappa = float(np.sum(proj.S2) / proj.n) if proj.k else 1.0
+    p = total.shape[0]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        h = float(rng.uniform(0.1, 0.9))
+        W0, W1 = rng.normal(size=(p, p)), rng.normal(size=(p, p))
+        C0 = h * tvar * (W0 @ W0.T) / (p * kappa)
+        C1 = (1 - h) * tvar * (W1 @ W1.T) / p + 0.01 * tvar * np.eye(p)
+        out.append((C0, C1))
+    return out

@@ -103,6 +103,19 @@ def reference_row(seed: int) -> dict:
     }  # fmt: skip
 
 
+def default_fit(seed: int) -> tuple[float, str, bool]:
+    """kronlmm's default fit of problem ``seed``: (lml, the fit's message, ml_projected)."""
+    from kronlmm.lmm import Kron2Sum
+
+    prob = problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Kron2Sum(prob["Y"], prob["A"], prob["X"], prob["G"], rank=prob["rank"],
+                         restricted=prob["restricted"])  # fmt: skip
+        res = model.fit(verbose=False)
+    return model.lml(), res.message, model.ml_projected
+
+
 def read_reference() -> list[dict]:
     """Rows of fit_sweep.csv."""
     with CSV.open() as fh:
