@@ -24,10 +24,13 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quick lane while developing (under 90 s on 2 cores): everything but the tests marked
-# slow, sweep or peer, the command line's end-to-end subprocess runs and glimix-core's suite.
+# slow, sweep or peer, glimix-core's suite, the narrative docs' examples and the end-to-end
+# files (command line in subprocesses, Dask clusters, example scripts, benchmark smoke test).
+FAST_IGNORE := tests/glimix_suite tests/test_cli_faults.py tests/test_distributed.py \
+	tests/test_examples.py tests/test_bench_pipeline.py tests/test_cli_inputs.py tests/test_genabel_example.py
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not sweep and not peer" --ignore=tests/glimix_suite \
-		--ignore=docs $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow and not sweep and not peer" tests kronlmm \
+		$(addprefix --ignore=,$(FAST_IGNORE)) $(PYTEST_ARGS)
 
 # glimix-core's own tests run against kronlmm (tests/glimix_suite/README.md); part of
 # `make test` too, skipped where glimix-core is not installed.

@@ -327,8 +327,9 @@ def print_report(results: list[CaseResult], args: argparse.Namespace, nthreads: 
     print()
     print(
         f"- per = fit: kronlmm time = constructor + fit(), median of {args.repeat} runs "
-        "(default fit: one moment-based start); glimix-core time = constructor + fit(), one "
-        "run in a child process (start-up and imports excluded)."
+        "(the default fit: a moment start and one variance-share start, "
+        "L-BFGS-B, Newton polish of the best, boundary escapes); glimix-core time = "
+        "constructor + fit(), one run in a child process (start-up and imports excluded)."
     )
     if any(res.eval_glimix is not None for res in results):
         print(

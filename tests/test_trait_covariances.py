@@ -153,6 +153,7 @@ def test_structured_fits_recover_truth_at_p20(kind):
     assert lml >= model.lml()
 
 
+@pytest.mark.slow
 def test_factor_analytic_p100_lml_matches_dense():
     """p = 100 traits with factor-analytic C₀ and C₁ (the many-trait case): at the fitted
     parameters of a small sample the likelihood equals the dense density."""

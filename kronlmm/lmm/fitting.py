@@ -32,11 +32,11 @@ ESCAPE_STEPS = (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 MAX_ESCAPES = 4
 #: L-BFGS-B iterations between checks for a boundary optimum (see Kron2SumFitter.snap).
 ROUND_ITER = 150
-#: Models of at most this many free parameters get 3 variance-share starts by default (else 1).
+#: By default a fit has a moment start and one variance-share start. Tiny data sets (at
+#: most TINY_N samples; their likelihoods have several local maxima in the 500-problem sweep
+#: of tests/test_fit_sweep.py, larger ones had none) of small models (at most SMALL_NPARAMS
+#: free parameters) get 3 variance-share starts and RANDOM_STARTS seeded random starts.
 SMALL_NPARAMS = 60
-#: Tiny data sets (at most this many samples; their likelihood has several local maxima in
-#: the 500-problem sweep of tests/test_fit_sweep.py, larger ones had none) of small models
-#: also get :data:`RANDOM_STARTS` seeded random starts by default; each start costs little.
 TINY_N = 50
 RANDOM_STARTS = 4
 
@@ -125,8 +125,9 @@ class Kron2SumFitter:
         randoms = 0
         if restarts is None:
             small = m._cov.nparams <= SMALL_NPARAMS
-            restarts = 3 if small else 1
-            randoms = RANDOM_STARTS if small and m.nsamples <= TINY_N else 0
+            tiny = small and m.nsamples <= TINY_N
+            restarts = 3 if tiny else 1
+            randoms = RANDOM_STARTS if tiny else 0
         for h in np.linspace(0, 1, restarts + 2)[1:-1]:
             m._set_unit(*share_start(m._proj, float(h)))
             out.append(self.get_z())

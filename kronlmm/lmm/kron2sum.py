@@ -518,10 +518,9 @@ class Kron2Sum:
         1. the start: a method-of-moments estimate (``"moments"``) or the current values
            (``"current"``, set with :meth:`set_start`);
         2. ``restarts`` more starts that give the genetic term shares 1/(r+1), …, r/(r+1)
-           of the residual covariance (default: 3 when the model has at most 60 free
-           parameters, else 1), and by default (``restarts=None``) four seeded random
-           starts for tiny data sets (n ≤ 50) of models of at most 60 free parameters;
-           each costs about one more fit, with no n-sized work;
+           of the residual covariance (default ``restarts=None``: 1, or, for tiny data
+           sets (n ≤ 50) of models of at most 60 free parameters, 3 plus four seeded
+           random starts); each costs about one more fit, with no n-sized work;
         3. from the best optimum, escapes from the boundary of the covariance cone: where
            C₀ (or C₁) is singular and the likelihood increases along a direction of its
            null space (a positive directional derivative, the case in which a factor

@@ -424,8 +424,8 @@ def scan_blocks(
     >>> seen = []
     >>> result = scan_blocks(scanner.null, scanner.plan("common"), array_blocks(dosages, 4),
     ...                      progress=lambda done, total: seen.append((done, total)))
-    >>> seen, result.chi2.shape
-    ([(4, 10), (8, 10), (10, 10)], (10,))
+    >>> len(seen), seen[-1], result.chi2.shape  # blocks finish in any order on several threads
+    (3, (10, 10), (10,))
     """
     if not blocks:
         raise ValueError("no candidate blocks to scan")
