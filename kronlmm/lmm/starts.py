@@ -60,6 +60,20 @@ def psd_floor(C: NDArray[np.float64], floor: float) -> NDArray[np.float64]:
     return out
 
 
+def _scales(total: NDArray[np.float64], proj: KronProjections) -> tuple[float, float]:
+    """(mean trait variance of the OLS residual covariance ``total``, κ = mean diagonal of
+    GGᵀ, 1 without a genetic term): the scales every start is measured in."""
+    tvar = float(np.mean(np.diag(total)))
+    kappa = float(np.sum(proj.S2) / proj.n) if proj.k else 1.0
+    return tvar, kappa
+
+
+def _residual_scale(proj: KronProjections) -> tuple[NDArray[np.float64], float, float]:
+    """The OLS residual covariance and its :func:`_scales`."""
+    _, _, total = ols_residual_moments(proj)
+    return (total, *_scales(total, proj))
+
+
 def moment_start(proj: KronProjections) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Method-of-moments start for (C₀, C₁), internal units.
 
@@ -86,9 +100,8 @@ def moment_start(proj: KronProjections) -> tuple[NDArray[np.float64], NDArray[np
     True
     """
     Rt, Rp, total = ols_residual_moments(proj)
-    n, k, S2 = proj.n, proj.k, proj.S2
-    tvar = float(np.mean(np.diag(total)))
-    kappa = float(np.sum(S2) / n) if k else 1.0  # average diagonal of GGᵀ
+    k, S2 = proj.k, proj.S2
+    tvar, kappa = _scales(total, proj)
     v0, v1 = 0.5 / kappa, 0.5
     C0 = 0.5 * total / kappa
     C1 = 0.5 * total
@@ -128,9 +141,7 @@ def share_start(proj: KronProjections, h: float) -> tuple[NDArray[np.float64], N
     >>> bool(np.allclose(C1, 3 * C0 * np.sum(proj.S2) / proj.n))
     True
     """
-    _, _, total = ols_residual_moments(proj)
-    tvar = float(np.mean(np.diag(total)))
-    kappa = float(np.sum(proj.S2) / proj.n) if proj.k else 1.0
+    total, tvar, kappa = _residual_scale(proj)
     return psd_floor(h * total / kappa, 0.01 * tvar * h / kappa), psd_floor(
         (1 - h) * total, 0.01 * tvar * (1 - h)
     )
@@ -156,9 +167,7 @@ def random_starts(
     >>> len(starts), bool(np.all(np.linalg.eigvalsh(starts[0][1]) > 0))
     (2, True)
     """
-    _, _, total = ols_residual_moments(proj)
-    tvar = float(np.mean(np.diag(total)))
-    kappa = float(np.sum(proj.S2) / proj.n) if proj.k else 1.0
+    total, tvar, kappa = _residual_scale(proj)
     p = total.shape[0]
     rng = np.random.default_rng(seed)
     out = []
