@@ -379,6 +379,7 @@ def run_peer(
     options: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     python: str | os.PathLike[str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> PeerOutcome:
     """Call ``module:function`` in a fresh Python process with a time limit.
 
@@ -392,6 +393,8 @@ def run_peer(
     ``python`` is the interpreter of the child (default: this one), e.g. a separate
     virtual environment holding a peer that must not be installed next to kronlmm; it
     needs NumPy, and the target module must import there (no kronlmm at its top level).
+    ``cwd`` is the child's working directory, which comes first on its ``sys.path`` (to
+    import another kronlmm source tree, run the child there).
     """
     with tempfile.TemporaryDirectory(prefix="kronlmm-bench-") as tmp:
         npz = os.path.join(tmp, "in.npz")
@@ -414,6 +417,7 @@ def run_peer(
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=cwd,
             start_new_session=True,
         )
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import warnings
@@ -128,6 +129,26 @@ def glimix_eval(Y, A, X, G, rank, restricted, **_: Any) -> dict[str, Any]:
     return {"setup": t1 - t0, "seconds": t2 - t1, "lml": lml, "C0": model.C0, "C1": model.C1}
 
 
+# ---- an earlier kronlmm (--baseline), run in a child process by _common.run_peer ----------
+def baseline_fit(Y, A, X, G, rank, restricted, repeat, **_: Any) -> dict[str, Any]:
+    """Constructor + ``fit()`` of the kronlmm first on this child's path (the ``--baseline``
+    tree, the child's working directory), ``repeat`` times after one untimed warm-up fit;
+    returns the median seconds, every time, lml and where kronlmm was imported from."""
+    import kronlmm
+
+    warnings.simplefilter("ignore")
+
+    def one() -> Any:
+        model = Kron2Sum(Y, A, X, G, int(rank), bool(restricted))
+        model.fit(verbose=False)
+        return model
+
+    one_small = simulate_kron2sum(50, 2, 10, 1, seed=1)
+    Kron2Sum(one_small["Y"], one_small["A"], one_small["X"], one_small["G"], 1).fit(verbose=False)
+    seconds, model, times = median_time(one, repeat=int(repeat))
+    return {"seconds": seconds, "times": times, "lml": float(model.lml()), "path": kronlmm.__file__}
+
+
 # ---- kronlmm ----------------------------------------------------------------------------
 def kron_fit(data: dict[str, np.ndarray], rank: int, restricted: bool):
     model = Kron2Sum(data["Y"], data["A"], data["X"], data["G"], rank, restricted)
@@ -174,6 +195,7 @@ class CaseResult:
     eval_kron_seconds: float = math.nan
     eval_kron_lml: float = math.nan
     checks: list[tuple[str, float, float]] = field(default_factory=list)
+    baseline: PeerOutcome | None = None
 
 
 def run_case(case: Case, args: argparse.Namespace) -> CaseResult:
@@ -187,6 +209,17 @@ def run_case(case: Case, args: argparse.Namespace) -> CaseResult:
     )
     out.kron_lml, out.kron_fit, out.kron_warnings = fit.lml, fit, warns
     print(f"{fmt_seconds(out.kron_seconds)} (median), lml {fit.lml:.6f}", flush=True)
+    if args.baseline:
+        print(f"{case.label}: baseline kronlmm ×{args.repeat} …", end=" ", flush=True)
+        out.baseline = run_peer(
+            "bench_kron2sum:baseline_fit",
+            arrays,
+            timeout=args.glimix_timeout,
+            options={**options, "repeat": args.repeat},
+            cwd=os.path.abspath(args.baseline),
+        )
+        b = out.baseline
+        print(f"{fmt_seconds(b.result['seconds'])} (median)" if b.ok else b.short(), flush=True)
 
     run_glimix = case.glimix and not args.no_glimix
     if args.no_glimix:
@@ -327,8 +360,8 @@ def print_report(results: list[CaseResult], args: argparse.Namespace, nthreads: 
     print()
     print(
         f"- per = fit: kronlmm time = constructor + fit(), median of {args.repeat} runs "
-        "(the default fit: a moment start and one variance-share start, "
-        "L-BFGS-B, Newton polish of the best, boundary escapes); glimix-core time = "
+        "(the default fit: a moment start, L-BFGS-B, a Newton polish only where "
+        "L-BFGS-B stopped short of the tolerance, boundary escapes); glimix-core time = "
         "constructor + fit(), one run in a child process (start-up and imports excluded)."
     )
     if any(res.eval_glimix is not None for res in results):
@@ -391,7 +424,49 @@ def print_report(results: list[CaseResult], args: argparse.Namespace, nthreads: 
             rows,
             align="llrrrrr",
         )
+    if any(res.baseline is not None for res in results):
+        print_baseline(results, args)
     return print_targets(results)
+
+
+def print_baseline(results: list[CaseResult], args: argparse.Namespace) -> None:
+    """The table of this kronlmm against the --baseline tree (same data, same threads)."""
+    print()
+    print(f"## Against the baseline kronlmm in {args.baseline}")
+    print()
+    rows = []
+    for res in results:
+        b = res.baseline
+        if b is None:
+            continue
+        if not b.ok:
+            rows.append([res.case.label, fmt_seconds(res.kron_seconds), b.short(), "-", "-"])
+            continue
+        r = b.result
+        rows.append(
+            [
+                res.case.label,
+                fmt_seconds(res.kron_seconds),
+                fmt_seconds(r["seconds"]),
+                f"{res.kron_seconds / r['seconds']:.2f}×",
+                f"{res.kron_lml - r['lml']:+.2e}",
+            ]
+        )
+    print_table(
+        ("case (n, p, r, rank)", "kronlmm", "baseline", "time kronlmm / baseline", "Δlml"),
+        rows,
+        align="lrrrr",
+    )
+    print()
+    print(
+        f"- both: constructor + fit(), median of {args.repeat} runs after a warm-up fit; the "
+        "baseline in a child process started in its tree (imports excluded); "
+        "Δlml > 0: this kronlmm found the higher likelihood."
+    )
+    for res in results:
+        if res.baseline is not None and res.baseline.ok:
+            kt = ", ".join(fmt_seconds(t) for t in res.baseline.result["times"])
+            print(f"- {res.case.label}: baseline runs {kt} ({res.baseline.result['path']})")
 
 
 def print_targets(results: list[CaseResult]) -> int:
@@ -484,6 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeat", type=int, default=3, help="kronlmm fits per case (median)")
     ap.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     ap.add_argument("--reml", action="store_true", help="REML instead of ML")
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also time the kronlmm of this source tree (e.g. 0.1.0: git worktree add "
+        "--detach DIR 372aebd) on the same data, in a child process",
+    )
     return ap
 
 

@@ -170,6 +170,8 @@ class WhitenedKron2Sum:
             logd = float(np.sum(np.log(self.D))) if self.D.size else 0.0
             log1 = float(np.sum(np.log(wh.lam1))) if self.nperp else 0.0
         self.singular = not (np.isfinite(logd) and np.isfinite(log1))
+        pos = wh.lam1 > 0
+        self._inv_lam1 = np.where(pos, 1.0 / np.where(pos, wh.lam1, 1.0), 0.0)
         self.logdet = (
             -np.inf
             if self.singular
@@ -180,8 +182,7 @@ class WhitenedKron2Sum:
     def inv_lam1(self) -> NDArray[np.float64]:
         """``1/λ₁`` (the whitened precision of the complement of U; 0 where λ₁ = 0, which
         only happens when the data have no component there)."""
-        with np.errstate(divide="ignore"):
-            return np.where(self.lam1 > 0, 1.0 / np.where(self.lam1 > 0, self.lam1, 1.0), 0.0)
+        return self._inv_lam1
 
     def trace_weights(
         self, S2: NDArray[np.float64]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from typing import Literal
@@ -513,15 +514,18 @@ class Kron2Sum:
         """Maximise the (restricted) likelihood over C₀ and C₁ (B is profiled).
 
         The search runs over the parameters in the model's internal units (every trait
-        of unit variance), by L-BFGS-B from several starts, each polished by Newton steps:
+        of unit variance), by L-BFGS-B:
 
         1. the start: a method-of-moments estimate (``"moments"``) or the current values
            (``"current"``, set with :meth:`set_start`);
         2. ``restarts`` more starts that give the genetic term shares 1/(r+1), …, r/(r+1)
-           of the residual covariance (default ``restarts=None``: 1, or, for tiny data
+           of the residual covariance (default ``restarts=None``: none, or, for tiny data
            sets (n ≤ 50) of models of at most 60 free parameters, 3 plus four seeded
-           random starts); each costs about one more fit, with no n-sized work;
-        3. from the best optimum, escapes from the boundary of the covariance cone: where
+           random starts, as their likelihoods can have several local maxima); each
+           costs about one more fit, with no n-sized work;
+        3. the best optimum is polished by Newton steps where L-BFGS-B left its projected
+           gradient above ``gtol``;
+        4. from there, escapes from the boundary of the covariance cone: where
            C₀ (or C₁) is singular and the likelihood increases along a direction of its
            null space (a positive directional derivative, the case in which a factor
            parameterisation stalls at C₀ = 0), the search resumes from a point moved that
@@ -562,7 +566,8 @@ class Kron2Sum:
         fitter = Kron2SumFitter(self)
         pr = self._proj
         flops = pr.k * pr.p * (pr.p + (pr.UX.shape[1] * pr.Aq.shape[1]) ** 2) + pr.p**3
-        with threadpool_limits(blas_threads_for(flops)):
+        limit = blas_threads_for(flops)  # no limit: skip threadpoolctl's ~1 ms library scan
+        with threadpool_limits(limit) if limit is not None else contextlib.nullcontext():
             self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
         if not self.fit_result.success:
             warnings.warn(f"Kron2Sum fit: {self.fit_result}", FitWarning, stacklevel=2)
