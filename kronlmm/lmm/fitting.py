@@ -310,7 +310,11 @@ class Kron2SumFitter:
             if best is None or f < best[1]:
                 best = (z, f)
         assert best is not None
-        z, f = self.local(best[0], maxiter, polish=True)  # ~2 evaluations where converged
+        z, f = best
+        if self.pgnorm(z) > gtol:
+            # L-BFGS-B afresh (new curvature memory), then the polish: a start that stopped
+            # short of the tolerance (a crawl towards a boundary) often moves on
+            z, f = self.local(z, maxiter, polish=True)
         escapes = 0
         while escapes < MAX_ESCAPES:
             moved = self.escape(z, f)
