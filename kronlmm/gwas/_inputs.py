@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +115,15 @@ class KinshipInfo:
     n_variants: int | None = None
     n_monomorphic: int | None = None
     n_clipped: int = 0
+
+
+GeneticFactor = Callable[
+    [PlinkGenotypes, AlignedSamples, int | None, NDArray[np.intp], Progress],
+    tuple[NDArray[np.float64] | EconomicSVD, KinshipInfo],
+]
+"""``factor(genotypes, aligned, block_size, variant_index, progress) → (G, info)``: builds
+the genetic factor of the ``"grm"`` kinship instead of the default (e.g. the LOCO pass,
+:class:`kronlmm.gwas.loco.LocoKinships`)."""
 
 
 @dataclass(eq=False)
@@ -582,13 +591,15 @@ def prepare_inputs(
     exclude: VariantList | None = None,
     id_col: str | None = None,
     pheno_from_fam: bool = False,
+    genetic_factor: GeneticFactor | None = None,
 ) -> Prepared:
     """Read, align and check the inputs; filter samples and variants; build ``Y``, ``X``, ``G``.
 
     See :func:`kronlmm.gwas.fit_null` for the parameters and :mod:`kronlmm.gwas.qc` for the
     order of the filters. Samples are kept when present in every source with complete trait
     and covariate values, and are put in sorted sample-ID order, so that the results are the
-    same whatever the order of the samples in each file.
+    same whatever the order of the samples in each file. ``genetic_factor``: builds ``G``
+    for ``kinship="grm"`` instead of the default (see :data:`GeneticFactor`).
     """
     for given, what, option in (
         (pheno_cols, "trait", "pheno_cols / --pheno-cols"),
@@ -649,7 +660,10 @@ def prepare_inputs(
         )
     _check_sample_size(n, X.shape[1], trait_names)
     _check_traits(Y, X, trait_names)
-    G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index, progress)
+    if genetic_factor is not None and isinstance(kinship, str) and kinship == "grm":
+        G, info = genetic_factor(genotypes, aligned, block_size, variant_index, progress)
+    else:
+        G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index, progress)
     logger.info(
         "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d (%s, %s)",
         n,
