@@ -15,13 +15,15 @@ How (:class:`LocoKinships`): one pass over the ``.bed`` accumulates every ``S_c`
 (:func:`kronlmm.io.grm_by_group`); ``K = Σ_c S_c / m`` gives the genome-wide null, and each
 ``K₋c`` is formed in the memory of ``S_c``, eigendecomposed once (only its ``m − m_c``
 largest eigenpairs when ``m − m_c < n``) and fitted from the genome-wide estimates
-(``fit(start="current")``). When ``m ≤ n`` the standardised dosages themselves are kept and
-``G₋c = Z₋c / √(m − m_c)`` is the model's factor (nothing n × n is formed). The rank of C₀
-and ML/REML are those chosen for the genome-wide null. A chromosome none of whose variants
-varies among the samples has ``K₋c = K``: the genome-wide null is used for it.
+(``fit(start="current", restarts=0)``: see :data:`LOCO_RESTARTS`). When ``m ≤ n`` the
+standardised dosages themselves are kept and ``G₋c = Z₋c / √(m − m_c)`` is the model's
+factor (nothing n × n is formed). The rank of C₀ and ML/REML are those chosen for the
+genome-wide null. A chromosome none of whose variants varies among the samples has
+``K₋c = K``: the genome-wide null is used for it.
 
-Memory: during the pass, one ``n × n`` sum per chromosome plus their total and one product
-(``(C + 2)·n²`` doubles: 22 chromosomes at n = 2,000 take 0.8 GB, at n = 10,000 19 GB);
+Memory: at most ``(C + 3)·n²`` doubles for ``C`` chromosomes — one ``n × n`` sum per
+chromosome, their total, and the genome-wide kinship and its eigenvectors (22 chromosomes at
+n = 2,000: 0.8 GB; at n = 10,000: 20 GB);
 afterwards every chromosome's null keeps its eigenvectors (``n × k``, about ``n²`` doubles
 each), so ``C·n²`` doubles stay held while the null is in use. With ``m ≤ n``: ``n·m``
 values for the dosages plus the chromosomes' factors.
@@ -51,6 +53,12 @@ if TYPE_CHECKING:
 __all__ = ["LocoFit", "LocoKinships", "check_loco_kinship"]
 
 logger = logging.getLogger("kronlmm")
+
+LOCO_RESTARTS = 0
+"""Extra starts of each chromosome's fit (:meth:`kronlmm.lmm.Kron2Sum.fit`'s ``restarts``):
+none, the fit starts at the genome-wide optimum, whose own fit already compared several
+starts; leaving one chromosome out moves the optimum only a little. The escapes from the
+boundary of the covariance cone still run."""
 
 
 def check_loco_kinship(kinship: object) -> None:
@@ -253,7 +261,7 @@ class LocoKinships:
                 )
                 del G
                 model.set_start(C0=genome.C0, C1=genome.C1)
-                result = model.fit(verbose=False, start="current")
+                result = model.fit(verbose=False, start="current", restarts=LOCO_RESTARTS)
             if result.success:
                 logger.info(
                     "LOCO null without chromosome %s (%d of %d variants in its kinship): %s",
