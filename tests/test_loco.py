@@ -175,7 +175,7 @@ def test_loco_tables_equal_manual_per_chromosome_runs(data, loco_run):
         rows = result.assoc["chrom"] == fit.chrom
         got = result.assoc[rows].reset_index(drop=True)
         if fit.left_out == 0:  # chromosome 5: nothing varies, the genome-wide null is used
-            assert fit.model is null.model
+            assert fit.model() is null.model
             assert (got["reason"] != "").all()
             continue
         # the manual run: the existing kinship path without the chromosome's variants,
@@ -185,8 +185,8 @@ def test_loco_tables_equal_manual_per_chromosome_runs(data, loco_run):
         assert manual.kinship.n_variants == fit.kinship.n_variants
         manual.model.set_start(C0=null.model.C0, C1=null.model.C1)
         manual.model.fit(verbose=False, start="current", restarts=0)
-        np.testing.assert_allclose(fit.model.C0, manual.model.C0, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(fit.model.C1, manual.model.C1, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fit.C0, manual.model.C0, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fit.C1, manual.model.C1, rtol=1e-8, atol=1e-10)
         only = dataclasses.replace(manual, variant_index=on_chrom)
         want = only.scan("any").assoc
         pd.testing.assert_frame_equal(
@@ -209,7 +209,9 @@ def test_loco_table_has_the_usual_order_and_columns(data, loco_run):
     row = int(np.flatnonzero(result.assoc["chrom"] == "2")[0])
     vid = result.assoc["variant_id"][row]
     loco2 = next(f for f in null.loco if f.chrom == "2")
-    sub = dataclasses.replace(null, model=loco2.model, variant_index=loco2.variant_index, loco=None)
+    sub = dataclasses.replace(
+        null, model=loco2.model(), variant_index=loco2.variant_index, loco=None
+    )
     alone = sub.scan("any")
     np.testing.assert_allclose(
         result.effects.loc[result.effects["variant_id"] == vid, "beta"],
@@ -230,7 +232,9 @@ def test_loco_null_and_alternative_match_the_dense_density(data, loco_run):
     fit = next(f for f in null.loco if f.chrom == "3")
     others = np.array(LAYOUT) != "3"
     K = _dense_grm(d[:, others])  # samples are in file order: IDs s000… sort as written
-    model = fit.model
+    model = fit.model()
+    assert model.lml() == pytest.approx(fit.lml, rel=1e-12)
+    np.testing.assert_allclose(model.C0, fit.C0, rtol=1e-12, atol=1e-14)
     n, p = N, 2
     Y = pd.read_csv(prefix.parent / "pheno.tsv", sep="\t")[["t1", "t2"]].to_numpy()
     X = np.column_stack([np.ones(n), pd.read_csv(prefix.parent / "covar.tsv", sep="\t")["age"]])
@@ -280,8 +284,8 @@ def test_low_rank_route_equals_full_route(tmp_path, monkeypatch):
     full_result = full.scan("any")
     for a, b in zip(low.loco, full.loco, strict=True):
         assert a.kinship.n_variants == b.kinship.n_variants
-        np.testing.assert_allclose(a.model.C0, b.model.C0, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(a.model.C1, b.model.C1, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(a.C0, b.C0, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(a.C1, b.C1, rtol=1e-8, atol=1e-10)
     for col in COMPARED:
         np.testing.assert_allclose(
             low_result.assoc[col], full_result.assoc[col], rtol=1e-8, atol=1e-8, err_msg=col
@@ -344,7 +348,7 @@ def test_cli_loco_end_to_end(data, loco_run, tmp_path):
     first = summary["loco"][0]
     assert first["kinship_variants"] == null.loco[0].kinship.n_variants == 180
     assert first["left_out_variants"] == 120 and first["n_scanned"] == 120
-    np.testing.assert_allclose(first["C0"], null.loco[0].model.C0, rtol=1e-10)
+    np.testing.assert_allclose(first["C0"], null.loco[0].C0, rtol=1e-10)
     # without --loco: no LOCO entry, other numbers
     plain = tmp_path / "plain"
     assert _cli(["scan", *base, "--no-plots", "--out", str(plain)]).exit_code == 0

@@ -153,9 +153,9 @@ def fit_null(
     the GRM; the genome-wide null is fitted with ``K = Σ_c S_c / m`` as above, then each
     chromosome's with ``K₋c = (Σ S − S_c)/(m − m_c)``, eigendecomposed once and fitted from
     the genome-wide C₀, C₁ (same rank of C₀, same ML/REML). Cost: one eigendecomposition and
-    one fit per chromosome more. Memory: at most ``(C + 3)·n²`` doubles while building for
-    ``C`` chromosomes, and about ``C·n²`` held by the fitted nulls (22 chromosomes at
-    n = 10,000: 20 GB); see :mod:`kronlmm.gwas.loco`.
+    one fit per chromosome more. Memory: at most about ``(C + 5)·n²`` doubles while building
+    for ``C`` chromosomes, and about ``C·n²`` held by the fitted nulls (22 chromosomes at
+    n = 10,000: 22 GB at most, 18 GB held); see :mod:`kronlmm.gwas.loco`.
 
     Examples
     --------

@@ -21,18 +21,19 @@ factor (nothing n × n is formed). The rank of C₀ and ML/REML are those chosen
 genome-wide null. A chromosome none of whose variants varies among the samples has
 ``K₋c = K``: the genome-wide null is used for it.
 
-Memory: at most ``(C + 3)·n²`` doubles for ``C`` chromosomes — one ``n × n`` sum per
-chromosome, their total, and the genome-wide kinship and its eigenvectors (22 chromosomes at
-n = 2,000: 0.8 GB; at n = 10,000: 20 GB);
-afterwards every chromosome's null keeps its eigenvectors (``n × k``, about ``n²`` doubles
-each), so ``C·n²`` doubles stay held while the null is in use. With ``m ≤ n``: ``n·m``
-values for the dosages plus the chromosomes' factors.
+Memory: at most about ``(C + 5)·n²`` doubles for ``C`` chromosomes — one ``n × n`` sum per
+chromosome (each turned into that chromosome's eigenvectors in turn), their total, the
+genome-wide model (its eigenvectors and ``G``) and the model being fitted (22 chromosomes at
+n = 2,000: 0.9 GB; at n = 10,000: 22 GB); afterwards every chromosome's null keeps only its
+eigenvectors (``n × k``, about ``n²`` doubles each, :class:`LocoFit`), so ``C·n²`` doubles
+stay held while the null is in use, and a scan rebuilds one chromosome's model at a time.
+With ``m ≤ n``: ``n·m`` values for the dosages plus the chromosomes' factors.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,12 +99,15 @@ def _describe(kinship: object) -> str:
 class LocoFit:
     """The null model of one chromosome's scan, fitted with the kinship of the others.
 
+    Only the kinship's decomposition and the estimates are kept: :meth:`model` rebuilds the
+    fitted :class:`~kronlmm.lmm.Kron2Sum` when it is needed (a fitted model also holds the
+    factor ``G = U·√λ``, a second ``n × k`` array, so keeping every chromosome's model would
+    double the memory held).
+
     Attributes
     ----------
     chrom : str
         The chromosome (``.bim`` column 1) left out of the kinship and scanned.
-    model : kronlmm.lmm.Kron2Sum
-        The fitted null (``G Gᵀ = K₋chrom``).
     fit : kronlmm.lmm.FitResult
         What its optimiser did (started from the genome-wide estimates).
     kinship : KinshipInfo
@@ -114,19 +118,67 @@ class LocoFit:
     left_out : int
         Variable variants of the chromosome left out of the kinship (``m_c``); 0 when none
         varies, in which case the genome-wide null is used.
+    C0, C1 : numpy.ndarray
+        The fitted trait covariances (p × p).
+    lml : float
+        Its (restricted) log-likelihood at the optimum.
+    factor : numpy.ndarray or EconomicSVD
+        ``G₋c`` or the decomposition of ``K₋c``, what the model is built on.
+
+    Examples
+    --------
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.gwas import fit_null
+    >>> paths = example_paths()
+    >>> null = fit_null(paths.prefix, paths.pheno, covar=paths.covar, loco=True)
+    >>> fit = null.loco[0]
+    >>> fit.chrom, fit.left_out, fit.kinship.n_variants, null.kinship.n_variants
+    ('1', 992, 1978, 2970)
+    >>> fit.converged, fit.C0.shape
+    (True, (3, 3))
+    >>> model = fit.model()  # rebuilt at the estimates
+    >>> bool(abs(model.lml() - fit.lml) < 1e-9 * abs(fit.lml))
+    True
+    >>> sorted(fit.to_dict())[:3]
+    ['C0', 'C1', 'chrom']
     """
 
     chrom: str
-    model: Kron2Sum
     fit: FitResult
     kinship: KinshipInfo
     variant_index: NDArray[np.intp]
     left_out: int
+    C0: NDArray[np.float64]
+    C1: NDArray[np.float64]
+    lml: float
+    factor: NDArray[np.float64] | EconomicSVD | None = field(default=None, repr=False)
+    Y: NDArray[np.float64] | None = field(default=None, repr=False)
+    X: NDArray[np.float64] | None = field(default=None, repr=False)
+    rank: int = 0
+    restricted: bool = False
+    genome: Kron2Sum | None = field(default=None, repr=False)
 
     @property
     def converged(self) -> bool:
         """Whether the chromosome's null fit converged."""
         return bool(self.fit.success)
+
+    def model(self) -> Kron2Sum:
+        """The fitted null of this chromosome: a :class:`~kronlmm.lmm.Kron2Sum` on
+        :attr:`factor` set to :attr:`C0`, :attr:`C1` (a new one at each call; the
+        genome-wide model itself when the chromosome changes nothing)."""
+        if self.genome is not None:
+            return self.genome
+        from ..lmm import Kron2Sum
+
+        if self.factor is None or self.Y is None or self.X is None:
+            raise ValueError(f"the null of chromosome {self.chrom} holds no kinship factor")
+        p = self.Y.shape[1]
+        model = Kron2Sum(
+            self.Y, np.eye(p), self.X, self.factor, rank=self.rank, restricted=self.restricted
+        )
+        model.set_start(C0=self.C0, C1=self.C1)
+        return model
 
     def to_dict(self) -> dict[str, Any]:
         """The chromosome's null as plain JSON-ready values (C₀, C₁ as nested lists)."""
@@ -138,12 +190,12 @@ class LocoFit:
                 "left_out_variants": self.left_out,
                 "kinship_method": self.kinship.method,
                 "kinship_rank": self.kinship.rank,
-                "lml": float(self.model.lml()),
+                "lml": self.lml,
                 "converged": self.converged,
                 "message": self.fit.message,
                 "iterations": self.fit.niter,
-                "C0": self.model.C0,
-                "C1": self.model.C1,
+                "C0": self.C0,
+                "C1": self.C1,
             }
         )
         return out
@@ -252,16 +304,31 @@ class LocoKinships:
                     "is the genome-wide one, and so is its null",
                     chrom,
                 )
-                out.append(LocoFit(chrom, genome, genome_fit, prep.kinship, index, 0))
+                out.append(
+                    LocoFit(
+                        chrom,
+                        genome_fit,
+                        prep.kinship,
+                        index,
+                        0,
+                        C0=genome.C0,
+                        C1=genome.C1,
+                        lml=float(genome.lml()),
+                        rank=genome.rank,
+                        restricted=genome.restricted,
+                        genome=genome,
+                    )
+                )
                 continue
             with stage(f"LOCO kinship and null fit, chromosome {chrom}"):
                 G, info = self._factor_without(g, n)
                 model = Kron2Sum(
                     prep.Y, np.eye(p), prep.X, G, rank=genome.rank, restricted=genome.restricted
                 )
-                del G
                 model.set_start(C0=genome.C0, C1=genome.C1)
                 result = model.fit(verbose=False, start="current", restarts=LOCO_RESTARTS)
+                C0, C1, lml = model.C0, model.C1, float(model.lml())
+                del model  # rebuilt from G when scanned: LocoFit.model
             if result.success:
                 logger.info(
                     "LOCO null without chromosome %s (%d of %d variants in its kinship): %s",
@@ -277,7 +344,23 @@ class LocoKinships:
                     chrom,
                     result,
                 )
-            out.append(LocoFit(chrom, model, result, info, index, m_c))
+            out.append(
+                LocoFit(
+                    chrom,
+                    result,
+                    info,
+                    index,
+                    m_c,
+                    C0=C0,
+                    C1=C1,
+                    lml=lml,
+                    factor=G,
+                    Y=prep.Y,
+                    X=prep.X,
+                    rank=genome.rank,
+                    restricted=genome.restricted,
+                )
+            )
         self.parts = self.total = None  # every sum has been used once
         return out
 

@@ -86,7 +86,7 @@ def scan_loco(
                 continue
             sub = dataclasses.replace(
                 null,
-                model=fit.model,
+                model=fit.model(),
                 fit=fit.fit,
                 kinship=fit.kinship,
                 variant_index=fit.variant_index,

@@ -218,6 +218,22 @@ def grm_by_group(
     flops in all, as for one GRM, the next block being read meanwhile. Memory: ``(G + 1)``
     ``n × n`` arrays for ``G`` groups (the sums and one product; 22 chromosomes at
     n = 10,000 take 18 GB), or ``n × m`` values with ``factor=True``, plus two blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.data import example_paths
+    >>> from kronlmm.io import PlinkGenotypes, grm_by_group, grm_from_genotypes
+    >>> geno = PlinkGenotypes(example_paths().prefix)
+    >>> parts = grm_by_group(geno, geno.variants["chrom"], sample_index=slice(0, 40))
+    >>> genome = grm_from_genotypes(geno, sample_index=slice(0, 40))
+    >>> bool(np.allclose(parts.total() / parts.m, genome.K, rtol=0, atol=1e-12))
+    True
+    >>> span = slice(990, 1020)  # the end of chromosome 1, the start of chromosome 2
+    >>> lowrank = grm_by_group(geno, geno.variants["chrom"][span], sample_index=slice(0, 40),
+    ...                        variant_index=span, factor=True)
+    >>> lowrank.groups, lowrank.n_variants.tolist(), lowrank.factor_without(0).shape
+    (['1', '2'], [10, 19], (40, 19))
     """
     ids = _selected_ids(plink, sample_index)
     n = ids.size
