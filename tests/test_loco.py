@@ -110,11 +110,12 @@ def loco_run(data):
 
 
 # ------------------------------------------------------------------ the GRM contributions
-def test_group_contributions_sum_to_the_genome_wide_grm(data):
+@pytest.mark.parametrize("block_size", [37, 500])  # 500: one block, chromosome 1 split in it
+def test_group_contributions_sum_to_the_genome_wide_grm(data, block_size):
     prefix, d = data
     geno = PlinkGenotypes(prefix)
     chroms = np.array(LAYOUT)
-    parts = grm_by_group(geno, chroms, block_size=37)
+    parts = grm_by_group(geno, chroms, block_size=block_size)
     assert parts.groups == ["1", "2", "3", "4", "5"]
     assert parts.n_variants.tolist() == [120, 70, 60, 50, 0]
     assert parts.n_monomorphic.tolist() == [0, 0, 0, 0, 3]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg.blas import dsyrk
 
 from .grm import ProgressCallback, _selected_ids, _standardized_blocks
 from .plink import IndexLike, PlinkGenotypes, _positions
@@ -96,7 +97,7 @@ class GroupedGRM:
         if any(S is None for S in self.sums):
             raise ValueError("a group's sum was released; total() is no longer available")
         n = self.ids.size
-        out = np.zeros((n, n), dtype=np.float64)
+        out = np.zeros((n, n), dtype=np.float64, order="F")
         for S in self.sums:
             assert S is not None
             out += S
@@ -153,6 +154,17 @@ class GroupedGRM:
         G = np.asarray(self.Z[:, cols], order="F")
         G *= 1.0 / np.sqrt(cols.size)
         return G
+
+
+def _fill_upper(S: NDArray[np.float64], block: int = 256) -> None:
+    """Copy the lower triangle of ``S`` onto its upper one, in place, block by block."""
+    n = S.shape[0]
+    for j0 in range(0, n, block):
+        j1 = min(j0 + block, n)
+        S[:j0, j0:j1] = S[j0:j1, :j0].T
+        d = S[j0:j1, j0:j1]
+        upper = np.triu_indices(j1 - j0, 1)
+        d[upper] = d.T[upper]
 
 
 def _runs(labels: NDArray[np.intp]) -> list[tuple[int, NDArray[np.intp] | slice]]:
@@ -214,10 +226,11 @@ def grm_by_group(
     Notes
     -----
     Each block of standardised columns is split by group (slices when a group's columns are
-    contiguous) and each part added to its group's sum as a symmetric rank-b update: n²·m
-    flops in all, as for one GRM, the next block being read meanwhile. Memory: ``(G + 1)``
-    ``n × n`` arrays for ``G`` groups (the sums and one product; 22 chromosomes at
-    n = 10,000 take 18 GB), or ``n × m`` values with ``factor=True``, plus two blocks.
+    contiguous) and each part added to its group's sum in place by a symmetric rank-b update
+    (BLAS syrk, lower triangle; the upper one is copied once at the end): n²·m flops in all,
+    as for one GRM, the next block being read meanwhile. Memory: ``G`` ``n × n`` arrays for
+    ``G`` groups (22 chromosomes at n = 10,000 take 18 GB), or ``n × m`` values with
+    ``factor=True``, plus two blocks.
 
     Examples
     --------
@@ -254,15 +267,14 @@ def grm_by_group(
     used = np.zeros(k, dtype=np.int64)
     skipped = np.zeros(k, dtype=np.int64)
     sums: list[NDArray[np.float64] | None] | None = None
-    product: NDArray[np.float64] | None = None
+    started = np.zeros(k, dtype=bool)
     Z: NDArray[np.float64] | None = None
     column_group: NDArray[np.intp] | None = None
     if factor:
         Z = np.empty((n, count), dtype=np.float64, order="F")
         column_group = np.empty(count, dtype=np.intp)
-    else:
-        sums = [np.zeros((n, n), dtype=np.float64) for _ in range(k)]
-        product = np.empty((n, n), dtype=np.float64)
+    else:  # Fortran order: BLAS updates them in place
+        sums = [np.empty((n, n), dtype=np.float64, order="F") for _ in range(k)]
     cursor = ncols = 0
     blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, n, progress)
     for z, variable in blocks:
@@ -276,19 +288,26 @@ def grm_by_group(
             column_group[ncols : ncols + z.shape[1]] = kept
             ncols += z.shape[1]
             continue
-        assert sums is not None and product is not None
+        assert sums is not None
         for g, cols in _runs(kept):
-            part = z[:, cols]
-            np.matmul(part, part.T, out=product)  # a symmetric rank-b update (BLAS syrk)
             S = sums[g]
             assert S is not None
-            S += product
+            # S_g ← Z_g Z_gᵀ + S_g in place, lower triangle only (BLAS syrk; the first
+            # update overwrites: no zero-filled n × n array, no product buffer)
+            dsyrk(1.0, z[:, cols], beta=1.0 if started[g] else 0.0, c=S, lower=1, overwrite_c=1)
+            started[g] = True
     if used.sum() == 0:
         raise ValueError(
             f"no variable variant to build the GRM from ({int(skipped.sum())} monomorphic "
             f"variant(s) among {n} samples)"
         )
-    del product
+    if sums is not None:
+        for g, S in enumerate(sums):
+            assert S is not None
+            if started[g]:
+                _fill_upper(S)
+            else:
+                S.fill(0.0)
     if Z is not None and column_group is not None:
         Z, column_group = Z[:, :ncols], column_group[:ncols]
     logger.info(
