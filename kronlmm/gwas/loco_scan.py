@@ -78,7 +78,8 @@ def scan_loco(
     if null.loco is None:
         raise ValueError("scan_loco needs a null fitted with loco=True (NullFit.loco is None)")
     total = sum(int(f.variant_index.size) for f in null.loco)
-    parts: list[GwasResult] = []
+    parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    dof = 0
     offset = 0
     with dask_client(scheduler, workers) as client:
         for fit in null.loco:
@@ -98,22 +99,24 @@ def scan_loco(
                 fit.variant_index.size,
                 fit.kinship.n_variants,
             )
-            parts.append(
-                scan_genotypes(
-                    sub,
-                    test,
-                    chunk_size=chunk_size,
-                    progress=_shifted(progress, offset, total),
-                    scheduler=client,
-                    checkpoint=None
-                    if checkpoint is None
-                    else Path(checkpoint) / f"chrom-{_safe(fit.chrom)}",
-                )
+            part = scan_genotypes(
+                sub,
+                test,
+                chunk_size=chunk_size,
+                progress=_shifted(progress, offset, total),
+                scheduler=client,
+                checkpoint=None
+                if checkpoint is None
+                else Path(checkpoint) / f"chrom-{_safe(fit.chrom)}",
             )
+            # only the tables are kept: the chromosome's model (about 2·n² doubles) goes
+            parts.append((part.assoc, part.effects))
+            dof = part.dof
+            del sub, part
             offset += int(fit.variant_index.size)
     positions = np.concatenate([f.variant_index for f in null.loco])
     assoc, effects = _in_variant_order(parts, positions, null.variant_index)
-    result = GwasResult(assoc=assoc, effects=effects, null=null, test=test, dof=parts[0].dof)
+    result = GwasResult(assoc=assoc, effects=effects, null=null, test=test, dof=dof)
     logger.info(
         "LOCO scan: %d variant(s) on %d chromosome(s), %d tested; genomic-control lambda %.3f",
         len(assoc),
@@ -138,12 +141,15 @@ def _safe(chrom: str) -> str:
 
 
 def _in_variant_order(
-    parts: list[GwasResult], positions: np.ndarray[Any, Any], order: np.ndarray[Any, Any] | None
+    parts: list[tuple[pd.DataFrame, pd.DataFrame]],
+    positions: np.ndarray[Any, Any],
+    order: np.ndarray[Any, Any] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate per-chromosome tables and put their rows in the order of ``order`` (the
-    ``.bim`` positions of the scanned variants); ``positions`` are those of the rows."""
-    assoc = pd.concat([r.assoc for r in parts], ignore_index=True)
-    effects = pd.concat([r.effects for r in parts], ignore_index=True)
+    """Concatenate per-chromosome ``(assoc, effects)`` tables and put their rows in the
+    order of ``order`` (the ``.bim`` positions of the scanned variants); ``positions`` are
+    those of the rows."""
+    assoc = pd.concat([a for a, _ in parts], ignore_index=True)
+    effects = pd.concat([e for _, e in parts], ignore_index=True)
     if len(positions) != len(assoc):
         raise RuntimeError(f"LOCO scan: {len(assoc)} rows for {len(positions)} variants")
     reference = np.sort(positions) if order is None else np.asarray(order)
