@@ -293,6 +293,29 @@ def test_low_rank_route_equals_full_route(tmp_path, monkeypatch):
         )
 
 
+def test_loco_checkpoint_progress_and_reml(data, loco_run, tmp_path):
+    """A checkpointed LOCO scan (one sub-folder per chromosome) gives the same table and
+    resumes from its blocks; a progress callback counts over every chromosome; REML nulls
+    stay REML per chromosome."""
+    prefix, _ = data
+    null, result = loco_run
+    seen: list[tuple[int, int]] = []
+    ckpt = tmp_path / "ckpt"
+    first = null.scan(
+        "any", chunk_size=29, checkpoint=ckpt, progress=lambda d, t: seen.append((d, t))
+    )
+    assert sorted(p.name for p in ckpt.iterdir()) == [f"chrom-{c}" for c in "12345"]
+    again = null.scan("any", chunk_size=29, checkpoint=ckpt)
+    for got in (first, again):
+        pd.testing.assert_frame_equal(got.assoc, result.assoc)
+        pd.testing.assert_frame_equal(got.effects, result.effects)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1] == (len(result.assoc), len(result.assoc))
+    reml = _fit(prefix, loco=True, restricted=True)
+    assert all(f.restricted and f.model().restricted for f in reml.loco)
+    assert not np.allclose(reml.loco[1].C0, null.loco[1].C0)  # REML, not ML, estimates
+
+
 # ------------------------------------------------------------------ errors
 def test_loco_refuses_a_given_kinship_or_none(data, tmp_path):
     prefix, _ = data
