@@ -430,7 +430,11 @@ def eigh_seconds_estimate(n: int) -> float:
 
 
 def _factor_from_kinship(
-    K: NDArray[np.float64], *, max_rank: int | None = None, overwrite: bool = False
+    K: NDArray[np.float64],
+    *,
+    max_rank: int | None = None,
+    overwrite: bool = False,
+    expected: float | None = None,
 ) -> tuple[EconomicSVD, int]:
     """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest
     (:func:`kronlmm.core.economic_eigh`: LAPACK syevd, or syevr for the ``max_rank``
@@ -440,10 +444,13 @@ def _factor_from_kinship(
     again), so it is returned as an :class:`~kronlmm.core.EconomicSVD`. ``overwrite``: K
     is not needed afterwards (LAPACK works in place). It cannot report progress from
     inside LAPACK: its start (with an estimated duration for large ``K``), a line every
-    30 s while it runs and its duration are logged.
+    30 s while it runs and its duration are logged. ``expected``: the estimated duration when
+    already known (many kinships of one size), else estimated here from size
+    :data:`EIGH_ESTIMATE_MIN` on.
     """
     n = K.shape[0]
-    expected = eigh_seconds_estimate(n) if n >= EIGH_ESTIMATE_MIN else None
+    if expected is None and n >= EIGH_ESTIMATE_MIN:
+        expected = eigh_seconds_estimate(n)
     beat = Heartbeat(f"eigendecomposition of the {n} x {n} kinship", None, expected=expected)
     try:
         svd = economic_eigh(K, EIGEN_RTOL, max_rank=max_rank, overwrite=overwrite)
