@@ -339,6 +339,10 @@ def test_loco_needs_two_chromosomes(tmp_path):
     keep = [f"v{j:03d}" for j in range(20, 50)]
     with pytest.raises(ValueError, match="all 30 variant.*chromosome '2'"):
         _fit(prefix, extract=keep, loco=True)
+    # two chromosomes, but the other one's variants do not vary (chromosome 5 is constant)
+    prefix, _ = _write_set(tmp_path / "flat", 60, ["1"] * 40 + ["5"] * 4, seed=6)
+    with pytest.raises(ValueError, match="every variable variant is on chromosome '1'; the 4"):
+        _fit(prefix, loco=True)
 
 
 # ------------------------------------------------------------------ CLI

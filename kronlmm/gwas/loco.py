@@ -256,6 +256,15 @@ class LocoKinships:
                 )
         finally:
             report(None)
+        for g, chrom in enumerate(parts.groups):
+            if parts.m == int(parts.n_variants[g]):
+                others = int(parts.n_monomorphic.sum() - parts.n_monomorphic[g])
+                raise ValueError(
+                    "leave-one-chromosome-out (--loco / loco=True): every variable variant is "
+                    f"on chromosome {chrom!r}; the {others} variant(s) of the other "
+                    f"chromosomes do not vary among the {n} samples analysed, so the kinship "
+                    "without it would be empty; run without --loco"
+                )
         self.parts, self.chroms = parts, chroms
         monomorphic = int(parts.n_monomorphic.sum())
         if factor:
