@@ -136,7 +136,7 @@ class GroupedGRM:
         if S is None:
             raise ValueError(f"the sum of group {self.groups[g]!r} was released")
         tot = self.total() if total is None else total
-        out = S if release else S.copy()
+        out = S if release else S.copy(order="K")
         out *= -1.0
         out += tot
         out *= 1.0 / (self.m - int(self.n_variants[g]))
