@@ -316,6 +316,23 @@ def test_loco_checkpoint_progress_and_reml(data, loco_run, tmp_path):
     assert not np.allclose(reml.loco[1].C0, null.loco[1].C0)  # REML, not ML, estimates
 
 
+def test_loco_scan_on_dask_equals_the_serial_one(loco_run):
+    """One Dask client serves every chromosome; the table is the serial one."""
+    distributed = pytest.importorskip("distributed")
+    null, result = loco_run
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        got = null.scan("any", chunk_size=29, scheduler=client)
+    assert got.assoc["variant_id"].tolist() == result.assoc["variant_id"].tolist()
+    for col in COMPARED:
+        np.testing.assert_allclose(got.assoc[col], result.assoc[col], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got.effects["beta"], result.effects["beta"], rtol=1e-10)
+
+
 # ------------------------------------------------------------------ errors
 def test_loco_refuses_a_given_kinship_or_none(data, tmp_path):
     prefix, _ = data
