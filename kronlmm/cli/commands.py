@@ -123,6 +123,7 @@ def _fit_null(opts: Options) -> NullFit:
         progress=_progress(opts),
         id_col=opts["id_col"],
         pheno_from_fam=opts["pheno_from_fam"],
+        loco=bool(opts.get("loco", False)),
         **_filters(opts),
     )
 
@@ -139,6 +140,14 @@ def _null_lines(null: NullFit) -> list[str]:
                 f"  rank {row['rank']}: lml {row['lml']:.10g}, {row['n_parameters']} variance "
                 f"parameters, BIC {row['bic']:.10g}{'' if row['converged'] else ' (NOT converged)'}"
             )
+    if null.loco is not None:
+        failed = [f.chrom for f in null.loco if not f.converged]
+        lines.append(
+            f"leave-one-chromosome-out: {len(null.loco)} chromosome(s), each tested against a "
+            "null whose kinship leaves it out ("
+            + (f"NOT converged: chromosome(s) {', '.join(failed)}" if failed else "all converged")
+            + "; per-chromosome nulls under 'loco' in the null JSON)"
+        )
     return lines
 
 

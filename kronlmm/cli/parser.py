@@ -4,7 +4,7 @@ Usage::
 
     kronlmm scan --bfile PREFIX (--pheno FILE | --pheno-from-fam) [--pheno-cols T ...]
                  [--id-col NAME] [--covar FILE [--covar-cols C ...]]
-                 [--kinship grm|none|FILE] [--test any|common|interaction]
+                 [--kinship grm|none|FILE] [--loco] [--test any|common|interaction]
                  [--rank full|auto|K] [--reml] [--missing-code NUMBER|none]
                  [--ignore-bed-padding] [--keep FILE] [--remove FILE]
                  [--extract FILE] [--exclude FILE] [--maf X] [--geno X] [--hwe P]
@@ -339,6 +339,15 @@ MODEL_INPUTS = _options(
         "below p forces genetic correlations of ±1 and inflates tests where they are not]",
     ),
     _option("--reml", is_flag=True, group="model", help="fit the null by REML (default ML)"),
+    _option(
+        "--loco",
+        is_flag=True,
+        group="model",
+        help="leave one chromosome out: test each chromosome's variants against a null whose "
+        "kinship is the GRM of the other chromosomes (needs --kinship grm; one more "
+        "eigendecomposition and null fit per chromosome, and about one n x n matrix per "
+        "chromosome in memory)",
+    ),
     _option(
         "--missing-code",
         default="-9",

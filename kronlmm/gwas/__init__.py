@@ -20,7 +20,8 @@ and the scan driver that every many-candidate scan of kronlmm runs on.
   :func:`kronlmm.scan.scan_blocks`.
 
 Modules: ``null`` (the fitted null, presented), ``fit`` (fitting it from files),
-``variant_scan`` (scanning its variants), ``tables`` / ``ssf`` / ``result`` (the result
+``variant_scan`` (scanning its variants), ``loco`` / ``loco_scan`` (leave-one-chromosome-out
+nulls and their scan), ``tables`` / ``ssf`` / ``result`` (the result
 tables, GWAS-SSF, the result object), ``output`` (writers and reader), ``sources``,
 ``execution``, ``checkpoint``, ``driver`` (the scan driver).
 
@@ -40,7 +41,8 @@ Choices
 * C₀ has full rank when the sample allows it (``rank="auto"``: chosen by BIC).
 * Samples are analysed in sorted ID order: results do not depend on file order.
 * The ``"grm"`` kinship includes the tested variant (proximal
-  contamination, GEMMA's default); leave-one-chromosome-out is not implemented yet.
+  contamination, GEMMA's default) unless ``loco=True``: leave-one-chromosome-out, one
+  kinship and one null per chromosome (:mod:`kronlmm.gwas.loco`).
 """
 
 from ..core.progress import Progress
@@ -59,6 +61,7 @@ from .driver import scan_candidates, scan_source
 from .execution import DaskExecution, dask_client
 from .fit import fit_null
 from .genomic_control import genomic_control_lambda
+from .loco import LocoFit
 from .null import NullFit
 from .output import read_results, write_json, write_parquet_table, write_table
 from .qc import (
@@ -112,6 +115,7 @@ __all__ = [
     "DaskExecution",
     "GwasResult",
     "KinshipInfo",
+    "LocoFit",
     "NullFit",
     "PlinkSource",
     "Progress",

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +115,15 @@ class KinshipInfo:
     n_variants: int | None = None
     n_monomorphic: int | None = None
     n_clipped: int = 0
+
+
+GeneticFactor = Callable[
+    [PlinkGenotypes, AlignedSamples, int | None, NDArray[np.intp], Progress],
+    tuple[NDArray[np.float64] | EconomicSVD, KinshipInfo],
+]
+"""``factor(genotypes, aligned, block_size, variant_index, progress) → (G, info)``: builds
+the genetic factor of the ``"grm"`` kinship instead of the default (e.g. the LOCO pass,
+:class:`kronlmm.gwas.loco.LocoKinships`)."""
 
 
 @dataclass(eq=False)
@@ -421,7 +430,11 @@ def eigh_seconds_estimate(n: int) -> float:
 
 
 def _factor_from_kinship(
-    K: NDArray[np.float64], *, max_rank: int | None = None, overwrite: bool = False
+    K: NDArray[np.float64],
+    *,
+    max_rank: int | None = None,
+    overwrite: bool = False,
+    expected: float | None = None,
 ) -> tuple[EconomicSVD, int]:
     """``K = V diag(λ) Vᵀ`` keeping eigenvalues above ``EIGEN_RTOL ×`` the largest
     (:func:`kronlmm.core.economic_eigh`: LAPACK syevd, or syevr for the ``max_rank``
@@ -431,10 +444,13 @@ def _factor_from_kinship(
     again), so it is returned as an :class:`~kronlmm.core.EconomicSVD`. ``overwrite``: K
     is not needed afterwards (LAPACK works in place). It cannot report progress from
     inside LAPACK: its start (with an estimated duration for large ``K``), a line every
-    30 s while it runs and its duration are logged.
+    30 s while it runs and its duration are logged. ``expected``: the estimated duration when
+    already known (many kinships of one size), else estimated here from size
+    :data:`EIGH_ESTIMATE_MIN` on.
     """
     n = K.shape[0]
-    expected = eigh_seconds_estimate(n) if n >= EIGH_ESTIMATE_MIN else None
+    if expected is None and n >= EIGH_ESTIMATE_MIN:
+        expected = eigh_seconds_estimate(n)
     beat = Heartbeat(f"eigendecomposition of the {n} x {n} kinship", None, expected=expected)
     try:
         svd = economic_eigh(K, EIGEN_RTOL, max_rank=max_rank, overwrite=overwrite)
@@ -582,13 +598,15 @@ def prepare_inputs(
     exclude: VariantList | None = None,
     id_col: str | None = None,
     pheno_from_fam: bool = False,
+    genetic_factor: GeneticFactor | None = None,
 ) -> Prepared:
     """Read, align and check the inputs; filter samples and variants; build ``Y``, ``X``, ``G``.
 
     See :func:`kronlmm.gwas.fit_null` for the parameters and :mod:`kronlmm.gwas.qc` for the
     order of the filters. Samples are kept when present in every source with complete trait
     and covariate values, and are put in sorted sample-ID order, so that the results are the
-    same whatever the order of the samples in each file.
+    same whatever the order of the samples in each file. ``genetic_factor``: builds ``G``
+    for ``kinship="grm"`` instead of the default (see :data:`GeneticFactor`).
     """
     for given, what, option in (
         (pheno_cols, "trait", "pheno_cols / --pheno-cols"),
@@ -649,7 +667,10 @@ def prepare_inputs(
         )
     _check_sample_size(n, X.shape[1], trait_names)
     _check_traits(Y, X, trait_names)
-    G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index, progress)
+    if genetic_factor is not None and isinstance(kinship, str) and kinship == "grm":
+        G, info = genetic_factor(genotypes, aligned, block_size, variant_index, progress)
+    else:
+        G, info = _genetic_factor(kinship, genotypes, aligned, block_size, variant_index, progress)
     logger.info(
         "null model inputs: %d samples, %d trait(s), %d covariate column(s), G of rank %d (%s, %s)",
         n,

@@ -25,6 +25,7 @@ from .rank import RankChoice
 
 if TYPE_CHECKING:  # the model and scan modules are imported when first needed
     from ..lmm import FitResult, Kron2Sum
+    from .loco import LocoFit
     from .result import GwasResult
 
 __all__ = ["NullFit"]
@@ -82,6 +83,11 @@ class NullFit:
         What the sample and variant filters removed (:mod:`kronlmm.gwas.qc`).
     rank_choice : RankChoice or None
         The rank of C₀ and why it was chosen (:mod:`kronlmm.gwas.rank`).
+    loco : list of LocoFit or None
+        With ``fit_null(..., loco=True)``: one null per chromosome, fitted with the kinship
+        of the other chromosomes (:mod:`kronlmm.gwas.loco`), in ``.bim`` order of first
+        appearance; :meth:`scan` tests each chromosome's variants against its own. ``None``:
+        every variant is tested against this (genome-wide) null.
 
     Examples
     --------
@@ -124,6 +130,7 @@ class NullFit:
     variant_index: NDArray[np.intp] | None = None
     qc: QCReport | None = None
     rank_choice: RankChoice | None = None
+    loco: list[LocoFit] | None = None
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -230,6 +237,7 @@ class NullFit:
                 "kinship": asdict(self.kinship),
                 "rank_choice": None if self.rank_choice is None else self.rank_choice.to_dict(),
                 "qc": None if self.qc is None else self.qc.to_dict(),
+                "loco": None if self.loco is None else [f.to_dict() for f in self.loco],
             }
         )
         return summary
@@ -289,7 +297,21 @@ class NullFit:
         Returns
         -------
         GwasResult
+            With :attr:`loco` set, one table in the usual variant order, each chromosome's
+            variants tested against its own null (:func:`kronlmm.gwas.loco_scan.scan_loco`).
         """
+        if self.loco is not None:
+            from .loco_scan import scan_loco
+
+            return scan_loco(
+                self,
+                test,
+                chunk_size=chunk_size,
+                progress=progress,
+                scheduler=scheduler,
+                workers=workers,
+                checkpoint=checkpoint,
+            )
         from .variant_scan import scan_genotypes
 
         return scan_genotypes(
@@ -305,7 +327,9 @@ class NullFit:
     def __repr__(self) -> str:
         kind = "REML" if self.restricted else "ML"
         state = "converged" if self.converged else "NOT converged"
+        loco = "" if self.loco is None else f", LOCO over {len(self.loco)} chromosomes"
         return (
             f"NullFit(n={self.nsamples}, traits={self.trait_names}, covariates="
-            f"{self.covariate_names}, {kind}, rank={self.rank}, lml={self.lml:.6g}, {state})"
+            f"{self.covariate_names}, {kind}, rank={self.rank}, lml={self.lml:.6g}, {state}"
+            f"{loco})"
         )

@@ -44,6 +44,7 @@ def scan(
     exclude: VariantList | None = None,
     id_col: str | None = None,
     pheno_from_fam: bool = False,
+    loco: bool = False,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 
@@ -93,6 +94,10 @@ def scan(
     qc, keep, remove, extract, exclude, id_col, pheno_from_fam
         Filters and input options, as in :func:`kronlmm.gwas.fit_null` (default: GEMMA-like
         variant QC, MAF ≥ 0.01 and missingness ≤ 5 %).
+    loco : bool, default False
+        Leave one chromosome out: test each chromosome's variants against a null whose
+        kinship is the GRM of the other chromosomes (needs ``kinship="grm"``); see
+        :func:`kronlmm.gwas.fit_null` and :mod:`kronlmm.gwas.loco`.
 
     Returns
     -------
@@ -112,8 +117,8 @@ def scan(
     ``result.alignment["missing_values"]`` and logged; it is an error only when no sample is
     left. Missing genotype calls are mean-imputed per variant; ``n`` counts the observed
     calls. With ``kinship="grm"`` the tested variant is part of the kinship (proximal
-    contamination, as in GEMMA's default), which makes tests slightly conservative;
-    leave-one-chromosome-out kinship is a planned improvement.
+    contamination, as in GEMMA's default), which makes tests slightly conservative, unless
+    ``loco=True`` (one kinship and one null per chromosome).
 
     Examples
     --------
@@ -148,6 +153,7 @@ def scan(
         exclude=exclude,
         id_col=id_col,
         pheno_from_fam=pheno_from_fam,
+        loco=loco,
     )
     return null.scan(
         test,

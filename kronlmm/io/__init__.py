@@ -7,7 +7,8 @@
   float DataFrame indexed by sample ID (IID).
 * :func:`grm_from_genotypes`, :func:`low_rank_G`, :func:`read_kinship`,
   :func:`write_kinship` — kinship matrices with sample IDs, also in GEMMA, GCTA and PLINK
-  formats (:mod:`kronlmm.io.kinship_formats`).
+  formats (:mod:`kronlmm.io.kinship_formats`); :func:`grm_by_group` — the GRM's
+  per-chromosome contributions in one pass (leave-one-chromosome-out kinships).
 * :func:`align_samples` — match every source by sample ID and keep complete cases.
 * :func:`read_sample_list`, :func:`read_variant_list`, :func:`select_samples`,
   :func:`select_variants` — PLINK's ``--keep``/``--remove`` and ``--extract``/``--exclude``.
@@ -24,6 +25,7 @@ from ._common import InputFileNotFoundError
 from .align import LOSS_REASONS, LOSS_WARNING_SHARE, AlignedSamples, align_samples
 from .atomic import OutOfSpaceError, atomic_path, mount_point
 from .grm import grm_block_size, grm_from_genotypes, low_rank_G, standardize_dosage
+from .grm_groups import GroupedGRM, grm_by_group
 from .kinship import TOOL_PSD_TOLERANCE, Kinship, LowRankG, check_kinship
 from .kinship_file import read_kinship, write_kinship
 from .kinship_formats import (
@@ -49,6 +51,7 @@ __all__ = [
     "BedPaddingError",
     "FamilyIDs",
     "GenotypeBlock",
+    "GroupedGRM",
     "InputFileNotFoundError",
     "Kinship",
     "LowRankG",
@@ -60,6 +63,7 @@ __all__ = [
     "atomic_path",
     "check_kinship",
     "grm_block_size",
+    "grm_by_group",
     "grm_from_genotypes",
     "hwe_exact_p",
     "kinship_format",

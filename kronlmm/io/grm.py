@@ -160,9 +160,11 @@ def _standardized_blocks(
     n: int,
     progress: ProgressCallback | None = None,
     standardize: bool = True,
-) -> Iterator[tuple[NDArray[np.float64], int]]:
-    """``(Z, monomorphic variants skipped)`` block by block, decoded and standardised by a
-    reader thread while the caller uses the previous block.
+) -> Iterator[tuple[NDArray[np.float64], NDArray[np.bool_]]]:
+    """``(Z, variable)`` block by block, decoded and standardised by a reader thread while the
+    caller uses the previous block: ``Z`` holds the block's variable variants, ``variable``
+    (one flag per variant of the block) says which they are; the others (monomorphic) are
+    skipped.
 
     Two ``n × block`` buffers take turns (each ``Z`` is valid until the next one is asked
     for), so the blocks cost no fresh memory. The reader's errors are raised here; leaving
@@ -196,7 +198,7 @@ def _standardized_blocks(
                 z, variable = _standardize_counts(
                     np.asarray(counts, dtype=np.int8), buffer, standardize
                 )
-                ready.put(("block", z, int(variable.size - variable.sum()), buffer))
+                ready.put(("block", z, variable, buffer))
         except BaseException as err:  # noqa: BLE001 - raised again in the consumer
             ready.put(("error", err))
         else:
@@ -211,10 +213,10 @@ def _standardized_blocks(
                 return
             if item[0] == "error":
                 raise item[1]
-            _, z, skipped, buffer = item
-            yield z, skipped
+            _, z, variable, buffer = item
+            yield z, variable
             free.put(buffer)
-            done += z.shape[1] + skipped
+            done += variable.size
             if progress is not None:
                 progress(done, count)
     finally:
@@ -294,12 +296,12 @@ def grm_from_genotypes(
     blocks = _standardized_blocks(
         plink, sample_index, block_size, variant_index, n, progress, standardize
     )
-    for z, n_skip in blocks:
+    for z, variable in blocks:
         if z.shape[1]:
             np.matmul(z, z.T, out=product)  # a symmetric rank-b update (BLAS syrk)
             K += product
         used += z.shape[1]
-        skipped += n_skip
+        skipped += variable.size - z.shape[1]
     if used == 0:
         raise ValueError(
             f"no variable variant to build the GRM from ({skipped} monomorphic variant(s) "
@@ -376,10 +378,10 @@ def low_rank_G(
     G = np.empty((n, total), dtype=np.float64, order="F")
     used = skipped = 0
     blocks = _standardized_blocks(plink, sample_index, block_size, variant_index, n, progress)
-    for z, n_skip in blocks:
+    for z, variable in blocks:
         G[:, used : used + z.shape[1]] = z
         used += z.shape[1]
-        skipped += n_skip
+        skipped += variable.size - z.shape[1]
     if used == 0:
         raise ValueError(
             f"no variable variant to build G from ({skipped} monomorphic variant(s) among "
