@@ -186,8 +186,13 @@ def test_loco_tables_equal_manual_per_chromosome_runs(data, loco_run):
         assert manual.kinship.n_variants == fit.kinship.n_variants
         manual.model.set_start(C0=null.model.C0, C1=null.model.C1)
         manual.model.fit(verbose=False, start="current", restarts=0)
-        np.testing.assert_allclose(fit.C0, manual.model.C0, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(fit.C1, manual.model.C1, rtol=1e-8, atol=1e-10)
+        # the same optimum: the likelihood to the last digits, the estimates to what the
+        # fit's tolerance (projected gradient ~1e-9) determines
+        assert manual.model.lml() == pytest.approx(fit.lml, rel=1e-11)
+        np.testing.assert_allclose(fit.C0, manual.model.C0, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(fit.C1, manual.model.C1, rtol=1e-5, atol=1e-8)
+        # and the same scan at the same estimates
+        manual.model.set_start(C0=fit.C0, C1=fit.C1)
         only = dataclasses.replace(manual, variant_index=on_chrom)
         want = only.scan("any").assoc
         pd.testing.assert_frame_equal(
@@ -285,11 +290,14 @@ def test_low_rank_route_equals_full_route(tmp_path, monkeypatch):
     full_result = full.scan("any")
     for a, b in zip(low.loco, full.loco, strict=True):
         assert a.kinship.n_variants == b.kinship.n_variants
-        np.testing.assert_allclose(a.C0, b.C0, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(a.C1, b.C1, rtol=1e-8, atol=1e-10)
+        # the same optimum: the likelihood to the last digits, the estimates (and so the
+        # tests) to what the fits' tolerance (projected gradient ~1e-9) determines
+        assert a.lml == pytest.approx(b.lml, rel=1e-11)
+        np.testing.assert_allclose(a.C0, b.C0, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(a.C1, b.C1, rtol=1e-5, atol=1e-8)
     for col in COMPARED:
         np.testing.assert_allclose(
-            low_result.assoc[col], full_result.assoc[col], rtol=1e-8, atol=1e-8, err_msg=col
+            low_result.assoc[col], full_result.assoc[col], rtol=1e-5, atol=1e-8, err_msg=col
         )
 
 
