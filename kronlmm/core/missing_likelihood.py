@@ -400,12 +400,14 @@ class _Operators:
     def p_apply(self, V: NDArray[np.float64]) -> NDArray[np.float64]:
         """``P V`` for a stack of n × p matrices ``V`` (n, p, b)."""
         dt, wt = self.dt, self.wt
-        Wm = np.einsum("itb,ut->iub", V, wt.Lh)
-        UW = np.einsum("il,iub->lub", dt.U, Wm)
-        out = np.einsum("il,lub->iub", dt.U, UW * self.invD[:, :, None])
+        n, p, nb = V.shape
+        Wm = np.matmul(wt.Lh, V)  # (n, p, b): Wᵢ = Lh Vᵢ, i.e. V Lhᵀ per sample
+        Wf = Wm.reshape(n, p * nb)
+        UW = dt.U.T @ Wf  # (k, p·b)
+        out = dt.U @ (UW.reshape(-1, p, nb) * self.invD[:, :, None]).reshape(-1, p * nb)
         if wt.nperp:
-            out += (Wm - np.einsum("il,lub->iub", dt.U, UW)) * self.il1[None, :, None]
-        res: NDArray[np.float64] = np.einsum("iub,ut->itb", out, wt.Lh)
+            out += (Wf - dt.U @ UW) * np.repeat(self.il1, nb)[None, :]
+        res: NDArray[np.float64] = np.matmul(wt.Lh.T, out.reshape(n, p, nb))
         return res
 
     def q_apply(self, V: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -454,7 +456,7 @@ def _evaluate(
     V = np.concatenate([dt.Yu[:, :, None], dt.MT], axis=2)
     QV = ops.q_apply(V)
     Qy, QM = QV[:, :, 0], QV[:, :, 1:]
-    HT = np.einsum("itj,itl->jl", dt.MT, QM)
+    HT = dt.MT.reshape(n * p, r).T @ QM.reshape(n * p, r)
     HT = (HT + HT.T) / 2
     Hf = spd_factor(HT)
     bvec = np.einsum("itj,it->j", dt.MT, Qy)
@@ -497,7 +499,7 @@ def _evaluate(
     M1u = 0.5 * (P1 - T1)
     if dt.restricted and r:
         Hinv = Hf.inverse()
-        UQ = np.einsum("il,itj->ltj", dt.U, QM)  # (k, p, r)
+        UQ = (dt.U.T @ QM.reshape(n, p * r)).reshape(-1, p, r)  # (k, p, r)
         UQH = UQ @ Hinv
         M0u += 0.5 * np.einsum("ltj,l,lsj->ts", UQ, S2, UQH)
         M1u += 0.5 * np.einsum("itj,isj->ts", QM, QM @ Hinv)

@@ -10,18 +10,20 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
-from ..core.likelihood import LikelihoodTerms, WhitenedLikelihood
+from ..core.likelihood import LikelihoodEngine, LikelihoodTerms, WhitenedLikelihood
+from ..core.missing_likelihood import ObservedData, ObservedLikelihood, observed_trait_sd
 from ..core.linalg import EconomicSVD, economic_svd
 from ..core.numerics import blas_threads_for, no_variance_left
 from ..core.optimize import DEFAULT_GTOL, FitResult
 from ..core.parameters import finite_difference_gap
-from ..core.projections import KronProjections
+from ..core.projections import KronProjections, unbounded_likelihood
 from ..core.validation import as_matrix, check_positive_int
 from ..core.warnings import FitWarning
 from ..cov.base import TraitCovariance
 from ..cov.kron2sum import Kron2SumCov
 from ..scan import KronFastScanner
 from .fitting import Kron2SumFitter
+from .missing import MISSING_MODES, MissingSelection, select_observed
 from .starts import moment_start, psd_floor
 
 __all__ = ["Kron2Sum"]
@@ -138,15 +140,24 @@ class Kron2Sum:
         C0: TraitCovariance | None = None,
         C1: TraitCovariance | None = None,
         c1_floor: float = 1e-8,
+        missing: Literal["observed", "complete-case"] = "observed",
     ) -> None:
-        Y = as_matrix("Y", Y)
+        if missing not in MISSING_MODES:
+            raise ValueError(f"missing must be one of {MISSING_MODES}, got {missing!r}")
+        Y = as_matrix("Y", Y, finite=False)
         n, p = Y.shape
-        if n < 2:
-            raise ValueError(f"Y must have at least 2 samples (rows), got shape {Y.shape}")
         A = np.eye(p) if A is None else as_matrix("A", A, nrows=p)
         X = np.ones((n, 1)) if X is None else as_matrix("X", X, nrows=n)
         if G is None:
             raise ValueError("G is required (use np.zeros((n, 0)) for no genetic term)")
+        sel = select_observed(Y, missing)
+        self._selection = sel
+        if sel.dropped.size:
+            Y, X = Y[sel.rows], X[sel.rows]
+            G = _subset_rows(G, sel.rows)
+            n = Y.shape[0]
+        if n < 2:
+            raise ValueError(f"Y must have at least 2 samples (rows), got shape {Y.shape}")
         if isinstance(G, EconomicSVD):
             if np.shape(G.U)[0] != n:
                 raise ValueError(f"G.U has shape {np.shape(G.U)}, expected ({n}, k)")
@@ -169,13 +180,23 @@ class Kron2Sum:
                 f"definite matrix); got {type(self._cov.C1).__name__}"
             )
         svd = self._cov.svd
-        self._check_ranks(Y, X)
-        proj, _, _ = KronProjections.build(Y, A, X, svd, self._restricted)
+        self._missing = bool(np.isnan(Y).any())
+        engine: LikelihoodEngine | None = None
+        if self._missing:
+            self._check_ranks(sel.filled(Y, X), X)
+            proj, engine = self._observed_setup(Y, A, X, svd)
+        else:
+            self._check_ranks(Y, X)
+            proj, _, _ = KronProjections.build(Y, A, X, svd, self._restricted)
         if proj.rank_A * proj.rank_X == 0:
             raise ValueError("the mean design A ⊗ X has rank 0 (A or X is all zeros)")
         full_rank_M = proj.rank_A * proj.rank_X
         saturated = full_rank_M >= n * p
         self._saturated = saturated
+        if saturated and self._missing:
+            raise ValueError(
+                f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
+            )
         if saturated:
             msg = f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
             if self._restricted:
@@ -189,27 +210,35 @@ class Kron2Sum:
             )
         d = proj.scaling.trait_sd
         resid = d**2
-        bad = [] if saturated else no_variance_left(resid, np.mean(Y * Y, axis=0)).tolist()
+        mean_square = np.nanmean(Y * Y, axis=0) if self._missing else np.mean(Y * Y, axis=0)
+        bad = [] if saturated else no_variance_left(resid, mean_square).tolist()
         if bad:
             raise ValueError(
                 f"trait column(s) {bad} of Y have no variance left after regressing out X; "
                 "drop them or remove the covariates that explain them exactly"
             )
         self._proj = proj
-        self._engine = WhitenedLikelihood(proj)
-        if proj.perp_dropped:
-            full, _, _ = KronProjections.build(
-                Y, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
-            )
-            self._full_engine = WhitenedLikelihood(full)
+        # observations the likelihood is of (the fitter's N): n·p, k·p when projected
+        self._nobs = int(np.sum(~np.isnan(Y))) if self._missing else proj.n * p
+        self._engine: LikelihoodEngine
+        self._full_engine: LikelihoodEngine
+        if engine is not None:
+            self._engine = self._full_engine = engine
         else:
+            self._engine = WhitenedLikelihood(proj)
             self._full_engine = self._engine
+            if proj.perp_dropped:
+                full, _, _ = KronProjections.build(
+                    Y, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
+                )
+                self._full_engine = WhitenedLikelihood(full)
         if hasattr(self._cov.C1, "floor") and C1 is None:
             self._cov.C1.floor = float(c1_floor) * resid
         nparams = self._cov.nparams + full_rank_M
-        if nparams > Y.size:
+        nvalues = int(np.sum(~np.isnan(Y)))
+        if nparams > nvalues:
             warnings.warn(
-                f"the model has more parameters ({nparams}) than observations ({Y.size}); "
+                f"the model has more parameters ({nparams}) than observations ({nvalues}); "
                 "convergence is expected to be problematic",
                 UserWarning,
                 stacklevel=2,
@@ -224,6 +253,46 @@ class Kron2Sum:
             self._set_glimix_state(self._cov.G if isinstance(G, EconomicSVD) else G)
         else:
             self._set_unit(*moment_start(proj))
+
+    def _observed_setup(
+        self,
+        Y: NDArray[np.float64],
+        A: NDArray[np.float64],
+        X: NDArray[np.float64],
+        svd: EconomicSVD,
+    ) -> tuple[KronProjections, LikelihoodEngine]:
+        """Projections of Y with missing values filled (for starting values only) and the
+        observed-data likelihood engine, in the same internal units."""
+        observed = ~np.isnan(Y)
+        d = observed_trait_sd(Y, X, observed)
+        filled = MissingSelection.filled(Y, X)
+        proj, _, _ = KronProjections.build(
+            filled, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
+        )
+        if not self._restricted and unbounded_likelihood(
+            proj.n, proj.p, proj.UX, restricted=False
+        ):
+            raise ValueError(
+                "the ML likelihood of these data has no maximum: the covariates X span "
+                "directions outside span(G) that leave too few residual dimensions there "
+                "(e.g. an intercept with a centred genetic relationship matrix), so C1 "
+                "would collapse. With complete data the model projects those directions "
+                "out; with missing values use REML (restricted=True) or "
+                "missing='complete-case'"
+            )
+        data = ObservedData.build(Y, A, X, svd, self._restricted, trait_sd=d)
+        return proj, ObservedLikelihood(data)
+
+    @property
+    def missing(self) -> MissingSelection:
+        """Which samples are used and how many values per trait are observed
+        (:class:`~kronlmm.lmm.missing.MissingSelection`)."""
+        return self._selection
+
+    @property
+    def nobs(self) -> int:
+        """Number of observed values of Y the likelihood is of (n·p without missing)."""
+        return int(np.sum(self._selection.nobs))
 
     @classmethod
     def from_kinship(
@@ -599,6 +668,14 @@ def _kinship_svd(K: ArrayLike) -> EconomicSVD:
         )
     keep = w > n * np.finfo(float).eps * max(top, 0.0)
     return EconomicSVD(np.ascontiguousarray(V[:, keep][:, ::-1]), w[keep][::-1].copy())
+
+
+def _subset_rows(G: ArrayLike | EconomicSVD, rows: NDArray[np.intp]) -> ArrayLike | EconomicSVD:
+    """The genetic factor of the samples ``rows`` (a decomposition is recomputed, since
+    the rows of its U are no longer orthonormal)."""
+    if isinstance(G, EconomicSVD):
+        return economic_svd(np.asarray(G.U)[rows] * np.sqrt(np.asarray(G.S2))[None, :])
+    return np.asarray(G, dtype=float)[rows]
 
 
 def _warn_if_kinship(G: NDArray[np.float64]) -> None:
