@@ -359,6 +359,19 @@ class ObservedLikelihood:
             raise SingularCovarianceError("K is singular at the observed values")
         return ops.q_apply(V)
 
+    def missing_precision_factor(
+        self, C0: NDArray[np.float64], C1: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], float]:
+        """The lower Cholesky factor of ``S = (K⁻¹)_MM`` (m × m, internal units) and
+        ``log|K_OO|`` in the units of the data, at C₀, C₁."""
+        wt = self.whiten(C0, C1)
+        ops = _Operators(self.data, wt)
+        if ops.Sf is None or wt.singular:
+            raise SingularCovarianceError("K is singular at the observed values")
+        d = self.data.scaling.trait_sd
+        logdet = wt.logdet + ops.Sf.logdet + 2.0 * float(np.sum(self.data.nobs * np.log(d)))
+        return ops.Sf.L, float(logdet)
+
 
 class _Operators:
     """``P = K⁻¹`` as a structured product and ``S = P_MM``, at one whitening."""

@@ -11,8 +11,8 @@ from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
 from ..core.likelihood import LikelihoodEngine, LikelihoodTerms, WhitenedLikelihood
-from ..core.missing_likelihood import ObservedData, ObservedLikelihood, observed_trait_sd
 from ..core.linalg import EconomicSVD, economic_svd
+from ..core.missing_likelihood import ObservedData, ObservedLikelihood, observed_trait_sd
 from ..core.numerics import blas_threads_for, no_variance_left
 from ..core.optimize import DEFAULT_GTOL, FitResult
 from ..core.parameters import finite_difference_gap
@@ -21,7 +21,7 @@ from ..core.validation import as_matrix, check_positive_int
 from ..core.warnings import FitWarning
 from ..cov.base import TraitCovariance
 from ..cov.kron2sum import Kron2SumCov
-from ..scan import KronFastScanner
+from ..scan import KronFastScanner, KronObservedScanner
 from .fitting import Kron2SumFitter
 from .missing import MISSING_MODES, MissingSelection, select_observed
 from .starts import moment_start, psd_floor
@@ -269,9 +269,7 @@ class Kron2Sum:
         proj, _, _ = KronProjections.build(
             filled, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
         )
-        if not self._restricted and unbounded_likelihood(
-            proj.n, proj.p, proj.UX, restricted=False
-        ):
+        if not self._restricted and unbounded_likelihood(proj.n, proj.p, proj.UX, restricted=False):
             raise ValueError(
                 "the ML likelihood of these data has no maximum: the covariates X span "
                 "directions outside span(G) that leave too few residual dimensions there "
@@ -515,25 +513,31 @@ class Kron2Sum:
         """Dense ``K`` (n·p × n·p); only for small n·p."""
         return self._cov.value()
 
-    def get_fast_scanner(self, trait_names: list[str] | None = None) -> KronFastScanner:
-        """:class:`~kronlmm.scan.KronFastScanner` with C₀, C₁ fixed at their current values.
+    def get_fast_scanner(
+        self, trait_names: list[str] | None = None
+    ) -> KronFastScanner | KronObservedScanner:
+        """Scanner with C₀, C₁ fixed at their current values.
 
-        ``trait_names`` (one per column of Y) name the per-trait effects of the scans
-        (default ``trait0``, ``trait1``, …).
+        :class:`~kronlmm.scan.KronFastScanner`, or, when Y has missing values (and
+        ``missing="observed"``), :class:`~kronlmm.scan.KronObservedScanner`, which tests on
+        the observed values. ``trait_names`` (one per column of Y) name the per-trait
+        effects of the scans (default ``trait0``, ``trait1``, …).
         """
         if trait_names is not None and len(trait_names) != self.ntraits:
             raise ValueError(
                 f"trait_names has {len(trait_names)} names, expected {self.ntraits} "
                 "(one per column of Y)"
             )
-        return KronFastScanner(
+        names = None if trait_names is None else [str(t) for t in trait_names]
+        scanner = KronObservedScanner if self._missing else KronFastScanner
+        return scanner(
             self._Y,
             self._A,
             self._X,
             self._cov.svd,
             self.C0,
             self.C1,
-            trait_names=None if trait_names is None else [str(t) for t in trait_names],
+            trait_names=names,
             trait_sd=self._proj.scaling.trait_sd,
         )
 
