@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.linalg import null_space
 from scipy.stats import multivariate_normal
 
 from kronlmm.core.likelihood import WhitenedLikelihood
@@ -238,15 +239,68 @@ def test_unknown_missing_mode_raises(rng):
         Kron2Sum(rng.normal(size=(10, 2)), None, None, rng.normal(size=(10, 3)), missing="drop")
 
 
-def test_ml_with_unbounded_likelihood_and_missing_values_raises(rng):
-    n, p = 30, 2
-    Z = rng.normal(size=(n, 40))
-    Z -= Z.mean(axis=0)  # centred: 1ₙ is in the null space of GGᵀ
-    Y = rng.normal(size=(n, p))
-    Y[2, 1] = np.nan
-    with pytest.raises(ValueError, match=r"no maximum.*restricted=True"):
-        Kron2Sum(Y, None, None, Z)
-    Kron2Sum(Y, None, None, Z, restricted=True)  # REML is bounded
+def _centred_problem(rng, n, p):
+    Z = rng.normal(size=(n, 3 * n))
+    Z -= Z.mean(axis=0)  # centred: 1ₙ spans the null space of GGᵀ
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    Y = rng.normal(size=(n, p)) + 3.0
+    return Y, X, Z
+
+
+@pytest.mark.parametrize("restricted", [False, True], ids=["ML", "REML"])
+def test_span_u_restriction_on_complete_data_is_the_projected_likelihood(rng, restricted):
+    # ML with an intercept and a centred GRM has no maximum: the complete path projects the
+    # data onto span(U); the observed-data engine's restriction must give the same
+    # likelihood (ML: also the same constants) and gradient
+    n, p = 14, 3
+    Y, X, Z = _centred_problem(rng, n, p)
+    svd = economic_svd(Z)
+    proj, _, _ = KronProjections.build(Y, np.eye(p), X, svd, restricted, drop_perp=True)
+    eng = ObservedLikelihood(
+        ObservedData.build(Y, np.eye(p), X, svd, restricted, perp_restricted=True)
+    )
+    C0, C1 = _spd(rng, p, 0.0), _spd(rng, p, 0.3)
+    a, b = WhitenedLikelihood(proj).evaluate(C0, C1, True), eng.evaluate(C0, C1, True)
+    if not restricted:
+        assert b.lml == pytest.approx(a.lml, rel=1e-12)
+    assert np.allclose(b.M0, a.M0, rtol=1e-9, atol=1e-10) and np.allclose(b.M1, a.M1, atol=1e-10)
+
+
+@pytest.mark.parametrize("restricted", [False, True], ids=["ML", "REML"])
+def test_span_u_restriction_with_missing_values_is_a_contrast_density(rng, restricted):
+    # dense reference: the Gaussian density of the observed contrasts Lᵀy_O, L an
+    # orthonormal basis (scipy.linalg.null_space) orthogonal to (Iₚ ⊗ U⊥)_O
+    # (REML: also to the observed design), mean profiled by GLS (ML)
+    n, p = 14, 3
+    Y, X, Z = _centred_problem(rng, n, p)
+    Y[rng.random((n, p)) < 0.25] = np.nan
+    Y[np.isnan(Y).all(axis=1), 0] = 0.5
+    eng = ObservedLikelihood(
+        ObservedData.build(Y, np.eye(p), X, economic_svd(Z), restricted, perp_restricted=True)
+    )
+    C0, C1 = _spd(rng, p, 0.0), _spd(rng, p, 0.3)
+    y, M, K = _dense_observed(Y, np.eye(p), X, Z, C0, C1)
+    O = ~np.isnan(Y.ravel(order="F"))
+    MR = np.kron(np.eye(p), null_space(Z.T))[O]
+    if restricted:
+        ref = dense_reml_lml(y, np.hstack([MR, M]), K)
+    else:
+        L = null_space(MR.T)
+        ref = dense_ml_lml(L.T @ y, L.T @ M, L.T @ K @ L)
+    assert eng.evaluate(C0, C1).lml == pytest.approx(ref, rel=1e-10)
+
+
+def test_ml_fit_with_centred_grm_and_missing_values(rng):
+    n, p = 60, 2
+    Y, X, Z = _centred_problem(rng, n, p)
+    Y += (Z @ rng.normal(size=(3 * n, p))) / np.sqrt(3 * n)
+    Y[rng.random((n, p)) < 0.2] = np.nan
+    Y[np.isnan(Y).all(axis=1), 0] = 3.0  # no sample dropped: G stays centred
+    model = Kron2Sum(Y, None, X, Z / np.sqrt(3 * n), rank=p)
+    assert model.ml_projected
+    result = model.fit(verbose=False)
+    assert result.success and np.all(np.isfinite(model.B))
+    assert np.linalg.eigvalsh(model.C1)[0] > 1e-3  # not collapsed onto the floor
 
 
 @pytest.mark.parametrize("case", [(30, 3, 5), (25, 2, 40)], ids=["r<n", "r>n"])

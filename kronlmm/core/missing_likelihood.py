@@ -132,6 +132,17 @@ class ObservedData:
     lml_offset : float
         Added to the internal lml (see the module docstring).
     restricted : bool
+        REML (True) or ML (False).
+    n_restricted : int
+        Number of leading basis columns (of MT) whose REML term enters the likelihood:
+        all of them for REML, 0 for ML, and those spanning ``(Iₚ ⊗ U⊥)_O`` for ML with
+        ``perp_restricted``.
+    perp_restricted : bool
+        Whether the likelihood is that of the observed contrasts orthogonal to
+        ``(Iₚ ⊗ U⊥)_O`` (U⊥ a basis of the null space of GGᵀ), the observed-data
+        counterpart of :class:`~kronlmm.core.projections.KronProjections`' projection onto
+        span(U); the first ``n_restricted`` columns of MT then span ``(Iₚ ⊗ U⊥)_O`` and B
+        is not estimated by this engine (NaN).
     """
 
     n: int
@@ -155,6 +166,8 @@ class ObservedData:
     scaling: TraitScaling
     lml_offset: float
     restricted: bool
+    n_restricted: int = 0
+    perp_restricted: bool = False
 
     @property
     def k(self) -> int:
@@ -180,8 +193,13 @@ class ObservedData:
         svd: EconomicSVD,
         restricted: bool,
         trait_sd: NDArray[np.float64] | None = None,
+        perp_restricted: bool = False,
     ) -> ObservedData:
         """Reduce Y (n × p, NaN where missing), A (p × a), X (n × c) and G's SVD.
+
+        ``perp_restricted``: the likelihood of the observed contrasts orthogonal to
+        ``(Iₚ ⊗ U⊥)_O`` (see the class docstring); with complete data it is the (ML or
+        REML) likelihood of the data projected onto span(U).
 
         Raises
         ------
@@ -202,19 +220,27 @@ class ObservedData:
         Xq, Aq = xb.Q, ab.Q
         a, c = Aq.shape[1], Xq.shape[1]
         obsf = observed.astype(float)
-        # Gram of the observed design (a outer, c inner): Σₜ (aₜaₜᵀ) ⊗ (Xq_Oₜᵀ Xq_Oₜ)
-        XOX = np.einsum("it,ic,id->tcd", obsf, Xq, Xq)  # (p, c, c)
-        gram = np.einsum("ta,tb,tcd->acbd", Aq, Aq, XOX).reshape(a * c, a * c)
-        w, V = np.linalg.eigh((gram + gram.T) / 2)
-        top = float(w[-1]) if w.size else 0.0
-        keep = w > DESIGN_RTOL * top if top > 0 else np.zeros(w.size, dtype=bool)
-        if not np.any(keep):
-            raise ValueError("the observed mean design (A ⊗ X at the observed values) has rank 0")
-        Vr, wr = V[:, keep], w[keep]
-        T = Vr / np.sqrt(wr)[None, :]
-        Wc = Vr * np.sqrt(wr)[None, :]
-        r = T.shape[1]
-        MT = np.einsum("ic,acj,ta->itj", Xq, T.reshape(a, c, r), Aq) * obsf[:, :, None]
+        design = np.einsum("ic,ta->itac", Xq, Aq).reshape(n, p, a * c) * obsf[:, :, None]
+        R = np.zeros((n, p, 0))
+        if perp_restricted:
+            Up = _complement_basis(U)
+            R = np.einsum("ij,ts->itsj", Up, np.eye(p)).reshape(n, p, -1) * obsf[:, :, None]
+            QR, _ = _observed_basis(R)
+            resid = design - QR @ np.einsum("itj,itq->jq", QR, design)
+            Q2, _ = _observed_basis(resid)
+            MT = np.concatenate([QR, Q2], axis=2)
+            n_restr = MT.shape[2] if restricted else QR.shape[2]
+            T = np.zeros((a * c, MT.shape[2]))  # B is not estimated in this mode
+            Wc = np.zeros_like(T)
+        else:
+            MT, T = _observed_basis(design)
+            if MT.shape[2] == 0:
+                raise ValueError(
+                    "the observed mean design (A ⊗ X at the observed values) has rank 0"
+                )
+            Wc = design.reshape(n * p, -1).T @ MT.reshape(n * p, -1)  # design = MT Wcᵀ
+            n_restr = MT.shape[2] if restricted else 0
+        r = MT.shape[2]
         Yd = np.where(observed, Y, 0.0) / d[None, :]
         Yu = Yd
         beta0 = np.zeros(r)
@@ -233,8 +259,17 @@ class ObservedData:
             perp = (miss_rows[:, None] == miss_rows[None, :]).astype(float) - UM @ UM.T
         nobs = observed.sum(axis=0).astype(np.intp)
         offset = -float(np.sum(nobs * np.log(d)))
-        if restricted:
-            offset -= 0.5 * _log_det_scaled_basis(A, Xq, obsf, d, r)
+        if restricted or perp_restricted:
+            # −½ log|Q_Oᵀ D_O⁻² Q_O| for an orthonormal basis Q_O (data units) of what the
+            # REML term is over: (A ⊗ X)_O, (Iₚ ⊗ U⊥)_O, or both
+            parts = [R]
+            if restricted:
+                Ab = orthonormal_basis(A).Q
+                dd = np.einsum("ic,ta->itac", Xq, Ab).reshape(n, p, -1) * obsf[:, :, None]
+                parts.append(dd)
+            Qd, _ = _observed_basis(np.concatenate(parts, axis=2))
+            inner = np.einsum("itj,t,itl->jl", Qd, 1.0 / d**2, Qd)
+            offset -= 0.5 * float(np.linalg.slogdet((inner + inner.T) / 2)[1])
         return cls(
             n=n,
             p=p,
@@ -257,28 +292,43 @@ class ObservedData:
             scaling=TraitScaling(d, g),
             lml_offset=offset,
             restricted=bool(restricted),
+            n_restricted=int(n_restr),
+            perp_restricted=bool(perp_restricted),
         )
 
 
-def _log_det_scaled_basis(
-    A: NDArray[np.float64],
-    Xq: NDArray[np.float64],
-    obsf: NDArray[np.float64],
-    d: NDArray[np.float64],
-    r: int,
-) -> float:
-    """``log|Q_Oᵀ D_O⁻² Q_O|`` for Q_O an orthonormal basis of the columns of
-    ``(A ⊗ X)_O`` (data units) and D_O the trait scales at O."""
-    Ab = orthonormal_basis(A).Q
-    a, c = Ab.shape[1], Xq.shape[1]
-    XOX = np.einsum("it,ic,id->tcd", obsf, Xq, Xq)
-    gram = np.einsum("ta,tb,tcd->acbd", Ab, Ab, XOX).reshape(a * c, a * c)
-    scaled = np.einsum("ta,tb,t,tcd->acbd", Ab, Ab, 1.0 / d**2, XOX).reshape(a * c, a * c)
+def _observed_basis(
+    C: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """An orthonormal basis (as n × p matrices, Σ over all entries) of the span of the
+    columns ``C[:, :, j]`` (already 0 where missing), and the map T with ``Q = C T``
+    (eigenvalues of the Gram at or below :data:`DESIGN_RTOL` of the largest dropped)."""
+    n, p, q = C.shape
+    if q == 0:
+        return np.zeros((n, p, 0)), np.zeros((0, 0))
+    Cf = C.reshape(n * p, q)
+    gram = Cf.T @ Cf
     w, V = np.linalg.eigh((gram + gram.T) / 2)
-    Vr, wr = V[:, -r:], w[-r:]
-    Tq = Vr / np.sqrt(wr)[None, :]
-    inner = Tq.T @ scaled @ Tq
-    return float(np.linalg.slogdet((inner + inner.T) / 2)[1])
+    top = float(w[-1])
+    keep = w > DESIGN_RTOL * top if top > 0 else np.zeros(q, dtype=bool)
+    T = V[:, keep] / np.sqrt(w[keep])[None, :]
+    Q = (Cf @ T).reshape(n, p, -1)
+    # one re-orthonormalisation step against rounding
+    Qf = Q.reshape(n * p, -1)
+    g2 = Qf.T @ Qf
+    L = np.linalg.cholesky((g2 + g2.T) / 2)
+    Linv = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True).T
+    return (Qf @ Linv).reshape(n, p, -1), T @ Linv
+
+
+def _complement_basis(U: NDArray[np.float64]) -> NDArray[np.float64]:
+    """An orthonormal basis (n × (n − k)) of the orthogonal complement of span(U), U with
+    orthonormal columns (n × k)."""
+    n, k = U.shape
+    if k >= n:
+        return np.zeros((n, 0))
+    full = np.linalg.qr(U, mode="complete")[0]  # first k columns span U
+    return np.ascontiguousarray(full[:, k:])
 
 
 class ObservedLikelihood:
@@ -479,14 +529,18 @@ def _evaluate(
     quad = float(np.sum(resid * Qr))
     logdet = wt.logdet + ops.Sf.logdet
     nobs = float(np.sum(dt.nobs))
-    if dt.restricted:
-        lml_u = -0.5 * ((nobs - Hf.rank) * LOG2PI + logdet + Hf.logdet + quad)
+    nr = dt.n_restricted
+    HR = Hf if nr == r else spd_factor(HT[:nr, :nr])
+    if nr:
+        lml_u = -0.5 * ((nobs - HR.rank) * LOG2PI + logdet + HR.logdet + quad)
     else:
         lml_u = -0.5 * (nobs * LOG2PI + logdet + quad)
     a, c = dt.Ta.shape[1], dt.Tx.shape[1]
     coef = dt.T @ (beta + dt.beta0)  # coefficients of Aq ⊗ Xq (a outer, c inner)
     Br = coef.reshape(a, c).T
     B = dt.Tx @ Br @ dt.Ta.T
+    if dt.perp_restricted:
+        B = np.full_like(B, np.nan)
     Hfull = dt.W @ HT @ dt.W.T
     out = LikelihoodTerms(
         lml=float(lml_u + dt.lml_offset),
@@ -510,12 +564,13 @@ def _evaluate(
     T1 = Lh.T @ (np.diag(w1) - Phi1) @ Lh
     M0u = 0.5 * (P0 - T0)
     M1u = 0.5 * (P1 - T1)
-    if dt.restricted and r:
-        Hinv = Hf.inverse()
-        UQ = (dt.U.T @ QM.reshape(n, p * r)).reshape(-1, p, r)  # (k, p, r)
+    if nr:
+        Hinv = HR.inverse()
+        QR = np.ascontiguousarray(QM[:, :, :nr])
+        UQ = (dt.U.T @ QR.reshape(n, p * nr)).reshape(-1, p, nr)  # (k, p, nr)
         UQH = UQ @ Hinv
         M0u += 0.5 * np.einsum("ltj,l,lsj->ts", UQ, S2, UQH)
-        M1u += 0.5 * np.einsum("itj,isj->ts", QM, QM @ Hinv)
+        M1u += 0.5 * np.einsum("itj,isj->ts", QR, QR @ Hinv)
     M0u = (M0u + M0u.T) / 2
     M1u = (M1u + M1u.T) / 2
     out.M0, out.M1 = dt.scaling.gradient_from_unit(M0u, M1u)

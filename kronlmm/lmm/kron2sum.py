@@ -181,6 +181,9 @@ class Kron2Sum:
             )
         svd = self._cov.svd
         self._missing = bool(np.isnan(Y).any())
+        self._perp_restricted = False
+        self._nrestricted = 0
+        self._observed_full = None
         engine: LikelihoodEngine | None = None
         if self._missing:
             self._check_ranks(sel.filled(Y, X), X)
@@ -219,11 +222,13 @@ class Kron2Sum:
             )
         self._proj = proj
         # observations the likelihood is of (the fitter's N): n·p, k·p when projected
-        self._nobs = int(np.sum(~np.isnan(Y))) if self._missing else proj.n * p
+        self._nobs = int(np.sum(~np.isnan(Y))) - self._nrestricted if self._missing else proj.n * p
         self._engine: LikelihoodEngine
         self._full_engine: LikelihoodEngine
         if engine is not None:
             self._engine = self._full_engine = engine
+            if self._observed_full is not None:
+                self._full_engine = self._observed_full
         else:
             self._engine = WhitenedLikelihood(proj)
             self._full_engine = self._engine
@@ -269,16 +274,20 @@ class Kron2Sum:
         proj, _, _ = KronProjections.build(
             filled, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
         )
-        if not self._restricted and unbounded_likelihood(proj.n, proj.p, proj.UX, restricted=False):
-            raise ValueError(
-                "the ML likelihood of these data has no maximum: the covariates X span "
-                "directions outside span(G) that leave too few residual dimensions there "
-                "(e.g. an intercept with a centred genetic relationship matrix), so C1 "
-                "would collapse. With complete data the model projects those directions "
-                "out; with missing values use REML (restricted=True) or "
-                "missing='complete-case'"
+        # the complete-data rule: restrict to span(U) where the likelihood has no maximum
+        perp = unbounded_likelihood(proj.n, proj.p, proj.UX, self._restricted)
+        if perp:  # starting values from the projected data, as for complete data
+            proj, _, _ = KronProjections.build(
+                filled, A, X, svd, self._restricted, trait_sd=d, drop_perp=True
             )
-        data = ObservedData.build(Y, A, X, svd, self._restricted, trait_sd=d)
+        data = ObservedData.build(Y, A, X, svd, self._restricted, trait_sd=d, perp_restricted=perp)
+        self._perp_restricted = perp
+        self._nrestricted = data.n_restricted if perp and not self._restricted else 0
+        if perp:
+            full = ObservedData.build(Y, A, X, svd, self._restricted, trait_sd=d)
+            self._observed_full: ObservedLikelihood | None = ObservedLikelihood(full)
+        else:
+            self._observed_full = None
         return proj, ObservedLikelihood(data)
 
     @property
@@ -441,8 +450,10 @@ class Kron2Sum:
     @property
     def ml_projected(self) -> bool:
         """Whether the likelihood is that of the data projected onto span(U), because the
-        one of all the data has no maximum (see :mod:`kronlmm.core.projections`)."""
-        return self._proj.perp_dropped
+        one of all the data has no maximum (see :mod:`kronlmm.core.projections`; with
+        missing values, the likelihood of the observed contrasts orthogonal to the null
+        space of GGᵀ, :mod:`kronlmm.core.missing_likelihood`)."""
+        return self._proj.perp_dropped or self._perp_restricted
 
     @property
     def projections(self) -> KronProjections:
