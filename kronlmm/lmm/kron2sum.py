@@ -183,7 +183,7 @@ class Kron2Sum:
         self._missing = bool(np.isnan(Y).any())
         self._perp_restricted = False
         self._nrestricted = 0
-        self._observed_full = None
+        self._observed_full: ObservedLikelihood | None = None
         engine: LikelihoodEngine | None = None
         if self._missing:
             self._check_ranks(sel.filled(Y, X), X)
@@ -285,7 +285,7 @@ class Kron2Sum:
         self._nrestricted = data.n_restricted if perp and not self._restricted else 0
         if perp:
             full = ObservedData.build(Y, A, X, svd, self._restricted, trait_sd=d)
-            self._observed_full: ObservedLikelihood | None = ObservedLikelihood(full)
+            self._observed_full = ObservedLikelihood(full)
         else:
             self._observed_full = None
         return proj, ObservedLikelihood(data)
