@@ -6,6 +6,7 @@ Usage::
                  [--id-col NAME] [--covar FILE [--covar-cols C ...]]
                  [--kinship grm|none|FILE] [--test any|common|interaction]
                  [--rank full|auto|K] [--reml] [--missing-code NUMBER|none]
+                 [--missing-traits observed|complete-case]
                  [--ignore-bed-padding] [--keep FILE] [--remove FILE]
                  [--extract FILE] [--exclude FILE] [--maf X] [--geno X] [--hwe P]
                  [--mind X] [--chunk-size N] [--out PREFIX] [--no-plots]
@@ -347,6 +348,16 @@ MODEL_INPUTS = _options(
         group="inputs",
         help="trait value read as missing, as PLINK and GEMMA do (a warning counts them); "
         "'none' keeps every value",
+    ),
+    _option(
+        "--missing-traits",
+        type=click.Choice(["observed", "complete-case"]),
+        default="observed",
+        show_default=True,
+        group="inputs",
+        help="samples with some traits missing: 'observed' keeps them and uses every "
+        "observed trait value (exact observed-data likelihood and tests); 'complete-case' "
+        "drops them. Samples with no observed trait are dropped either way",
     ),
     _option(
         "--ignore-bed-padding",

@@ -49,6 +49,7 @@ def fit_null(
     exclude: VariantList | None = None,
     id_col: str | None = None,
     pheno_from_fam: bool = False,
+    missing_traits: str = "observed",
 ) -> NullFit:
     """Align the inputs by sample ID and fit the multi-trait null model once.
 
@@ -116,13 +117,14 @@ def fit_null(
 
     Notes
     -----
-    *Samples.* A sample is used when it is in every source and has every selected trait
-    and covariate (complete cases); samples dropped for a missing value are counted in
-    :attr:`NullFit.alignment` and logged on the ``"kronlmm"`` logger, and only an error when
-    none is left. The phenotype table's samples that are not analysed are counted by
-    reason in :attr:`NullFit.sample_losses` (a WARNING when more than 5 %, not counting
-    samples removed by the sample filters). Samples are put in sorted ID order, so results
-    do not depend on the order of the samples in any file.
+    *Samples.* A sample is used when it is in every source and has every selected
+    covariate and at least one observed trait (or, with
+    ``missing_traits="complete-case"``, every trait); samples dropped for a missing value
+    are counted in :attr:`NullFit.alignment` and logged on the ``"kronlmm"`` logger, and
+    only an error when none is left. The phenotype table's samples that are not analysed
+    are counted by reason in :attr:`NullFit.sample_losses` (a WARNING when more than 5 %,
+    not counting samples removed by the sample filters). Samples are put in sorted ID
+    order, so results do not depend on the order of the samples in any file.
 
     *Checks.* Covariates that are linear combinations of the columns before them are left
     out with a WARNING (:attr:`NullFit.aliased_covariates`, as R's ``lm`` reports NA);
@@ -179,6 +181,7 @@ def fit_null(
         exclude=exclude,
         id_col=id_col,
         pheno_from_fam=pheno_from_fam,
+        missing_traits=missing_traits,
     )
     with stage("null model fit"):
         model, result, choice = _fit(prep, rank, restricted)
@@ -211,6 +214,11 @@ def fit_null(
         variant_index=prep.variant_index,
         qc=prep.qc,
         rank_choice=choice,
+        missing_traits=missing_traits,
+        observed_values={
+            name: int(v)
+            for name, v in zip(prep.trait_names, (~np.isnan(prep.Y)).sum(axis=0), strict=True)
+        },
     )
 
 
@@ -256,7 +264,8 @@ def _fit(
 
 def _fit_by_bic(prep: Prepared, restricted: bool) -> tuple[Kron2Sum, FitResult, RankChoice]:
     n, p = prep.Y.shape
-    n_obs = n * p - (int(np.linalg.matrix_rank(prep.X)) * p if restricted else 0)
+    n_values = int(np.sum(~np.isnan(prep.Y)))  # n·p without missing trait values
+    n_obs = n_values - (int(np.linalg.matrix_rank(prep.X)) * p if restricted else 0)
     fits = []
     for r in range(1, p + 1):
         with stage(f"null model fit, rank {r}"):

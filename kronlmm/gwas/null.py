@@ -82,6 +82,10 @@ class NullFit:
         What the sample and variant filters removed (:mod:`kronlmm.gwas.qc`).
     rank_choice : RankChoice or None
         The rank of C₀ and why it was chosen (:mod:`kronlmm.gwas.rank`).
+    missing_traits : str
+        ``"observed"`` (every observed trait value used) or ``"complete-case"``.
+    observed_values : dict
+        Trait → number of its values the model used (observed, among the samples kept).
 
     Examples
     --------
@@ -124,6 +128,8 @@ class NullFit:
     variant_index: NDArray[np.intp] | None = None
     qc: QCReport | None = None
     rank_choice: RankChoice | None = None
+    missing_traits: str = "observed"
+    observed_values: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -188,7 +194,8 @@ class NullFit:
             ``ml_projected`` (whether the likelihood is that of the data projected onto
             span(U) because the whole data's has no maximum; see
             :attr:`kronlmm.lmm.Kron2Sum.ml_projected`), ``convergence``, ``alignment``,
-            ``sample_losses`` (reason → ``count`` and the first ``ids``), ``missing_code``
+            ``sample_losses`` (reason → ``count`` and the first ``ids``),
+            ``missing_traits`` (``mode`` and ``observed_values`` per trait), ``missing_code``
             (``code`` and ``counts`` per trait), ``kinship``, ``rank_choice`` (rank of C₀
             and why) and ``qc`` (filters and counts removed per reason); plain JSON types
             only (NaN as ``None``).
@@ -222,6 +229,10 @@ class NullFit:
                 "sample_losses": {
                     reason: {"count": len(ids), "ids": ids[:SHOWN_IDS]}
                     for reason, ids in self.sample_losses.items()
+                },
+                "missing_traits": {
+                    "mode": self.missing_traits,
+                    "observed_values": dict(self.observed_values),
                 },
                 "missing_code": {
                     "code": self.missing_code,

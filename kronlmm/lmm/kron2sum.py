@@ -68,10 +68,24 @@ class Kron2Sum:
       ``M = A ⊗ X`` and ``|·|₊`` the product of non-zero eigenvalues — the constant used by
       GEMMA and glimix-core, so values compare directly.
 
+    *Missing values.* NaN entries of Y are missing. By default (``missing="observed"``)
+    the model maximises the exact likelihood of the observed values, ``y_O ~
+    N(M_O β, K_OO)`` (M_O, K_OO: the rows and block of ``A ⊗ X`` and K at the observed
+    entries; the formulas below with N the number of observed values and rank(M_O) for
+    rank(A ⊗ X)),
+    through the Schur complement on the missing entries
+    (:mod:`kronlmm.core.missing_likelihood`: O(k·m² + m³) per evaluation for m missing
+    values, exact); samples with no observed trait are dropped with a warning naming them.
+    ``missing="complete-case"`` keeps only the samples with every trait observed. A trait
+    with no observed value is an error. Complete data take the path below unchanged.
+
     Where that likelihood has no maximum (ML with an intercept and a centred genetic
     relationship matrix, whose null space contains ``1ₙ``, is the common case), it is
     evaluated on the data projected onto span(U) instead, as explained in
-    :mod:`kronlmm.core.projections`; ``ml_projected`` says when.
+    :mod:`kronlmm.core.projections`; ``ml_projected`` says when. With missing values the
+    counterpart is the likelihood of the observed values' contrasts orthogonal to
+    ``(Iₚ ⊗ U⊥)_O`` (U⊥ spanning the null space of GGᵀ), which equals the projected one
+    when nothing is missing.
 
     Each evaluation works in whitened coordinates (Casale et al. 2015) on projections
     computed once (:mod:`kronlmm.core.likelihood`): after a one-off set-up of
@@ -93,6 +107,7 @@ class Kron2Sum:
     Parameters
     ----------
     Y : array_like, shape (n, p)
+        Outcomes; NaN marks a missing value (see *Missing values* above).
     A : array_like, shape (p, a), optional
         Trait design; ``None`` means ``Iₚ``.
     X : array_like, shape (n, c), optional
@@ -111,6 +126,8 @@ class Kron2Sum:
     c1_floor : float, optional
         Relative floor of the default C₁: ``f = c1_floor·dₜ²`` for each trait t (dₜ its
         standard deviation after X). Default 1e-8.
+    missing : {"observed", "complete-case"}, optional
+        What to do with missing values of Y (see above). Default ``"observed"``.
 
     Examples
     --------
@@ -646,6 +663,9 @@ class Kron2Sum:
         fitter = Kron2SumFitter(self)
         pr = self._proj
         flops = pr.k * pr.p * (pr.p + (pr.UX.shape[1] * pr.Aq.shape[1]) ** 2) + pr.p**3
+        if self._missing:  # the observed-data engine: S (k·m²), its factor and inverse (m³)
+            m = int(np.sum(np.isnan(self._Y)))
+            flops += 2 * pr.k * m**2 + m**3
         with threadpool_limits(blas_threads_for(flops)):
             self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
         if not self.fit_result.success:
