@@ -113,7 +113,7 @@ class KinshipInfo:
     >>> paths = example_paths()
     >>> info = fit_null(paths.prefix, paths.pheno, covar=paths.covar).kinship
     >>> info.source, info.method, info.rank
-    ('grm', 'eigendecomposition', 376)
+    ('grm', 'eigendecomposition', 394)
     >>> info.n_variants, info.n_monomorphic, info.n_clipped  # the variants passing QC
     (2970, 0, 1)
     >>> fit_null(paths.prefix, paths.pheno, covar=paths.covar, kinship=None).kinship

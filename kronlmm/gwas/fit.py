@@ -154,9 +154,9 @@ def fit_null(
     >>> null.covariate_names, null.intercept_added
     (['intercept', 'age', 'sex'], True)
     >>> null.alignment["missing_values"], null.alignment["kept"]
-    (18, 377)
+    (0, 395)
     >>> null.rank_choice.reason
-    'full rank (p = 3): 1122 observations for 12 variance parameters'
+    'full rank (p = 3): 1158 observations for 12 variance parameters'
     >>> print(null.qc.summary())
     variant QC (MAF >= 0.01, variant missingness <= 0.05): 2970 of 3000 variants kept; ...
     >>> null.C1.shape, null.converged
@@ -247,7 +247,7 @@ def _fit(
     """Fit the null with the rank ``rank`` asks for (:mod:`kronlmm.gwas.rank`)."""
     n, p = prep.Y.shape
     if rank is None:
-        choice = default_rank(p, n, prep.X.shape[1])
+        choice = default_rank(p, n, prep.X.shape[1], n_missing=int(np.isnan(prep.Y).sum()))
     elif rank == "full":
         choice = RankChoice(p, "full", f"full rank (p = {p}), as asked")
     elif rank == "auto":

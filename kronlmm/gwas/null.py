@@ -94,12 +94,12 @@ class NullFit:
     >>> paths = example_paths()
     >>> null = fit_null(paths.prefix, paths.pheno, covar=paths.covar)
     >>> null.nsamples, null.trait_names, null.converged, null.rank
-    (377, ['trait1', 'trait2', 'trait3'], True, 3)
+    (395, ['trait1', 'trait2', 'trait3'], True, 3)
     >>> null.C0.round(2)
             trait1  trait2  trait3
-    trait1    0.46    0.13    0.22
-    trait2    0.13    0.42    0.41
-    trait3    0.22    0.41    0.52
+    trait1    0.45    0.12    0.21
+    trait2    0.12    0.37    0.34
+    trait3    0.21    0.34    0.48
     >>> null.B.shape  # covariates × traits
     (3, 3)
 

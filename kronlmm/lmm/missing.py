@@ -59,7 +59,7 @@ class MissingSelection:
         >>> import numpy as np
         >>> from kronlmm.lmm.missing import MissingSelection
         >>> Y = np.array([[1.0], [np.nan], [3.0]])
-        >>> MissingSelection.filled(Y, np.ones((3, 1))).ravel().tolist()
+        >>> MissingSelection.filled(Y, np.ones((3, 1))).ravel().round(12).tolist()
         [1.0, 2.0, 3.0]
         """
         out = Y.copy()
