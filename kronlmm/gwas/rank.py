@@ -8,8 +8,8 @@ assumption. So the workflow chooses for the user:
 ``rank=None`` (the default): full rank p when the sample allows it
     — at least :data:`OBSERVATIONS_PER_PARAMETER` observations (samples after covariates ×
     traits, less missing trait values) per variance parameter of C₀ and C₁,
-    ``q(r) = r·p − r(r−1)/2 + p(p+1)/2`` — otherwise the largest rank that does (the reason is logged and kept in
-    :attr:`RankChoice.reason`).
+    ``q(r) = r·p − r(r−1)/2 + p(p+1)/2`` — otherwise the largest rank that does (the
+    reason is logged and kept in :attr:`RankChoice.reason`).
 ``rank="full"``
     p, whatever the sample size.
 ``rank="auto"``
