@@ -373,3 +373,28 @@ def test_model_scanner_on_missing_values_is_observed_scanner(rng):
     assert scanner.null_scale == pytest.approx(1.0, rel=1e-8)
     res = scanner.scan_variants(rng.normal(size=(model.nsamples, 4)), "any")
     assert res.trait_names == ["a", "b"] and re.fullmatch(r"\d", str(len(res)))
+
+
+def test_too_many_missing_values_is_a_clear_error(rng, monkeypatch):
+    monkeypatch.setattr("kronlmm.core.missing_likelihood.MAX_MISSING", 5)
+    Y = rng.normal(size=(20, 2))
+    Y[:6, 0] = np.nan
+    with pytest.raises(ValueError, match=r"6 missing values.*missing='complete-case'"):
+        Kron2Sum(Y, None, None, rng.normal(size=(20, 4)))
+
+
+def test_observed_scan_through_the_driver_with_checkpoint(rng, tmp_path):
+    from kronlmm.gwas import null_fingerprint, scan_candidates
+
+    n, p = 40, 2
+    Y, A, X, G = _problem(rng, n, p, 8, p, "random")
+    scanner = KronObservedScanner(Y, np.eye(p), X, G, _spd(rng, p, 0.0), _spd(rng, p, 0.5))
+    dosages = rng.binomial(2, 0.3, size=(n, 25)).astype(float)
+    direct = scanner.scan_variants(dosages, "common", block_size=25)
+    first = scan_candidates(scanner, dosages, "common", block_size=10, checkpoint=tmp_path)
+    again = scan_candidates(scanner, dosages, "common", block_size=10, checkpoint=tmp_path)
+    assert np.allclose(first.chi2, direct.chi2, rtol=1e-12)
+    assert np.array_equal(again.chi2, first.chi2)
+    other = KronObservedScanner(Y, np.eye(p), X, G, np.eye(p), np.eye(p))
+    plan = scanner.plan("common")
+    assert null_fingerprint(scanner.null, plan) != null_fingerprint(other.null, plan)

@@ -58,6 +58,10 @@ from .whitening import SingularCovarianceError, WhitenedKron2Sum, joint_whitenin
 
 __all__ = ["ObservedData", "ObservedLikelihood", "observed_trait_sd"]
 
+#: Most missing values the exact engine takes: its m × m matrix S = (K⁻¹)_MM then needs
+#: 3.2 GB (a few copies of it are alive during an evaluation).
+MAX_MISSING = 20_000
+
 #: Eigenvalues of the observed design's Gram matrix at or below this fraction of the
 #: largest count as zero (the observed design is then rank deficient).
 DESIGN_RTOL = 1e-10
@@ -204,10 +208,19 @@ class ObservedData:
         Raises
         ------
         ValueError
-            If the observed design has rank 0.
+            If the observed design has rank 0, or Y has more than :data:`MAX_MISSING`
+            missing values.
         """
         n, p = Y.shape
         observed = ~np.isnan(Y)
+        m = int(np.sum(~observed))
+        if m > MAX_MISSING:
+            raise ValueError(
+                f"Y has {m} missing values: the exact observed-data likelihood works with an "
+                f"m × m matrix ({8 * m * m / 1e9:.3g} GB), more than the {MAX_MISSING} missing "
+                "values it is meant for; use missing='complete-case' (workflow: "
+                "--missing-traits complete-case), or fewer traits or samples"
+            )
         if trait_sd is None:
             trait_sd = observed_trait_sd(Y, X, observed)
         d = np.asarray(trait_sd, dtype=float)

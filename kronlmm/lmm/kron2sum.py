@@ -663,9 +663,9 @@ class Kron2Sum:
         fitter = Kron2SumFitter(self)
         pr = self._proj
         flops = pr.k * pr.p * (pr.p + (pr.UX.shape[1] * pr.Aq.shape[1]) ** 2) + pr.p**3
-        if self._missing:  # the observed-data engine: S (k·m²), its factor and inverse (m³)
-            m = int(np.sum(np.isnan(self._Y)))
-            flops += 2 * pr.k * m**2 + m**3
+        # (the observed-data engine's evaluations are made of many medium-sized products;
+        # on the shared 2-core development machine several BLAS threads made a fit at
+        # n = 300, m = 240 20 times slower, so its thread policy is the complete data's)
         with threadpool_limits(blas_threads_for(flops)):
             self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
         if not self.fit_result.success:
