@@ -352,12 +352,22 @@ def test_observed_scan_flags_untestable_candidates(rng):
     n, p = 30, 2
     Y, A, X, G = _problem(rng, n, p, 6, p, "random")
     scanner = KronObservedScanner(Y, np.eye(p), X, G, np.eye(p), np.eye(p))
-    cands = rng.binomial(2, 0.3, size=(n, 3)).astype(float)
+    cands = rng.binomial(2, 0.3, size=(n, 4)).astype(float)
     cands[:, 1] = 0.0
     cands[:, 2] = 2.0 * X[:, 1]
+    # non-zero only at samples whose first trait is missing: nothing to say about its
+    # effect on that trait (the "any" test), while "common" can use the second trait
+    cands[:, 3] = np.isnan(Y[:, 0]) * rng.uniform(1, 2, size=n)
+    assert np.isnan(Y[:, 0]).sum() >= 2
     res = scanner.scan_variants(cands, "any")
-    assert res.reason.tolist()[1:] == ["constant", "collinear with covariates"]
+    assert res.reason.tolist()[1:] == [
+        "constant",
+        "collinear with covariates",
+        "no information at the observed values (collinear with covariates)",
+    ]
     assert np.isfinite(res.chi2[0]) and np.isnan(res.chi2[1:]).all()
+    common = scanner.scan_variants(cands, "common")
+    assert np.isfinite(common.chi2[3]) and common.reason[3] == ""
 
 
 def test_model_scanner_on_missing_values_is_observed_scanner(rng):

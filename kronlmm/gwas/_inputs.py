@@ -393,7 +393,10 @@ def _check_traits_observed(
         rows = ~np.isnan(Y[:, j])
         y = Y[rows, j]
         if y.size == 0:
-            raise ValueError(f"trait {name!r} has no observed value among the samples kept")
+            raise ValueError(
+                f"trait {name!r} has no value for any of the {Y.shape[0]} samples kept (all "
+                "missing): drop it with --pheno-cols / pheno_cols"
+            )
         if np.ptp(y) == 0:
             raise ValueError(
                 f"trait {name!r} is constant (every one of its {y.size} observed values is "

@@ -187,11 +187,14 @@ class ObservedNullModel:
 @dataclass
 class ObservedBlockFit:
     """Alternative fits of a block (see :class:`kronlmm.scan.kernel.BlockFit`):
-    ``dquad`` (m,), ``beta1`` (m, a₁) and ``S_inv`` (m, a₁, a₁)."""
+    ``dquad`` (m,), ``beta1`` (m, a₁) and ``S_inv`` (m, a₁, a₁); ``ok`` (m,) is False for
+    candidates whose Schur complement is singular (no information on some effect at the
+    observed values beyond the null design: their values are NaN)."""
 
     dquad: NDArray[np.float64]
     beta1: NDArray[np.float64]
     S_inv: NDArray[np.float64]
+    ok: NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -251,10 +254,18 @@ def fit_observed_block(
     S = H11 - np.matmul(H01.transpose(0, 2, 1), X01)
     S = (S + S.transpose(0, 2, 1)) / 2
     r1 = b1 - np.einsum("j,bja->ba", null.beta, H01)
-    S_inv = np.linalg.inv(S)
-    beta1 = np.matmul(S_inv, r1[:, :, None])[:, :, 0]
-    dquad = np.maximum(np.einsum("ba,ba->b", r1, beta1), 0.0)
-    return ObservedBlockFit(dquad=dquad, beta1=beta1, S_inv=S_inv)
+    # a candidate without information on some effect at the observed values (e.g. non-zero
+    # only where a trait is missing) has a singular S: flagged, not inverted
+    lam = np.linalg.eigvalsh(S)[:, 0] if bsz else np.zeros(0)
+    scale = np.max(np.abs(np.diagonal(H11, axis1=1, axis2=2)), axis=1) if a1 else lam
+    ok = lam > COLLINEAR_RTOL * np.maximum(scale, np.finfo(float).tiny)
+    S_inv = np.full_like(S, np.nan)
+    S_inv[ok] = np.linalg.inv(S[ok])
+    beta1 = np.full((bsz, a1), np.nan)
+    beta1[ok] = np.matmul(S_inv[ok], r1[ok][:, :, None])[:, :, 0]
+    dquad = np.full(bsz, np.nan)
+    dquad[ok] = np.maximum(np.einsum("ba,ba->b", r1[ok], beta1[ok]), 0.0)
+    return ObservedBlockFit(dquad=dquad, beta1=beta1, S_inv=S_inv, ok=ok)
 
 
 def observed_degenerate(
@@ -310,8 +321,16 @@ def scan_observed_block(
         sub = ObservedBlockTerms(H11=terms.H11[ok], H01=terms.H01[ok], b1=terms.b1[ok])
         alt = fit_observed_block(null, sub, plan.A1r)
         dq_null = np.zeros(ok.size)
+        good = alt.ok
         if plan.A1r_null is not None:
-            dq_null = fit_observed_block(null, sub, plan.A1r_null).dquad
+            nfit = fit_observed_block(null, sub, plan.A1r_null)
+            dq_null, good = nfit.dquad, good & nfit.ok
+        reason[ok[~good]] = "no information at the observed values (collinear with covariates)"
+        alt = ObservedBlockFit(
+            dquad=alt.dquad[good], beta1=alt.beta1[good], S_inv=alt.S_inv[good], ok=alt.ok[good]
+        )
+        ok, dq_null = ok[good], dq_null[good]
+    if ok.size:
         N = null.N
         quad_alt = null.quad0 - alt.dquad
         quad_null = null.quad0 - dq_null
