@@ -408,3 +408,10 @@ def test_observed_scan_through_the_driver_with_checkpoint(rng, tmp_path):
     other = KronObservedScanner(Y, np.eye(p), X, G, np.eye(p), np.eye(p))
     plan = scanner.plan("common")
     assert null_fingerprint(scanner.null, plan) != null_fingerprint(other.null, plan)
+
+
+def test_no_residual_degrees_of_freedom_at_the_observed_values(rng):
+    Y = rng.normal(size=(4, 2))
+    Y[0, 0] = Y[1, 1] = np.nan  # 6 observed values for a design of rank 2 · 3
+    with pytest.raises(ValueError, match=r"rank\(A ⊗ X\) = 6 ≥ 6, the number of observed"):
+        Kron2Sum(Y, None, rng.normal(size=(4, 3)), rng.normal(size=(4, 2)))

@@ -213,9 +213,11 @@ class Kron2Sum:
         full_rank_M = proj.rank_A * proj.rank_X
         saturated = full_rank_M >= n * p
         self._saturated = saturated
-        if saturated and self._missing:
+        n_values = int(np.sum(~np.isnan(Y)))
+        if self._missing and full_rank_M >= n_values:
             raise ValueError(
-                f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
+                f"rank(A ⊗ X) = {full_rank_M} ≥ {n_values}, the number of observed values of "
+                "Y: no residual degrees of freedom"
             )
         if saturated:
             msg = f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
