@@ -202,11 +202,21 @@ class ObservedBlockTerms:
     """Per-candidate GLS terms on the observed values, for trait designs of the form
     ``A ⊗ g`` (any A): with ``zₜ = g eₜᵀ`` (an n × p matrix, internal units),
     ``H11[b, t, s] = zₜᵀK_OO⁻¹zₛ``, ``H01[b, t, j] = zₜᵀK_OO⁻¹(M_O)ⱼ`` and
-    ``b1[b, t] = zₜᵀK_OO⁻¹y_O``."""
+    ``b1[b, t] = zₜᵀK_OO⁻¹y_O``; ``gobs[b, t]`` is ``Σ gᵢ²`` over the samples where trait
+    t is observed and ``gg[b]`` over all samples."""
 
     H11: NDArray[np.float64]
     H01: NDArray[np.float64]
     b1: NDArray[np.float64]
+    gobs: NDArray[np.float64]
+    gg: NDArray[np.float64]
+
+    def take(self, idx: NDArray[np.intp]) -> ObservedBlockTerms:
+        """The terms of the candidates ``idx`` only."""
+        return ObservedBlockTerms(
+            H11=self.H11[idx], H01=self.H01[idx], b1=self.b1[idx], gobs=self.gobs[idx],
+            gg=self.gg[idx],
+        )  # fmt: skip
 
 
 def observed_block_terms(null: ObservedNullModel, G: NDArray[np.float64]) -> ObservedBlockTerms:
@@ -236,7 +246,8 @@ def observed_block_terms(null: ObservedNullModel, G: NDArray[np.float64]) -> Obs
     r = null.beta.size
     H01 = (G.T @ null.QM).reshape(b, p, r)
     b1 = G.T @ null.Qy  # (b, p)
-    return ObservedBlockTerms(H11=H11, H01=H01, b1=b1)
+    gobs = (G * G).T @ null.observed.astype(float)
+    return ObservedBlockTerms(H11=H11, H01=H01, b1=b1, gobs=gobs, gg=gg)
 
 
 def fit_observed_block(
@@ -255,10 +266,15 @@ def fit_observed_block(
     S = (S + S.transpose(0, 2, 1)) / 2
     r1 = b1 - np.einsum("j,bja->ba", null.beta, H01)
     # a candidate without information on some effect at the observed values (e.g. non-zero
-    # only where a trait is missing) has a singular S: flagged, not inverted
-    lam = np.linalg.eigvalsh(S)[:, 0] if bsz else np.zeros(0)
-    scale = np.max(np.abs(np.diagonal(H11, axis1=1, axis2=2)), axis=1) if a1 else lam
-    ok = lam > COLLINEAR_RTOL * np.maximum(scale, np.finfo(float).tiny)
+    # only where a trait is missing) has a singular S: flagged, not inverted. Judged without
+    # dependence on the units of the traits: an effect whose design column is (nearly) zero
+    # at the observed values, or S relative to each effect's own information (diag H11).
+    A2 = A * A
+    seen = terms.gobs @ A2 > COLLINEAR_RTOL * terms.gg[:, None] * A2.sum(axis=0)[None, :]
+    dg = np.diagonal(H11, axis1=1, axis2=2)  # (b, a1)
+    w = 1.0 / np.sqrt(np.maximum(dg, np.finfo(float).tiny))
+    lam = np.linalg.eigvalsh(S * w[:, :, None] * w[:, None, :])[:, 0] if bsz else np.zeros(0)
+    ok = (lam > COLLINEAR_RTOL) & np.all(seen & (dg > 0), axis=1)
     S_inv = np.full_like(S, np.nan)
     S_inv[ok] = np.linalg.inv(S[ok])
     beta1 = np.full((bsz, a1), np.nan)
@@ -318,7 +334,7 @@ def scan_observed_block(
     beta = np.full((m, q), np.nan)
     se = np.full((m, q), np.nan)
     if ok.size:
-        sub = ObservedBlockTerms(H11=terms.H11[ok], H01=terms.H01[ok], b1=terms.b1[ok])
+        sub = terms.take(ok)
         alt = fit_observed_block(null, sub, plan.A1r)
         dq_null = np.zeros(ok.size)
         good = alt.ok
