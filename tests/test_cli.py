@@ -32,6 +32,7 @@ from click.testing import CliRunner
 from kronlmm.cli import cli
 from kronlmm.data import example_paths
 from kronlmm.gwas import GwasResult, read_results, scan
+from kronlmm.io import read_table
 
 PATHS = example_paths()
 CAUSAL = pd.read_csv(PATHS.causal, sep="\t")
@@ -233,6 +234,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     add("example", ["example", "--out", str(root / "example")])
     add("fit_null", ["fit-null", *WITH_COVAR, "--reml", "--out", str(root / "fit_null" / "n")])
     add(
+        "complete_case",
+        ["fit-null", *WITH_COVAR, "--missing-traits", "complete-case", "--out"]
+        + [str(root / "complete_case" / "n")],
+    )
+    add(
         "covar_some_na",
         ["fit-null", *BASE, "--covar", str(files["covar_some_na"]), "--out"]
         + [str(root / "covar_some_na" / "n")],
@@ -299,11 +305,11 @@ def test_scan_with_shuffled_files_equals_api(runs: dict[str, Run], api_result: G
     np.testing.assert_allclose(null["C0"], api_result.null.model.C0, rtol=1e-10)
     np.testing.assert_allclose(null["B"], api_result.null.model.B, rtol=1e-10)
     assert null["lml"] == pytest.approx(api_result.null.lml, rel=1e-12)
-    assert null["alignment"]["kept"] == 377
+    assert null["alignment"]["kept"] == 395  # samples with some trait missing are kept
     for name in ("manhattan.png", "qq.png"):
         assert Path(f"{prefix}.{name}").read_bytes()[:4] == b"\x89PNG"
     assert "top hit: rs26858614" in run.proc.stdout
-    assert "377 sample(s) kept" in run.proc.stderr
+    assert "395 sample(s) kept" in run.proc.stderr
 
 
 def test_example_prints_top_hits(runs: dict[str, Run]) -> None:
@@ -341,11 +347,37 @@ def test_fit_null_json(runs: dict[str, Run]) -> None:
     assert "lml = " in run.proc.stdout and "C0 (genetic trait covariance)" in run.proc.stdout
 
 
+def test_missing_traits_option(runs: dict[str, Run]) -> None:
+    """--missing-traits complete-case keeps only samples with every trait (the default uses
+    every observed value); the summary states the values used per trait."""
+    cc = runs["complete_case"]
+    _ok(cc)
+    d = json.loads((cc.out_dir / "n.null.json").read_text())
+    assert d["nsamples"] == 377 and d["alignment"]["missing_values"] == 18
+    assert d["missing_traits"] == {
+        "mode": "complete-case",
+        "observed_values": {"trait1": 377, "trait2": 377, "trait3": 377},
+    }
+    assert "trait values used (complete-case): trait1 377, trait2 377, trait3 377" in (
+        cc.proc.stdout
+    )
+    default = runs["scan_shuffled"]
+    _ok(default)
+    null = json.loads(next(default.out_dir.glob("*.null.json")).read_text())
+    assert null["missing_traits"]["mode"] == "observed" and null["nsamples"] == 395
+    used = null["missing_traits"]["observed_values"]
+    pheno = read_table(PATHS.pheno)  # all its 395 samples are analysed
+    assert used == {t: int(pheno[t].notna().sum()) for t in pheno.columns}
+    assert 377 < min(used.values()) and sum(used.values()) < 3 * 395
+    line = "trait values used (observed): " + ", ".join(f"{t} {v}" for t, v in used.items())
+    assert line in default.proc.stdout
+
+
 def test_missing_covariates_are_dropped_not_an_error(runs: dict[str, Run]) -> None:
     run = runs["covar_some_na"]
     _ok(run)
     d = json.loads((run.out_dir / "n.null.json").read_text())
-    assert d["alignment"]["missing_values"] > 18  # 18 from the phenotypes alone
+    assert d["alignment"]["missing_values"] > 0  # samples with some trait are kept
     assert d["nsamples"] == 395 - d["alignment"]["missing_values"]
     assert f"{d['alignment']['missing_values']} sample(s) dropped" in run.proc.stderr
 

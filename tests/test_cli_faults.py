@@ -145,11 +145,14 @@ def test_plink_missing_code_is_missing_by_default(data, tmp_path):
     pd.testing.assert_frame_equal(a, b)
     null = json.loads((tmp_path / "code.null.json").read_text())
     assert null["missing_code"] == {"code": -9.0, "counts": {"trait1": 10}}
-    # kept as values: 10 more samples, other p-values, no warning
+    # kept as values: 10 more values of trait1 (the samples are analysed either way, with
+    # their other traits), other p-values, no warning
     assert "read as missing" not in kept.stderr
     c = read_results(tmp_path / "kept.assoc.tsv.gz")
     kept_null = json.loads((tmp_path / "kept.null.json").read_text())
-    assert kept_null["nsamples"] == null["nsamples"] + 10
+    assert kept_null["nsamples"] == null["nsamples"]
+    used, kept_used = (d["missing_traits"]["observed_values"] for d in (null, kept_null))
+    assert kept_used["trait1"] == used["trait1"] + 10
     assert np.nanmax(np.abs(c["neg_log10_p_value"] - a["neg_log10_p_value"])) > 0.1
 
 
@@ -511,7 +514,7 @@ def test_concurrent_runs_with_the_same_out(data, tmp_path):
         "top_effects.png",
     )
     assert _listing(out) == sorted(f"run.{n}" for n in names)
-    assert json.loads((out / "run.null.json").read_text())["nsamples"] == 377  # the first's
+    assert json.loads((out / "run.null.json").read_text())["nsamples"] == 395  # the first's
 
 
 @pytest.mark.slow
@@ -631,7 +634,7 @@ def test_gzipped_tables_are_read(data, tmp_path):
         ("GRM", r"kinship file 'GRM' does not exist; for the GRM of the genotypes write "
                 r"--kinship grm"),
         ("no_traits", r"pheno_cols / --pheno-cols selects no trait \(got \[\]\)"),
-        ("all_missing", r"no sample left: .* trait 'trait2' has no value for any of them "
+        ("all_missing", r"trait 'trait2' has no value for any of the \d+ samples kept "
                         r"\(all missing\): drop it"),
         ("no_variants", r"PLINK fileset '.*empty' holds no variants \(its \.bim file .* is "
                         r"empty\)"),

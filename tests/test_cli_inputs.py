@@ -92,7 +92,10 @@ def test_gemma_style_fam_and_pheno_from_fam(gemma_fileset: Path, tmp_path: Path)
     )
     assert "traits pheno1, pheno2, pheno3" in out
     a, b = _null_json(table), _null_json(fam)
-    assert a["alignment"]["kept"] == b["alignment"]["kept"] == 377  # -9 read as missing
+    # -9 read as missing: the same observed values used
+    assert a["alignment"]["kept"] == b["alignment"]["kept"] == 395
+    assert a["missing_traits"]["observed_values"] == {"trait1": 389, "trait2": 389, "trait3": 389}
+    assert b["missing_traits"]["observed_values"] == {"pheno1": 389, "pheno2": 389, "pheno3": 389}
     np.testing.assert_allclose(b["C0"], a["C0"], rtol=1e-12)
     assert b["lml"] == pytest.approx(a["lml"], rel=1e-12)
     one = tmp_path / "one"
@@ -303,16 +306,17 @@ def test_default_filters_are_stated_and_can_be_switched_off(tmp_path: Path) -> N
 def test_rank_default_auto_and_warning(tmp_path: Path) -> None:
     base = ["--bfile", PATHS.prefix, "--pheno", PATHS.pheno, "--covar", PATHS.covar]
     out, err = _ok("fit-null", *base, "--out", tmp_path / "default")
-    reason = "rank of C0: 3 (full rank (p = 3): 1122 observations for 12 variance parameters)"
+    reason = "rank of C0: 3 (full rank (p = 3): 1158 observations for 12 variance parameters)"
     assert reason in out and reason in err
     out, _ = _ok("fit-null", *base, "--rank", "auto", "--out", tmp_path / "auto", "-q")
     table = _null_json(tmp_path / "auto")["rank_choice"]
     assert table["method"] == "auto" and [row["rank"] for row in table["table"]] == [1, 2, 3]
     bics = [row["bic"] for row in table["table"]]
     assert table["rank"] == 1 + int(np.argmin(bics))
-    for row in table["table"]:  # BIC = -2 lml + q log(n p), q = r p - r(r-1)/2 + p(p+1)/2
+    # BIC = -2 lml + q log N, q = r p - r(r-1)/2 + p(p+1)/2, N the observed values (3 · 389)
+    for row in table["table"]:
         q = row["rank"] * 3 - row["rank"] * (row["rank"] - 1) // 2 + 6
-        assert row["bic"] == pytest.approx(-2 * row["lml"] + q * np.log(377 * 3), rel=1e-12)
+        assert row["bic"] == pytest.approx(-2 * row["lml"] + q * np.log(389 * 3), rel=1e-12)
     assert re.search(r"rank of C0: \d \(rank \d of 1\.\.3: smallest BIC", out)
     assert out.count("variance parameters, BIC") == 3
     _, err = _ok(

@@ -81,7 +81,8 @@ def _three_by_three(null, cluster_client, tmp_path):
     dosage = null.genotypes.read(sample_index=null.genotype_index)
     reference = scanner.scan_variants(dosage, "any", block_size=BLOCK)
     ref_assoc, ref_effects = _tables(null, reference)
-    assert (ref_assoc["reason"] == "").sum() == 2984  # the example's testable variants
+    # the example's testable variants (on its 395 samples, every observed trait value)
+    assert (ref_assoc["reason"] == "").sum() == 2984
     strategies = {
         "serial": lambda: SerialExecution(),
         "dask-local": lambda: DaskExecution(),
@@ -129,15 +130,15 @@ def test_driver_checks_and_defaults(null, tmp_path):
     scanner = null.model.get_fast_scanner()
     plan = scanner.plan("any")
     with pytest.raises(
-        ValueError, match=r"the candidates have 10 samples \(rows\), the null model 377"
+        ValueError, match=r"the candidates have 10 samples \(rows\), the null model 395"
     ):
         scan_source(scanner.null, plan, ArraySource(np.zeros((10, 3))))
     with pytest.raises(ValueError, match="manifest describes a checkpoint"):
-        scan_source(scanner.null, plan, ArraySource(np.zeros((377, 3))), manifest={"a": 1})
+        scan_source(scanner.null, plan, ArraySource(np.zeros((395, 3))), manifest={"a": 1})
     # a lazy source runs on Dask by default, an in-memory one serially: same numbers
     dosage = null.genotypes.read(slice(0, 300), null.genotype_index)
     lazy = scan_source(
-        scanner.null, plan, DaskArraySource(da.from_array(dosage, chunks=(377, 100)))
+        scanner.null, plan, DaskArraySource(da.from_array(dosage, chunks=(395, 100)))
     )
     with threadpoolctl.threadpool_limits(limits=1):
         eager = scan_source(scanner.null, plan, ArraySource(dosage), block_size=100)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.linalg as sla
 import scipy.stats as st
 from bed_reader import open_bed, to_bed
 
@@ -33,6 +34,7 @@ from kronlmm.gwas import (
     write_table,
 )
 from kronlmm.io import PlinkGenotypes, grm_from_genotypes, read_table, write_kinship
+from kronlmm.testing import dense_gls, dense_ml_lml
 
 PATHS = example_paths()
 CAUSAL = pd.read_csv(PATHS.causal, sep="\t")
@@ -98,7 +100,12 @@ def test_assoc_columns_and_dtypes(result: GwasResult) -> None:
     assert a["variant_id"].tolist() == bim["variant_id"].tolist()
     assert (a["dof"] == 3).all() and result.dof == 3
     tested = a["reason"] == ""
+    # the 18 samples with some trait missing are kept (every observed value used): one more
+    # variant is polymorphic, and one (rs39320461) is untestable for "any", its only
+    # carrier having trait3 missing (nothing to say about an effect on trait3)
     assert result.n_tested == tested.sum() == 2984
+    reasons = a.set_index("variant_id")["reason"]
+    assert reasons["rs39320461"].startswith("no information at the observed values")
     assert a.loc[tested, "p_value"].between(0, 1).all()
     assert a.loc[~tested, ["chi2", "p_value", "lml_alt"]].isna().all().all()
     np.testing.assert_allclose(
@@ -129,7 +136,7 @@ def test_effect_allele_frequency_and_n(result: GwasResult) -> None:
     expected_eaf = np.nansum(dosage, axis=0) / (2 * expected_n)
     np.testing.assert_array_equal(result.assoc["n"], expected_n)
     np.testing.assert_allclose(result.assoc["effect_allele_frequency"], expected_eaf, rtol=1e-12)
-    assert result.assoc["n"].max() == result.null.nsamples == 377
+    assert result.assoc["n"].max() == result.null.nsamples == 395
     # effect allele = .bim allele 1
     causal = CAUSAL.set_index("variant_id")
     a = result.assoc.set_index("variant_id").loc[causal.index]
@@ -152,20 +159,64 @@ def test_null_summary(result: GwasResult) -> None:
     assert list(null.B.index) == null.covariate_names
     np.testing.assert_allclose(null.C0.to_numpy(), null.model.C0)
     assert null.lml == pytest.approx(null.model.lml())
+    # every sample of the phenotype table has some observed trait: all 395 kept
     assert result.alignment == {
         "genotypes": 400,
         "phenotypes": 395,
         "covariates": 400,
         "in_all_sources": 395,
-        "missing_values": 18,
-        "kept": 377,
+        "missing_values": 0,
+        "kept": 395,
     }
+    # the values used per trait: the observed ones (the example has 18 samples with a
+    # trait missing: 395·3 values less those missing)
+    pheno = read_table(PATHS.pheno).loc[null.samples]
+    assert null.missing_traits == "observed"
+    assert null.observed_values == {t: int(pheno[t].notna().sum()) for t in null.trait_names}
+    assert sum(null.observed_values.values()) < 3 * 395
     assert list(null.samples) == sorted(null.samples)
     assert null.kinship.method == "eigendecomposition" and null.kinship.source == "grm"
     d = json.loads(json.dumps(null.to_dict()))
     assert d["trait_names"] == null.trait_names
     np.testing.assert_allclose(d["C1"], null.model.C1)
     assert d["convergence"]["converged"] is True
+    assert d["missing_traits"] == {"mode": "observed", "observed_values": null.observed_values}
+
+
+def test_complete_case_option_keeps_the_complete_cases() -> None:
+    null = fit_null(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, missing_traits="complete-case")
+    assert null.alignment["missing_values"] == 18 and null.nsamples == 377
+    assert null.observed_values == {t: 377 for t in null.trait_names}
+    assert len(null.sample_losses["missing_trait"]) == 18
+    assert not np.isnan(null.model.Y).any()
+
+
+def test_observed_values_null_is_the_dense_observed_likelihood(result: GwasResult) -> None:
+    """The workflow's null (ML, standardised GRM with an intercept: restricted to span(U))
+    on the samples with missing traits: its lml is the dense density of the observed
+    contrasts, and the scan's null is the dense ML of the observed values."""
+    null = result.null
+    model = null.model
+    Y = model.Y
+    assert np.isnan(Y).any() and model.ml_projected
+    n, p = Y.shape
+    U, S2 = model.cov.svd.U, model.cov.svd.S2
+    GG = (U * S2) @ U.T
+    K = np.kron(model.C0, GG) + np.kron(model.C1, np.eye(n))
+    O = ~np.isnan(Y.ravel(order="F"))
+    y, KO = Y.ravel(order="F")[O], K[np.ix_(O, O)]
+    M = np.kron(np.eye(p), model.X)[O]
+    Up = sla.null_space(U.T)
+    L = sla.null_space(np.kron(np.eye(p), Up)[O].T)
+    assert model.lml() == pytest.approx(dense_ml_lml(L.T @ y, L.T @ M, L.T @ KO @ L), rel=1e-9)
+    scanner = model.get_fast_scanner()
+    No = int(O.sum())
+    beta, _ = dense_gls(y, M, KO)
+    r = y - M @ beta
+    q = float(r @ np.linalg.solve(KO, r))
+    logdet = np.linalg.slogdet(KO)[1]
+    ref = -0.5 * (No * np.log(2 * np.pi) + logdet + No * np.log(q / No) + No)
+    assert scanner.null_lml() == pytest.approx(ref, rel=1e-9)
 
 
 def test_block_scan_equals_whole_matrix_scan(result: GwasResult) -> None:
@@ -291,10 +342,11 @@ def test_missing_covariates_are_dropped_and_counted(
     covar.loc[kept, "age"] = np.nan
     with caplog.at_level(logging.INFO, logger="kronlmm"):
         null = fit_null(PATHS.prefix, PATHS.pheno, covar=covar)
-    assert null.alignment["missing_values"] == 18 + 4
-    assert null.nsamples == 373
+    assert null.alignment["missing_values"] == 4
+    assert null.nsamples == 391
     assert not set(kept) & set(null.samples)
-    assert "22 sample(s) dropped for a missing trait or covariate value" in caplog.text
+    assert "4 sample(s) dropped for no observed trait or a missing covariate value" in caplog.text
+    assert sorted(null.sample_losses["missing_covariate"]) == sorted(str(k) for k in kept)
 
 
 def test_intercept_not_added_when_present(result: GwasResult) -> None:
@@ -311,7 +363,8 @@ def test_trait_selection_and_no_covariates() -> None:
     assert null.trait_names == ["trait2", "trait1"]
     assert null.covariate_names == ["intercept"]
     assert null.kinship.method == "none" and null.kinship.rank == 0
-    assert null.alignment["kept"] == 383  # fewer traits, fewer missing values
+    pheno = read_table(PATHS.pheno)[["trait2", "trait1"]]
+    assert null.alignment["kept"] == int(pheno.notna().any(axis=1).sum())  # some trait observed
     res = null.scan(chunk_size=1000)
     assert set(res.effects["trait"]) == {"trait1", "trait2"}
 

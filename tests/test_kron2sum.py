@@ -585,7 +585,7 @@ BAD_INPUTS = [
     ("X wrong rows", lambda d: {"X": d["X"][:-1]}, [r"^X has shape \(19, 2\)", r"\(20, any\)"]),
     ("G wrong rows", lambda d: {"G": d["G"][:-2]}, [r"^G has shape \(18, 5\)", r"\(20, any\)"]),
     ("G 3-D", lambda d: {"G": d["G"][:, :, None]}, [r"^G must be a 2-D", r"\(20, 5, 1\)"]),
-    ("NaN in Y", lambda d: {"Y": _with_nan(d["Y"])}, [r"^Y has 1 non-finite", r"\(2, 1\)"]),
+    ("inf in Y", lambda d: {"Y": _with_inf(d["Y"])}, [r"^Y has 1 infinite", r"\(0, 0\)"]),
     ("NaN in X", lambda d: {"X": _with_nan(d["X"])}, [r"^X has 1 non-finite", r"\(2, 1\)"]),
     ("NaN in G", lambda d: {"G": _with_nan(d["G"])}, [r"^G has 1 non-finite", r"\(2, 1\)"]),
     ("inf in A", lambda d: {"A": _with_inf(d["A"])}, [r"^A has 1 non-finite", r"\(0, 0\)"]),

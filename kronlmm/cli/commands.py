@@ -124,6 +124,7 @@ def _fit_null(opts: Options) -> NullFit:
         id_col=opts["id_col"],
         pheno_from_fam=opts["pheno_from_fam"],
         loco=bool(opts.get("loco", False)),
+        missing_traits=opts["missing_traits"],
         **_filters(opts),
     )
 
@@ -211,6 +212,12 @@ def _samples_line(null: NullFit, out: TextIO) -> None:
     if null.aliased_covariates:
         line += f"; aliased covariates left out: {', '.join(null.aliased_covariates)}"
     print(line, file=out)
+    if null.observed_values:
+        values = ", ".join(f"{t} {v}" for t, v in null.observed_values.items())
+        print(
+            f"trait values used ({null.missing_traits}): {values} of {null.nsamples} samples",
+            file=out,
+        )
 
 
 def _print_paths(paths: Sequence[Path], out: TextIO) -> None:

@@ -6,6 +6,7 @@ Usage::
                  [--id-col NAME] [--covar FILE [--covar-cols C ...]]
                  [--kinship grm|none|FILE] [--loco] [--test any|common|interaction]
                  [--rank full|auto|K] [--reml] [--missing-code NUMBER|none]
+                 [--missing-traits observed|complete-case]
                  [--ignore-bed-padding] [--keep FILE] [--remove FILE]
                  [--extract FILE] [--exclude FILE] [--maf X] [--geno X] [--hwe P]
                  [--mind X] [--chunk-size N] [--out PREFIX] [--no-plots]
@@ -358,6 +359,16 @@ MODEL_INPUTS = _options(
         "'none' keeps every value",
     ),
     _option(
+        "--missing-traits",
+        type=click.Choice(["observed", "complete-case"]),
+        default="observed",
+        show_default=True,
+        group="inputs",
+        help="samples with some traits missing: 'observed' keeps them and uses every "
+        "observed trait value (exact observed-data likelihood and tests); 'complete-case' "
+        "drops them. Samples with no observed trait are dropped either way",
+    ),
+    _option(
         "--ignore-bed-padding",
         is_flag=True,
         group="inputs",
@@ -661,11 +672,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> tmp = tempfile.TemporaryDirectory()
     >>> status = main(["fit-null", "--bfile", str(paths.prefix), "--pheno", str(paths.pheno),
     ...                "--covar", str(paths.covar), "--out", f"{tmp.name}/run1", "-q"])
-    null model (ML, rank 3): 377 samples; traits trait1, trait2, trait3; covariates ...
+    null model (ML, rank 3): 395 samples; traits trait1, trait2, trait3; covariates ...
     lml = ... (converged, ... iterations)
     variant QC (MAF >= 0.01, variant missingness <= 0.05): 2970 of 3000 variants kept; ...
-    rank of C0: 3 (full rank (p = 3): 1122 observations for 12 variance parameters)
-    samples: 377 of the 395 in the phenotype table analysed; not analysed: 18 with a missing ...
+    rank of C0: 3 (full rank (p = 3): 1158 observations for 12 variance parameters)
+    samples: 395 of the 395 in the phenotype table analysed
+    trait values used (observed): trait1 389, trait2 389, trait3 389 of 395 samples
     C0 (genetic trait covariance):
     ...
     outputs:

@@ -10,13 +10,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..gwas import ChunkSource, DaskArraySource, DaskExecution, scan_source
 from ..scan import ScanResult, TestPlan
-from ..scan.kernel import NullModel
+from ..scan.block_scan import ScanNull
 
 __all__ = ["scan_chunks", "scan_dask_array"]
 
 
 def scan_chunks(
-    null: NullModel,
+    null: ScanNull,
     chunks: Sequence[Any],
     plan: TestPlan,
     *,
@@ -35,7 +35,7 @@ def scan_chunks(
 
     Parameters
     ----------
-    null : NullModel
+    null : NullModel or ObservedNullModel
         Fitted null terms (``KronFastScanner.null``).
     chunks : sequence
         Each an n × mᵢ array, a ``dask.delayed`` object producing one, or a
@@ -101,7 +101,7 @@ def scan_chunks(
 
 
 def scan_dask_array(
-    null: NullModel,
+    null: ScanNull,
     G: Any,
     plan: TestPlan,
     *,
@@ -121,7 +121,7 @@ def scan_dask_array(
 
     Parameters
     ----------
-    null : NullModel
+    null : NullModel or ObservedNullModel
         Fitted null terms (``KronFastScanner.null``).
     G : dask.array.Array
         Candidates, samples × variants.

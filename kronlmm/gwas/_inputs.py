@@ -42,7 +42,18 @@ from .qc import (
 )
 from .timing import stage
 
-__all__ = ["KinshipInfo", "Prepared", "prepare_inputs", "KinshipSpec", "TableSpec"]
+#: The accepted values of ``missing_traits``: use every observed value (default), or only
+#: the samples with every trait observed.
+MISSING_TRAIT_MODES = ("observed", "complete-case")
+
+__all__ = [
+    "KinshipInfo",
+    "Prepared",
+    "prepare_inputs",
+    "KinshipSpec",
+    "TableSpec",
+    "MISSING_TRAIT_MODES",
+]
 
 logger = logging.getLogger("kronlmm")
 
@@ -102,7 +113,7 @@ class KinshipInfo:
     >>> paths = example_paths()
     >>> info = fit_null(paths.prefix, paths.pheno, covar=paths.covar).kinship
     >>> info.source, info.method, info.rank
-    ('grm', 'eigendecomposition', 376)
+    ('grm', 'eigendecomposition', 394)
     >>> info.n_variants, info.n_monomorphic, info.n_clipped  # the variants passing QC
     (2970, 0, 1)
     >>> fit_null(paths.prefix, paths.pheno, covar=paths.covar, kinship=None).kinship
@@ -137,7 +148,7 @@ class Prepared:
     aligned : AlignedSamples
         Kept samples, in sorted sample-ID order (see :func:`prepare_inputs`).
     Y : numpy.ndarray
-        ``n × p`` traits.
+        ``n × p`` traits (NaN where missing, with ``missing_traits="observed"``).
     X : numpy.ndarray
         ``n × c`` covariates (with the intercept when added).
     G : numpy.ndarray or EconomicSVD
@@ -159,6 +170,9 @@ class Prepared:
         them (name → the columns it is a combination of), as R's ``lm`` reports NA.
     missing_code_counts : dict
         Trait → number of values equal to the missing code that were read as missing.
+    missing_traits : str
+        ``"observed"`` (samples with some trait observed are kept, every observed value is
+        used) or ``"complete-case"`` (samples with every trait observed only).
     """
 
     genotypes: PlinkGenotypes
@@ -174,6 +188,7 @@ class Prepared:
     qc: QCReport
     aliased_covariates: dict[str, list[str]] = field(default_factory=dict)
     missing_code_counts: dict[str, int] = field(default_factory=dict)
+    missing_traits: str = "observed"
 
 
 def _columns(cols: str | Sequence[str] | None) -> list[str] | None:
@@ -354,6 +369,9 @@ def _check_sample_size(n: int, c: int, names: list[str]) -> None:
 
 
 def _check_traits(Y: NDArray[np.float64], X: NDArray[np.float64], names: list[str]) -> None:
+    if np.isnan(Y).any():
+        _check_traits_observed(Y, X, names)
+        return
     n = Y.shape[0]
     for j, name in enumerate(names):
         y = Y[:, j]
@@ -372,6 +390,41 @@ def _check_traits(Y: NDArray[np.float64], X: NDArray[np.float64], names: list[st
             "covariates (no variance left); drop them or the covariates that explain them"
         )
     _check_dependent_traits(resid, names)
+
+
+def _check_traits_observed(
+    Y: NDArray[np.float64], X: NDArray[np.float64], names: list[str]
+) -> None:
+    """:func:`_check_traits` for traits with missing values: each trait on the samples
+    where it is observed; the dependence check on the samples with every trait observed
+    (when there are enough of them)."""
+    for j, name in enumerate(names):
+        rows = ~np.isnan(Y[:, j])
+        y = Y[rows, j]
+        if y.size == 0:
+            raise ValueError(
+                f"trait {name!r} has no value for any of the {Y.shape[0]} samples kept (all "
+                "missing): drop it with --pheno-cols / pheno_cols"
+            )
+        if np.ptp(y) == 0:
+            raise ValueError(
+                f"trait {name!r} is constant (every one of its {y.size} observed values is "
+                f"{y[0]:g}); drop it with --pheno-cols / pheno_cols"
+            )
+        x = X[rows]
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        resid = y - x @ coef
+        var = float((resid**2).sum()) / max(y.size - x.shape[1], 1)
+        if no_variance_left(np.array([var]), np.array([np.mean(y * y)])).size:
+            raise ValueError(
+                f"trait {name!r} is explained exactly by the covariates at its observed "
+                "values (no variance left); drop it or the covariates that explain it"
+            )
+    complete = ~np.isnan(Y).any(axis=1)
+    if complete.sum() > X.shape[1] + Y.shape[1]:
+        Yc, Xc = Y[complete], X[complete]
+        coef, *_ = np.linalg.lstsq(Xc, Yc, rcond=None)
+        _check_dependent_traits(Yc - Xc @ coef, names)
 
 
 def _check_dependent_traits(resid: NDArray[np.float64], names: list[str]) -> None:
@@ -599,15 +652,22 @@ def prepare_inputs(
     id_col: str | None = None,
     pheno_from_fam: bool = False,
     genetic_factor: GeneticFactor | None = None,
+    missing_traits: str = "observed",
 ) -> Prepared:
     """Read, align and check the inputs; filter samples and variants; build ``Y``, ``X``, ``G``.
 
     See :func:`kronlmm.gwas.fit_null` for the parameters and :mod:`kronlmm.gwas.qc` for the
-    order of the filters. Samples are kept when present in every source with complete trait
-    and covariate values, and are put in sorted sample-ID order, so that the results are the
-    same whatever the order of the samples in each file. ``genetic_factor``: builds ``G``
-    for ``kinship="grm"`` instead of the default (see :data:`GeneticFactor`).
+    order of the filters. Samples are kept when present in every source with complete
+    covariate values and at least one observed trait (``missing_traits="observed"``) or
+    every trait observed (``"complete-case"``), and are put in sorted sample-ID order, so
+    that the results are the same whatever the order of the samples in each file.
+    ``genetic_factor``: builds ``G`` for ``kinship="grm"`` instead of the default (see
+    :data:`GeneticFactor`).
     """
+    if missing_traits not in MISSING_TRAIT_MODES:
+        raise ValueError(
+            f"missing_traits must be one of {MISSING_TRAIT_MODES}, got {missing_traits!r}"
+        )
     for given, what, option in (
         (pheno_cols, "trait", "pheno_cols / --pheno-cols"),
         (covar_cols, "covariate", "covar_cols / --covar-cols"),
@@ -645,6 +705,7 @@ def prepare_inputs(
             covariates,
             kin,
             filtered_ids=filtered_out,
+            partial_traits=missing_traits == "observed",
         )
         assert aligned.genotype_index is not None
         aligned = dataclasses.replace(aligned, genotype_index=fam_rows[aligned.genotype_index])
@@ -694,4 +755,5 @@ def prepare_inputs(
         qc=report,
         aliased_covariates=aliased,
         missing_code_counts=missing_counts,
+        missing_traits=missing_traits,
     )

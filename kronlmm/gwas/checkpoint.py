@@ -28,8 +28,9 @@ import numpy as np
 
 from ..io import atomic_path
 from ..scan import CandidateBlock, Execution, ScanResult, TestPlan
+from ..scan.block_scan import ScanNull
 from ..scan.blocks import Task
-from ..scan.kernel import NullModel
+from ..scan.observed_kernel import ObservedNullModel
 
 __all__ = [
     "ChunkStore",
@@ -53,12 +54,12 @@ OLD_NAMES = {"p_value": "pvalue", "neg_log10_p_value": "neg_log10_pvalue",
              "trait_names": "effect_names"}  # fmt: skip
 
 
-def null_fingerprint(null: NullModel, plan: TestPlan) -> str:
+def null_fingerprint(null: ScanNull, plan: TestPlan) -> str:
     """A short hash identifying a null model and test (for checkpoint manifests).
 
     Parameters
     ----------
-    null : NullModel
+    null : NullModel or ObservedNullModel
         Fitted null terms (``KronFastScanner.null``).
     plan : TestPlan
         The test (``KronFastScanner.plan("any")``).
@@ -84,7 +85,11 @@ def null_fingerprint(null: NullModel, plan: TestPlan) -> str:
     False
     """
     h = hashlib.sha256()
-    for arr in (null.Lh, null.invD, null.UX, null.Yt, null.beta0, plan.A1r, plan.Va):
+    if isinstance(null, ObservedNullModel):
+        arrays = [*null.fingerprint_arrays(), plan.A1r, plan.Va]
+    else:
+        arrays = [null.Lh, null.invD, null.UX, null.Yt, null.beta0, plan.A1r, plan.Va]
+    for arr in arrays:
         h.update(np.ascontiguousarray(arr).tobytes())
     if plan.A1r_null is not None:
         h.update(plan.A1r_null.tobytes())
@@ -334,7 +339,7 @@ class StoringTask:
     def __init__(self, task: Task, directory: str) -> None:
         self.task, self.directory = task, directory
 
-    def __call__(self, null: NullModel, plan: TestPlan, block: CandidateBlock) -> ScanResult:
+    def __call__(self, null: ScanNull, plan: TestPlan, block: CandidateBlock) -> ScanResult:
         result = self.task(null, plan, block)
         fingerprint = content_fingerprint(block.data)
         ChunkStore.attach(self.directory).write(block.index, result, fingerprint)
@@ -406,7 +411,7 @@ class Checkpointed:
         self.manifest = dict(manifest or {})
 
     def __call__(
-        self, task: Task, null: NullModel, plan: TestPlan, blocks: Sequence[CandidateBlock]
+        self, task: Task, null: ScanNull, plan: TestPlan, blocks: Sequence[CandidateBlock]
     ) -> Iterable[tuple[CandidateBlock, ScanResult]]:
         description = {
             "null_and_test": null_fingerprint(null, plan),

@@ -27,12 +27,13 @@ from ..scan import (
     Execution,
     FastScanner,
     KronFastScanner,
+    KronObservedScanner,
     ScanResult,
     TestPlan,
     ThreadedExecution,
     scan_blocks,
 )
-from ..scan.kernel import NullModel
+from ..scan.block_scan import ScanNull
 from ..scan.kron_scanner import default_block_size
 from .checkpoint import Checkpointed
 from .execution import DaskExecution
@@ -42,7 +43,7 @@ __all__ = ["scan_source", "scan_candidates"]
 
 
 def scan_source(
-    null: NullModel,
+    null: ScanNull,
     plan: TestPlan,
     source: CandidateSource,
     *,
@@ -57,7 +58,7 @@ def scan_source(
 
     Parameters
     ----------
-    null : NullModel
+    null : NullModel or ObservedNullModel
         Fitted null terms (``KronFastScanner.null``).
     plan : TestPlan
         What to test (``KronFastScanner.plan("any")``).
@@ -131,11 +132,11 @@ def scan_source(
 
 
 def _null_and_plan(
-    scanner: KronFastScanner | FastScanner,
+    scanner: KronFastScanner | KronObservedScanner | FastScanner,
     test: str | None,
     A1: ArrayLike | None,
     A1_null: ArrayLike | None,
-) -> tuple[NullModel, TestPlan]:
+) -> tuple[ScanNull, TestPlan]:
     if isinstance(scanner, FastScanner):
         if test != "any" or A1 is not None or A1_null is not None:
             raise ValueError(
@@ -143,13 +144,16 @@ def _null_and_plan(
                 "and A1, A1_null unset"
             )
         return scanner.null, scanner.plan()
-    if isinstance(scanner, KronFastScanner):
+    if isinstance(scanner, KronFastScanner | KronObservedScanner):
         return scanner.null, scanner.plan(test, A1, A1_null)
-    raise TypeError(f"scanner must be a KronFastScanner or a FastScanner, got {type(scanner)!r}")
+    raise TypeError(
+        "scanner must be a KronFastScanner, KronObservedScanner or FastScanner, got "
+        f"{type(scanner)!r}"
+    )
 
 
 def scan_candidates(
-    scanner: KronFastScanner | FastScanner,
+    scanner: KronFastScanner | KronObservedScanner | FastScanner,
     candidates: Any,
     test: str | None = "any",
     *,

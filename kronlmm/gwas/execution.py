@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..scan import CandidateBlock, ScanResult, TestPlan, single_blas_thread
+from ..scan.block_scan import ScanNull
 from ..scan.blocks import Task
-from ..scan.kernel import NullModel
 from .checkpoint import null_fingerprint
 
 __all__ = ["DaskExecution", "dask_client", "SCHEDULER_TIMEOUT"]
@@ -42,7 +42,7 @@ def _module(name: str) -> Any:
 
 def _run_block(
     task: Task,
-    null: NullModel,
+    null: ScanNull,
     plan: TestPlan,
     block: CandidateBlock,
     data: Any,
@@ -100,7 +100,7 @@ class DaskExecution:
         self.blas_threads = blas_threads
 
     def __call__(
-        self, task: Task, null: NullModel, plan: TestPlan, blocks: Sequence[CandidateBlock]
+        self, task: Task, null: ScanNull, plan: TestPlan, blocks: Sequence[CandidateBlock]
     ) -> Iterable[tuple[CandidateBlock, ScanResult]]:
         client = self.client if self.client is not None else _default_client()
         token = null_fingerprint(null, plan)
@@ -112,7 +112,7 @@ class DaskExecution:
         self,
         client: Any,
         task: Task,
-        null: NullModel,
+        null: ScanNull,
         plan: TestPlan,
         blocks: Sequence[CandidateBlock],
         token: str,
@@ -144,7 +144,7 @@ class DaskExecution:
     def _local(
         self,
         task: Task,
-        null: NullModel,
+        null: ScanNull,
         plan: TestPlan,
         blocks: Sequence[CandidateBlock],
         token: str,
@@ -159,7 +159,7 @@ class DaskExecution:
     def _local_tasks(
         self,
         task: Task,
-        null: NullModel,
+        null: ScanNull,
         plan: TestPlan,
         blocks: Sequence[CandidateBlock],
         token: str,

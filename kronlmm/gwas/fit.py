@@ -50,6 +50,7 @@ def fit_null(
     id_col: str | None = None,
     pheno_from_fam: bool = False,
     loco: bool = False,
+    missing_traits: str = "observed",
 ) -> NullFit:
     """Align the inputs by sample ID and fit the multi-trait null model once.
 
@@ -123,13 +124,14 @@ def fit_null(
 
     Notes
     -----
-    *Samples.* A sample is used when it is in every source and has every selected trait
-    and covariate (complete cases); samples dropped for a missing value are counted in
-    :attr:`NullFit.alignment` and logged on the ``"kronlmm"`` logger, and only an error when
-    none is left. The phenotype table's samples that are not analysed are counted by
-    reason in :attr:`NullFit.sample_losses` (a WARNING when more than 5 %, not counting
-    samples removed by the sample filters). Samples are put in sorted ID order, so results
-    do not depend on the order of the samples in any file.
+    *Samples.* A sample is used when it is in every source and has every selected
+    covariate and at least one observed trait (or, with
+    ``missing_traits="complete-case"``, every trait); samples dropped for a missing value
+    are counted in :attr:`NullFit.alignment` and logged on the ``"kronlmm"`` logger, and
+    only an error when none is left. The phenotype table's samples that are not analysed
+    are counted by reason in :attr:`NullFit.sample_losses` (a WARNING when more than 5 %,
+    not counting samples removed by the sample filters). Samples are put in sorted ID
+    order, so results do not depend on the order of the samples in any file.
 
     *Checks.* Covariates that are linear combinations of the columns before them are left
     out with a WARNING (:attr:`NullFit.aliased_covariates`, as R's ``lm`` reports NA);
@@ -166,9 +168,9 @@ def fit_null(
     >>> null.covariate_names, null.intercept_added
     (['intercept', 'age', 'sex'], True)
     >>> null.alignment["missing_values"], null.alignment["kept"]
-    (18, 377)
+    (0, 395)
     >>> null.rank_choice.reason
-    'full rank (p = 3): 1122 observations for 12 variance parameters'
+    'full rank (p = 3): 1158 observations for 12 variance parameters'
     >>> print(null.qc.summary())
     variant QC (MAF >= 0.01, variant missingness <= 0.05): 2970 of 3000 variants kept; ...
     >>> null.C1.shape, null.converged
@@ -200,6 +202,7 @@ def fit_null(
         id_col=id_col,
         pheno_from_fam=pheno_from_fam,
         genetic_factor=loco_kinships,
+        missing_traits=missing_traits,
     )
     with stage("null model fit"):
         model, result, choice = _fit(prep, rank, restricted)
@@ -242,6 +245,11 @@ def fit_null(
         qc=prep.qc,
         rank_choice=choice,
         loco=loco_fits,
+        missing_traits=missing_traits,
+        observed_values={
+            name: int(v)
+            for name, v in zip(prep.trait_names, (~np.isnan(prep.Y)).sum(axis=0), strict=True)
+        },
     )
 
 
@@ -270,7 +278,7 @@ def _fit(
     """Fit the null with the rank ``rank`` asks for (:mod:`kronlmm.gwas.rank`)."""
     n, p = prep.Y.shape
     if rank is None:
-        choice = default_rank(p, n, prep.X.shape[1])
+        choice = default_rank(p, n, prep.X.shape[1], n_missing=int(np.isnan(prep.Y).sum()))
     elif rank == "full":
         choice = RankChoice(p, "full", f"full rank (p = {p}), as asked")
     elif rank == "auto":
@@ -287,7 +295,8 @@ def _fit(
 
 def _fit_by_bic(prep: Prepared, restricted: bool) -> tuple[Kron2Sum, FitResult, RankChoice]:
     n, p = prep.Y.shape
-    n_obs = n * p - (int(np.linalg.matrix_rank(prep.X)) * p if restricted else 0)
+    n_values = int(np.sum(~np.isnan(prep.Y)))  # n·p without missing trait values
+    n_obs = n_values - (int(np.linalg.matrix_rank(prep.X)) * p if restricted else 0)
     fits = []
     for r in range(1, p + 1):
         with stage(f"null model fit, rank {r}"):

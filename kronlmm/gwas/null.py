@@ -88,6 +88,10 @@ class NullFit:
         of the other chromosomes (:mod:`kronlmm.gwas.loco`), in ``.bim`` order of first
         appearance; :meth:`scan` tests each chromosome's variants against its own. ``None``:
         every variant is tested against this (genome-wide) null.
+    missing_traits : str
+        ``"observed"`` (every observed trait value used) or ``"complete-case"``.
+    observed_values : dict
+        Trait → number of its values the model used (observed, among the samples kept).
 
     Examples
     --------
@@ -96,12 +100,12 @@ class NullFit:
     >>> paths = example_paths()
     >>> null = fit_null(paths.prefix, paths.pheno, covar=paths.covar)
     >>> null.nsamples, null.trait_names, null.converged, null.rank
-    (377, ['trait1', 'trait2', 'trait3'], True, 3)
+    (395, ['trait1', 'trait2', 'trait3'], True, 3)
     >>> null.C0.round(2)
             trait1  trait2  trait3
-    trait1    0.46    0.13    0.22
-    trait2    0.13    0.42    0.41
-    trait3    0.22    0.41    0.52
+    trait1    0.45    0.12    0.21
+    trait2    0.12    0.37    0.34
+    trait3    0.21    0.34    0.48
     >>> null.B.shape  # covariates × traits
     (3, 3)
 
@@ -131,6 +135,8 @@ class NullFit:
     qc: QCReport | None = None
     rank_choice: RankChoice | None = None
     loco: list[LocoFit] | None = None
+    missing_traits: str = "observed"
+    observed_values: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -195,7 +201,8 @@ class NullFit:
             ``ml_projected`` (whether the likelihood is that of the data projected onto
             span(U) because the whole data's has no maximum; see
             :attr:`kronlmm.lmm.Kron2Sum.ml_projected`), ``convergence``, ``alignment``,
-            ``sample_losses`` (reason → ``count`` and the first ``ids``), ``missing_code``
+            ``sample_losses`` (reason → ``count`` and the first ``ids``),
+            ``missing_traits`` (``mode`` and ``observed_values`` per trait), ``missing_code``
             (``code`` and ``counts`` per trait), ``kinship``, ``rank_choice`` (rank of C₀
             and why) and ``qc`` (filters and counts removed per reason); plain JSON types
             only (NaN as ``None``).
@@ -229,6 +236,10 @@ class NullFit:
                 "sample_losses": {
                     reason: {"count": len(ids), "ids": ids[:SHOWN_IDS]}
                     for reason, ids in self.sample_losses.items()
+                },
+                "missing_traits": {
+                    "mode": self.missing_traits,
+                    "observed_values": dict(self.observed_values),
                 },
                 "missing_code": {
                     "code": self.missing_code,

@@ -7,9 +7,9 @@ assumption. So the workflow chooses for the user:
 
 ``rank=None`` (the default): full rank p when the sample allows it
     — at least :data:`OBSERVATIONS_PER_PARAMETER` observations (samples after covariates ×
-    traits) per variance parameter of C₀ and C₁, ``q(r) = r·p − r(r−1)/2 + p(p+1)/2`` —
-    otherwise the largest rank that does (the reason is logged and kept in
-    :attr:`RankChoice.reason`).
+    traits, less missing trait values) per variance parameter of C₀ and C₁,
+    ``q(r) = r·p − r(r−1)/2 + p(p+1)/2`` — otherwise the largest rank that does (the
+    reason is logged and kept in :attr:`RankChoice.reason`).
 ``rank="full"``
     p, whatever the sample size.
 ``rank="auto"``
@@ -106,7 +106,7 @@ class RankChoice:
         }
 
 
-def default_rank(p: int, n: int, n_covariates: int) -> RankChoice:
+def default_rank(p: int, n: int, n_covariates: int, n_missing: int = 0) -> RankChoice:
     """The default rank of C₀: p when the sample allows it (see the module notes).
 
     Parameters
@@ -117,6 +117,8 @@ def default_rank(p: int, n: int, n_covariates: int) -> RankChoice:
         Samples.
     n_covariates : int
         Covariate columns (intercept included).
+    n_missing : int, optional
+        Missing trait values among the n·p (not observations).
 
     Returns
     -------
@@ -129,7 +131,7 @@ def default_rank(p: int, n: int, n_covariates: int) -> RankChoice:
     rank 1 < p = 8: 464 observations allow 46 variance parameters (10 per parameter),
     full rank needs 72
     """
-    observations = max(n - n_covariates, 0) * p
+    observations = max(max(n - n_covariates, 0) * p - n_missing, 0)
     allowed = observations // OBSERVATIONS_PER_PARAMETER
     full = n_variance_parameters(p, p)
     if full <= allowed:

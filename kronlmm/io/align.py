@@ -41,6 +41,7 @@ LOSS_REASONS = {
     "no_covariates": "not in the covariate table",
     "not_in_kinship": "not in the kinship",
     "missing_trait": "a missing trait value",
+    "missing_all_traits": "no observed trait value",
     "missing_covariate": "a missing covariate value",
 }
 """Why a sample of the phenotype table is not analysed (key → words), in the order applied."""
@@ -210,6 +211,7 @@ def align_samples(
     traits: str | Sequence[str] | None = None,
     covariate_columns: str | Sequence[str] | None = None,
     filtered_ids: Sequence[object] | ArrayLike | None = None,
+    partial_traits: bool = False,
 ) -> AlignedSamples:
     """Match samples by ID across the sources and keep the complete cases.
 
@@ -233,6 +235,10 @@ def align_samples(
         Genotyped samples left out of ``genotype_ids`` by sample filters (``--keep``,
         ``--remove``, ``--mind``): counted under ``"sample_filters"`` in
         :attr:`AlignedSamples.losses`, not as ``"not_genotyped"``.
+    partial_traits : bool, default False
+        Keep samples with some traits missing, as long as one trait is observed (for
+        models that use every observed value); samples with no observed trait are then
+        counted under ``"missing_all_traits"``. Covariates must still be complete.
 
     Returns
     -------
@@ -304,7 +310,10 @@ def align_samples(
     logger.info("%d sample(s) in all of %s", counts["in_all_sources"], ", ".join(sources))
 
     pheno_vals = _as_float(pheno, "phenotypes")[positions["phenotypes"][in_all]]
-    complete = ~np.isnan(pheno_vals).any(axis=1)
+    if partial_traits:
+        complete = ~np.isnan(pheno_vals).all(axis=1)
+    else:
+        complete = ~np.isnan(pheno_vals).any(axis=1)
     if covar is not None:
         covar_vals = _as_float(covar, "covariates")[positions["covariates"][in_all]]
         complete &= ~np.isnan(covar_vals).any(axis=1)
@@ -313,9 +322,11 @@ def align_samples(
     counts["missing_values"] = int(dropped.size)
     if dropped.size:
         logger.info(
-            "%d sample(s) dropped for a missing trait or covariate value (complete cases "
-            "only), e.g. %s",
+            "%d sample(s) dropped for %s, e.g. %s",
             dropped.size,
+            "no observed trait or a missing covariate value"
+            if partial_traits
+            else "a missing trait or covariate value (complete cases only)",
             format_ids(dropped, 3),
         )
     keep = ref_in_all[complete]
@@ -345,7 +356,7 @@ def align_samples(
     if kin_mat is not None:
         K = kin_mat[np.ix_(idx["kinship"], idx["kinship"])]
     filtered = None if filtered_ids is None else np.asarray(filtered_ids, dtype=object).ravel()
-    losses = _losses(sources, pheno, covar, filtered)
+    losses = _losses(sources, pheno, covar, filtered, partial_traits)
     _report_losses(losses, pheno, covar, counts["phenotypes"])
     return AlignedSamples(
         ids=ids,
@@ -378,8 +389,10 @@ def _losses(
     pheno: pd.DataFrame,
     covar: pd.DataFrame | None,
     filtered: NDArray[np.object_] | None = None,
+    partial_traits: bool = False,
 ) -> dict[str, NDArray[np.object_]]:
-    """The phenotype table's samples that are not analysed, by the first reason that applies."""
+    """The phenotype table's samples that are not analysed, by the first reason that applies
+    (``partial_traits``: samples with some observed trait are analysed)."""
     ids = sources["phenotypes"]
     left = np.ones(ids.size, dtype=bool)
     out: dict[str, NDArray[np.object_]] = {}
@@ -398,8 +411,10 @@ def _losses(
             absent = left & ~pd.Index(ids).isin(pd.Index(sources[source]))
         out[reason] = ids[absent]
         left &= ~absent
-    trait_na = np.isnan(_as_float(pheno, "phenotypes")).any(axis=1)
-    out["missing_trait"] = ids[left & trait_na]
+    nan = np.isnan(_as_float(pheno, "phenotypes"))
+    trait_na = nan.all(axis=1) if partial_traits else nan.any(axis=1)
+    out["missing_trait"] = ids[:0] if partial_traits else ids[left & trait_na]
+    out["missing_all_traits"] = ids[left & trait_na] if partial_traits else ids[:0]
     left &= ~trait_na
     if covar is not None:
         covar_rows = pd.Index(sources["covariates"]).get_indexer(pd.Index(ids))
@@ -429,7 +444,11 @@ def _report_losses(
         if ids.size == 0:
             continue
         detail = ""
-        frame = {"missing_trait": pheno, "missing_covariate": covar}.get(reason)
+        frame = {
+            "missing_trait": pheno,
+            "missing_all_traits": None,
+            "missing_covariate": covar,
+        }.get(reason)
         if frame is not None:
             na = frame.set_axis(frame.index.astype(str)).loc[list(ids)].isna().sum()
             detail = " [" + ", ".join(f"{k}: {v}" for k, v in na.items() if v) + "]"

@@ -92,7 +92,7 @@ class Kron2SumFitter:
             hi = min(uhi, (phi - h) / s) if np.isfinite(phi) else uhi
             bounds.append((lo, hi))
         self.bounds = bounds
-        self.N = float(model._proj.n * model.ntraits)
+        self.N = float(model._nobs)
         self.nfev = 0
         self.niter = 0
         self.gtol = 1e-6  # set by run()

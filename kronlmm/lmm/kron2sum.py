@@ -11,18 +11,20 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
-from ..core.likelihood import LikelihoodTerms, WhitenedLikelihood
+from ..core.likelihood import LikelihoodEngine, LikelihoodTerms, WhitenedLikelihood
 from ..core.linalg import EconomicSVD, economic_svd
+from ..core.missing_likelihood import ObservedData, ObservedLikelihood, observed_trait_sd
 from ..core.numerics import blas_threads_for, no_variance_left
 from ..core.optimize import DEFAULT_GTOL, FitResult
 from ..core.parameters import finite_difference_gap
-from ..core.projections import KronProjections
+from ..core.projections import KronProjections, unbounded_likelihood
 from ..core.validation import as_matrix, check_positive_int
 from ..core.warnings import FitWarning
 from ..cov.base import TraitCovariance
 from ..cov.kron2sum import Kron2SumCov
-from ..scan import KronFastScanner
+from ..scan import KronFastScanner, KronObservedScanner
 from .fitting import Kron2SumFitter
+from .missing import MISSING_MODES, MissingSelection, select_observed
 from .starts import moment_start, psd_floor
 
 __all__ = ["Kron2Sum"]
@@ -67,10 +69,24 @@ class Kron2Sum:
       ``M = A ⊗ X`` and ``|·|₊`` the product of non-zero eigenvalues — the constant used by
       GEMMA and glimix-core, so values compare directly.
 
+    *Missing values.* NaN entries of Y are missing. By default (``missing="observed"``)
+    the model maximises the exact likelihood of the observed values, ``y_O ~
+    N(M_O β, K_OO)`` (M_O, K_OO: the rows and block of ``A ⊗ X`` and K at the observed
+    entries; the formulas below with N the number of observed values and rank(M_O) for
+    rank(A ⊗ X)),
+    through the Schur complement on the missing entries
+    (:mod:`kronlmm.core.missing_likelihood`: O(k·m² + m³) per evaluation for m missing
+    values, exact); samples with no observed trait are dropped with a warning naming them.
+    ``missing="complete-case"`` keeps only the samples with every trait observed. A trait
+    with no observed value is an error. Complete data take the path below unchanged.
+
     Where that likelihood has no maximum (ML with an intercept and a centred genetic
     relationship matrix, whose null space contains ``1ₙ``, is the common case), it is
     evaluated on the data projected onto span(U) instead, as explained in
-    :mod:`kronlmm.core.projections`; ``ml_projected`` says when.
+    :mod:`kronlmm.core.projections`; ``ml_projected`` says when. With missing values the
+    counterpart is the likelihood of the observed values' contrasts orthogonal to
+    ``(Iₚ ⊗ U⊥)_O`` (U⊥ spanning the null space of GGᵀ), which equals the projected one
+    when nothing is missing.
 
     Each evaluation works in whitened coordinates (Casale et al. 2015) on projections
     computed once (:mod:`kronlmm.core.likelihood`): after a one-off set-up of
@@ -92,6 +108,7 @@ class Kron2Sum:
     Parameters
     ----------
     Y : array_like, shape (n, p)
+        Outcomes; NaN marks a missing value (see *Missing values* above).
     A : array_like, shape (p, a), optional
         Trait design; ``None`` means ``Iₚ``.
     X : array_like, shape (n, c), optional
@@ -110,6 +127,8 @@ class Kron2Sum:
     c1_floor : float, optional
         Relative floor of the default C₁: ``f = c1_floor·dₜ²`` for each trait t (dₜ its
         standard deviation after X). Default 1e-8.
+    missing : {"observed", "complete-case"}, optional
+        What to do with missing values of Y (see above). Default ``"observed"``.
 
     Examples
     --------
@@ -139,15 +158,24 @@ class Kron2Sum:
         C0: TraitCovariance | None = None,
         C1: TraitCovariance | None = None,
         c1_floor: float = 1e-8,
+        missing: Literal["observed", "complete-case"] = "observed",
     ) -> None:
-        Y = as_matrix("Y", Y)
+        if missing not in MISSING_MODES:
+            raise ValueError(f"missing must be one of {MISSING_MODES}, got {missing!r}")
+        Y = as_matrix("Y", Y, finite=False)
         n, p = Y.shape
-        if n < 2:
-            raise ValueError(f"Y must have at least 2 samples (rows), got shape {Y.shape}")
         A = np.eye(p) if A is None else as_matrix("A", A, nrows=p)
         X = np.ones((n, 1)) if X is None else as_matrix("X", X, nrows=n)
         if G is None:
             raise ValueError("G is required (use np.zeros((n, 0)) for no genetic term)")
+        sel = select_observed(Y, missing)
+        self._selection = sel
+        if sel.dropped.size:
+            Y, X = Y[sel.rows], X[sel.rows]
+            G = _subset_rows(G, sel.rows)
+            n = Y.shape[0]
+        if n < 2:
+            raise ValueError(f"Y must have at least 2 samples (rows), got shape {Y.shape}")
         if isinstance(G, EconomicSVD):
             if np.shape(G.U)[0] != n:
                 raise ValueError(f"G.U has shape {np.shape(G.U)}, expected ({n}, k)")
@@ -170,13 +198,28 @@ class Kron2Sum:
                 f"definite matrix); got {type(self._cov.C1).__name__}"
             )
         svd = self._cov.svd
-        self._check_ranks(Y, X)
-        proj, _, _ = KronProjections.build(Y, A, X, svd, self._restricted)
+        self._missing = bool(np.isnan(Y).any())
+        self._perp_restricted = False
+        self._nrestricted = 0
+        self._observed_full: ObservedLikelihood | None = None
+        engine: LikelihoodEngine | None = None
+        if self._missing:
+            self._check_ranks(sel.filled(Y, X), X)
+            proj, engine = self._observed_setup(Y, A, X, svd)
+        else:
+            self._check_ranks(Y, X)
+            proj, _, _ = KronProjections.build(Y, A, X, svd, self._restricted)
         if proj.rank_A * proj.rank_X == 0:
             raise ValueError("the mean design A ⊗ X has rank 0 (A or X is all zeros)")
         full_rank_M = proj.rank_A * proj.rank_X
         saturated = full_rank_M >= n * p
         self._saturated = saturated
+        n_values = int(np.sum(~np.isnan(Y)))
+        if self._missing and full_rank_M >= n_values:
+            raise ValueError(
+                f"rank(A ⊗ X) = {full_rank_M} ≥ {n_values}, the number of observed values of "
+                "Y: no residual degrees of freedom"
+            )
         if saturated:
             msg = f"rank(A ⊗ X) = {full_rank_M} ≥ n·p = {n * p}: no residual degrees of freedom"
             if self._restricted:
@@ -190,27 +233,37 @@ class Kron2Sum:
             )
         d = proj.scaling.trait_sd
         resid = d**2
-        bad = [] if saturated else no_variance_left(resid, np.mean(Y * Y, axis=0)).tolist()
+        mean_square = np.nanmean(Y * Y, axis=0) if self._missing else np.mean(Y * Y, axis=0)
+        bad = [] if saturated else no_variance_left(resid, mean_square).tolist()
         if bad:
             raise ValueError(
                 f"trait column(s) {bad} of Y have no variance left after regressing out X; "
                 "drop them or remove the covariates that explain them exactly"
             )
         self._proj = proj
-        self._engine = WhitenedLikelihood(proj)
-        if proj.perp_dropped:
-            full, _, _ = KronProjections.build(
-                Y, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
-            )
-            self._full_engine = WhitenedLikelihood(full)
+        # observations the likelihood is of (the fitter's N): n·p, k·p when projected
+        self._nobs = int(np.sum(~np.isnan(Y))) - self._nrestricted if self._missing else proj.n * p
+        self._engine: LikelihoodEngine
+        self._full_engine: LikelihoodEngine
+        if engine is not None:
+            self._engine = self._full_engine = engine
+            if self._observed_full is not None:
+                self._full_engine = self._observed_full
         else:
+            self._engine = WhitenedLikelihood(proj)
             self._full_engine = self._engine
+            if proj.perp_dropped:
+                full, _, _ = KronProjections.build(
+                    Y, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
+                )
+                self._full_engine = WhitenedLikelihood(full)
         if hasattr(self._cov.C1, "floor") and C1 is None:
             self._cov.C1.floor = float(c1_floor) * resid
         nparams = self._cov.nparams + full_rank_M
-        if nparams > Y.size:
+        nvalues = int(np.sum(~np.isnan(Y)))
+        if nparams > nvalues:
             warnings.warn(
-                f"the model has more parameters ({nparams}) than observations ({Y.size}); "
+                f"the model has more parameters ({nparams}) than observations ({nvalues}); "
                 "convergence is expected to be problematic",
                 UserWarning,
                 stacklevel=2,
@@ -225,6 +278,48 @@ class Kron2Sum:
             self._set_glimix_state(self._cov.G if isinstance(G, EconomicSVD) else G)
         else:
             self._set_unit(*moment_start(proj))
+
+    def _observed_setup(
+        self,
+        Y: NDArray[np.float64],
+        A: NDArray[np.float64],
+        X: NDArray[np.float64],
+        svd: EconomicSVD,
+    ) -> tuple[KronProjections, LikelihoodEngine]:
+        """Projections of Y with missing values filled (for starting values only) and the
+        observed-data likelihood engine, in the same internal units."""
+        observed = ~np.isnan(Y)
+        d = observed_trait_sd(Y, X, observed)
+        filled = MissingSelection.filled(Y, X)
+        proj, _, _ = KronProjections.build(
+            filled, A, X, svd, self._restricted, trait_sd=d, drop_perp=False
+        )
+        # the complete-data rule: restrict to span(U) where the likelihood has no maximum
+        perp = unbounded_likelihood(proj.n, proj.p, proj.UX, self._restricted)
+        if perp:  # starting values from the projected data, as for complete data
+            proj, _, _ = KronProjections.build(
+                filled, A, X, svd, self._restricted, trait_sd=d, drop_perp=True
+            )
+        data = ObservedData.build(Y, A, X, svd, self._restricted, trait_sd=d, perp_restricted=perp)
+        self._perp_restricted = perp
+        self._nrestricted = data.n_restricted if perp and not self._restricted else 0
+        if perp:
+            full = ObservedData.build(Y, A, X, svd, self._restricted, trait_sd=d)
+            self._observed_full = ObservedLikelihood(full)
+        else:
+            self._observed_full = None
+        return proj, ObservedLikelihood(data)
+
+    @property
+    def missing(self) -> MissingSelection:
+        """Which samples are used and how many values per trait are observed
+        (:class:`~kronlmm.lmm.missing.MissingSelection`)."""
+        return self._selection
+
+    @property
+    def nobs(self) -> int:
+        """Number of observed values of Y the likelihood is of (n·p without missing)."""
+        return int(np.sum(self._selection.nobs))
 
     @classmethod
     def from_kinship(
@@ -375,8 +470,10 @@ class Kron2Sum:
     @property
     def ml_projected(self) -> bool:
         """Whether the likelihood is that of the data projected onto span(U), because the
-        one of all the data has no maximum (see :mod:`kronlmm.core.projections`)."""
-        return self._proj.perp_dropped
+        one of all the data has no maximum (see :mod:`kronlmm.core.projections`; with
+        missing values, the likelihood of the observed contrasts orthogonal to the null
+        space of GGᵀ, :mod:`kronlmm.core.missing_likelihood`)."""
+        return self._proj.perp_dropped or self._perp_restricted
 
     @property
     def projections(self) -> KronProjections:
@@ -447,25 +544,31 @@ class Kron2Sum:
         """Dense ``K`` (n·p × n·p); only for small n·p."""
         return self._cov.value()
 
-    def get_fast_scanner(self, trait_names: list[str] | None = None) -> KronFastScanner:
-        """:class:`~kronlmm.scan.KronFastScanner` with C₀, C₁ fixed at their current values.
+    def get_fast_scanner(
+        self, trait_names: list[str] | None = None
+    ) -> KronFastScanner | KronObservedScanner:
+        """Scanner with C₀, C₁ fixed at their current values.
 
-        ``trait_names`` (one per column of Y) name the per-trait effects of the scans
-        (default ``trait0``, ``trait1``, …).
+        :class:`~kronlmm.scan.KronFastScanner`, or, when Y has missing values (and
+        ``missing="observed"``), :class:`~kronlmm.scan.KronObservedScanner`, which tests on
+        the observed values. ``trait_names`` (one per column of Y) name the per-trait
+        effects of the scans (default ``trait0``, ``trait1``, …).
         """
         if trait_names is not None and len(trait_names) != self.ntraits:
             raise ValueError(
                 f"trait_names has {len(trait_names)} names, expected {self.ntraits} "
                 "(one per column of Y)"
             )
-        return KronFastScanner(
+        names = None if trait_names is None else [str(t) for t in trait_names]
+        scanner = KronObservedScanner if self._missing else KronFastScanner
+        return scanner(
             self._Y,
             self._A,
             self._X,
             self._cov.svd,
             self.C0,
             self.C1,
-            trait_names=None if trait_names is None else [str(t) for t in trait_names],
+            trait_names=names,
             trait_sd=self._proj.scaling.trait_sd,
         )
 
@@ -566,6 +669,9 @@ class Kron2Sum:
         fitter = Kron2SumFitter(self)
         pr = self._proj
         flops = pr.k * pr.p * (pr.p + (pr.UX.shape[1] * pr.Aq.shape[1]) ** 2) + pr.p**3
+        # (the observed-data engine's evaluations are made of many medium-sized products;
+        # on the shared 2-core development machine several BLAS threads made a fit at
+        # n = 300, m = 240 20 times slower, so its thread policy is the complete data's)
         limit = blas_threads_for(flops)  # no limit: skip threadpoolctl's ~1 ms library scan
         with threadpool_limits(limit) if limit is not None else contextlib.nullcontext():
             self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
@@ -604,6 +710,14 @@ def _kinship_svd(K: ArrayLike) -> EconomicSVD:
         )
     keep = w > n * np.finfo(float).eps * max(top, 0.0)
     return EconomicSVD(np.ascontiguousarray(V[:, keep][:, ::-1]), w[keep][::-1].copy())
+
+
+def _subset_rows(G: ArrayLike | EconomicSVD, rows: NDArray[np.intp]) -> ArrayLike | EconomicSVD:
+    """The genetic factor of the samples ``rows`` (a decomposition is recomputed, since
+    the rows of its U are no longer orthonormal)."""
+    if isinstance(G, EconomicSVD):
+        return economic_svd(np.asarray(G.U)[rows] * np.sqrt(np.asarray(G.S2))[None, :])
+    return np.asarray(G, dtype=float)[rows]
 
 
 def _warn_if_kinship(G: NDArray[np.float64]) -> None:

@@ -74,7 +74,7 @@ def scan_title(table: pd.DataFrame | GwasResult) -> str | None:
     >>> paths = example_paths()
     >>> result = scan(paths.prefix, paths.pheno, covar=paths.covar, test="common")
     >>> scan_title(result)
-    "'common' test (1 dof) of trait1, trait2, trait3; n = 377 samples, 2970 variants; λ_GC = ..."
+    "'common' test (1 dof) of trait1, trait2, trait3; n = 395 samples, 2970 variants; λ_GC = ..."
     """
     if isinstance(table, GwasResult):
         null = table.null

@@ -9,7 +9,7 @@ checkpoints in :mod:`kronlmm.gwas`). This layer scans in-memory arrays and knows
 of Dask or files.
 """
 
-from .block_scan import TESTS, TestPlan, make_plan, scan_block
+from .block_scan import TESTS, ScanNull, TestPlan, make_plan, scan_block
 from .blocks import (
     CandidateBlock,
     Execution,
@@ -21,6 +21,7 @@ from .blocks import (
 )
 from .fast_scanner import FastScanner
 from .kron_scanner import KronFastScanner
+from .observed_scanner import KronObservedScanner
 from .result import ScanResult
 from .threads import blas_threads, single_blas_thread
 
@@ -29,6 +30,8 @@ __all__ = [
     "Execution",
     "FastScanner",
     "KronFastScanner",
+    "KronObservedScanner",
+    "ScanNull",
     "ScanResult",
     "SerialExecution",
     "TestPlan",

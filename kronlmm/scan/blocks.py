@@ -33,8 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..core.progress import Progress, progress_reporter
-from .block_scan import TestPlan, scan_block
-from .kernel import NullModel
+from .block_scan import ScanNull, TestPlan, scan_block
 from .result import ScanResult
 from .threads import blas_threads, single_blas_thread
 
@@ -122,7 +121,7 @@ def _width(data: Any, ids: Any) -> int | None:
     return None
 
 
-def scan_candidate_block(null: NullModel, plan: TestPlan, block: CandidateBlock) -> ScanResult:
+def scan_candidate_block(null: ScanNull, plan: TestPlan, block: CandidateBlock) -> ScanResult:
     """The task of a scan: load one block and test its candidates (a pure function).
 
     Parameters
@@ -154,7 +153,7 @@ def scan_candidate_block(null: NullModel, plan: TestPlan, block: CandidateBlock)
     return scan_block(null, block.load(), plan, block.ids)
 
 
-Task = Callable[[NullModel, TestPlan, CandidateBlock], ScanResult]
+Task = Callable[[ScanNull, TestPlan, CandidateBlock], ScanResult]
 """What an execution strategy runs on each block: ``task(null, plan, block) → ScanResult``
 (:func:`scan_candidate_block`, possibly wrapped, e.g. to store its result)."""
 
@@ -188,7 +187,7 @@ class Execution(Protocol):
     """
 
     def __call__(
-        self, task: Task, null: NullModel, plan: TestPlan, blocks: Sequence[CandidateBlock]
+        self, task: Task, null: ScanNull, plan: TestPlan, blocks: Sequence[CandidateBlock]
     ) -> Iterable[tuple[CandidateBlock, ScanResult]]:
         """Run ``task`` on every block; yield ``(block, result)`` as they finish."""
         ...
@@ -217,7 +216,7 @@ class SerialExecution:
     """
 
     def __call__(
-        self, task: Task, null: NullModel, plan: TestPlan, blocks: Sequence[CandidateBlock]
+        self, task: Task, null: ScanNull, plan: TestPlan, blocks: Sequence[CandidateBlock]
     ) -> Iterable[tuple[CandidateBlock, ScanResult]]:
         return ((block, task(null, plan, block)) for block in blocks)
 
@@ -270,7 +269,7 @@ class ThreadedExecution:
         self.workers = None if workers is None else int(workers)
 
     def __call__(
-        self, task: Task, null: NullModel, plan: TestPlan, blocks: Sequence[CandidateBlock]
+        self, task: Task, null: ScanNull, plan: TestPlan, blocks: Sequence[CandidateBlock]
     ) -> Iterable[tuple[CandidateBlock, ScanResult]]:
         workers = self.workers if self.workers is not None else blas_threads()
         return self._run(task, null, plan, list(blocks), max(1, min(workers, len(blocks))))
@@ -278,7 +277,7 @@ class ThreadedExecution:
     @staticmethod
     def _run(
         task: Task,
-        null: NullModel,
+        null: ScanNull,
         plan: TestPlan,
         blocks: list[CandidateBlock],
         workers: int,
@@ -372,7 +371,7 @@ def array_blocks(
 
 
 def scan_blocks(
-    null: NullModel,
+    null: ScanNull,
     plan: TestPlan,
     blocks: Sequence[CandidateBlock],
     *,
