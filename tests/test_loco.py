@@ -428,3 +428,29 @@ def test_cli_loco_with_kinship_file_is_an_error(data, tmp_path):
     assert "cannot be used with the given kinship" in done.stderr
     assert "--kinship grm" in done.stderr
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_loco_uses_every_observed_trait_value(tmp_path):
+    """LOCO with missing trait values (the default missing_traits="observed"): each
+    chromosome's null uses every observed value and equals the manual run of the same
+    chromosome (the kinship without its variants, fitted from the genome-wide estimates)."""
+    prefix, _ = _write_set(tmp_path / "miss", 90, ["1"] * 60 + ["2"] * 50, seed=11)
+    pheno = pd.read_csv(tmp_path / "miss" / "pheno.tsv", sep="\t")
+    pheno.loc[[3, 10, 17, 40], "t1"] = np.nan
+    pheno.loc[[5, 10, 61], "t2"] = np.nan  # sample 10: no trait observed, left out
+    pheno.to_csv(tmp_path / "miss" / "pheno.tsv", sep="\t", index=False)
+    null = _fit(prefix, loco=True)
+    assert null.missing_traits == "observed"
+    assert null.observed_values == {"t1": 86, "t2": 87}
+    result = null.scan("any")
+    variants = PlinkGenotypes(prefix).variants
+    for fit in null.loco:
+        assert fit.converged
+        ids = variants.loc[variants["chrom"] == fit.chrom, "variant_id"].tolist()
+        manual = _fit(prefix, exclude=ids)
+        assert manual.observed_values == null.observed_values
+        manual.model.set_start(C0=null.model.C0, C1=null.model.C1)
+        manual.model.fit(verbose=False, start="current", restarts=0)
+        assert manual.model.lml() == pytest.approx(fit.lml, rel=1e-9)
+        rows = result.assoc["chrom"] == fit.chrom
+        assert (result.assoc.loc[rows, "reason"] == "").sum() > 0
