@@ -9,7 +9,7 @@ checkpoints in :mod:`kronlmm.gwas`). This layer scans in-memory arrays and knows
 of Dask or files.
 """
 
-from .block_scan import TESTS, TestPlan, make_plan, scan_block
+from .block_scan import STATISTICS, TESTS, TestPlan, make_plan, restate, scan_block
 from .blocks import (
     CandidateBlock,
     Execution,
@@ -40,5 +40,7 @@ __all__ = [
     "scan_blocks",
     "scan_candidate_block",
     "single_blas_thread",
+    "STATISTICS",
     "TESTS",
+    "restate",
 ]
