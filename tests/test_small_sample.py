@@ -276,3 +276,33 @@ def test_F_test_is_calibrated_at_fixed_variance_components():
     # the χ² p-values of the same fits are smaller in every one of these 8000 tests: the
     # χ² test is the liberal one at this size (benchmarks/README.md measures by how much)
     assert np.all(np.concatenate(p_chi) <= pf * (1 + 1e-12))
+
+
+# ------------------------------------------------- 4. checkpoints across statistics
+def test_checkpoint_resumed_with_the_other_statistic_gives_its_p_values(tmp_path):
+    """Blocks stored by a chi2 scan (or before the F test existed: no F in the file) resume
+    in an F scan with the F test's values, and the other way round."""
+    from kronlmm.gwas import ArraySource, scan_source
+
+    Y, X, G, C0, C1, K, dosages = _problem(7)
+    scanner = KronFastScanner(Y, np.eye(3), X, G, C0, C1)
+    F_plan, chi_plan = scanner.plan("any"), scanner.plan("any", statistic="chi2")
+    fresh_F = scan_source(scanner.null, F_plan, ArraySource(dosages), block_size=2)
+    fresh_chi = scan_source(scanner.null, chi_plan, ArraySource(dosages), block_size=2)
+    for first, then, fresh in ((chi_plan, F_plan, fresh_F), (F_plan, chi_plan, fresh_chi)):
+        ckpt = tmp_path / first.statistic
+        scan_source(scanner.null, first, ArraySource(dosages), block_size=2, checkpoint=ckpt)
+        back = scan_source(scanner.null, then, ArraySource(dosages), block_size=2, checkpoint=ckpt)
+        assert back.statistic == then.statistic
+        for name in ("F", "df1", "df2", "p_value", "neg_log10_p_value", "chi2"):
+            np.testing.assert_allclose(getattr(back, name), getattr(fresh, name), rtol=1e-12)
+    # a block file without the F arrays (written before they existed) reads as chi2's
+    first_block = tmp_path / "chi2" / "chunk-000000.npz"
+    with np.load(first_block) as z:
+        assert str(z["statistic"]) == "chi2"
+        old = {k: z[k] for k in z.files if k not in ("F", "df1", "df2", "statistic")}
+    with open(first_block, "wb") as fh:
+        np.savez(fh, **old)
+    back = scan_source(scanner.null, F_plan, ArraySource(dosages), block_size=2,
+                       checkpoint=tmp_path / "chi2")  # fmt: skip
+    np.testing.assert_allclose(back.p_value, fresh_F.p_value, rtol=1e-12)

@@ -89,6 +89,20 @@ class RefitResult:
     reason : ndarray (m,) of str
         ``""`` for a refit candidate; else why its row is NaN (untestable, or the fit of
         the alternative did not converge, with the fit's message).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.lmm import Kron2Sum, refit_lrt
+    >>> rng = np.random.default_rng(1)
+    >>> n, p = 80, 2
+    >>> G = rng.standard_normal((n, 10)) / np.sqrt(10)
+    >>> Y = G @ rng.standard_normal((10, p)) + rng.standard_normal((n, p))
+    >>> model = Kron2Sum(Y, np.eye(p), np.ones((n, 1)), G, rank=p)
+    >>> _ = model.fit(verbose=False)
+    >>> res = refit_lrt(model, np.column_stack([rng.standard_normal(n), np.ones(n)]))
+    >>> bool(np.isclose(res.lml_null, model.lml())), res.reason.tolist()
+    (True, ['', 'constant or collinear with covariates'])
     """
 
     lml_null: float

@@ -297,7 +297,22 @@ def restate(result: ScanResult, null: NullModel, plan: TestPlan) -> ScanResult:
     """``result`` with its F statistic and p-values as ``scan_block`` gives them for
     ``plan``, computed from its ``chi2`` (``F = expm1(χ²/N)·df2/df1``): for results stored
     before the F test existed or with the other statistic (checkpoints). Results already
-    of ``plan``'s statistic with an F column are returned as they are."""
+    of ``plan``'s statistic with an F column are returned as they are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.scan import KronFastScanner, restate
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 60, 2
+    >>> Y, G = rng.standard_normal((n, p)), rng.standard_normal((n, 10))
+    >>> scanner = KronFastScanner(Y, np.eye(p), np.ones((n, 1)), G, 0.1 * np.eye(p), np.eye(p))
+    >>> dosages = rng.binomial(2, 0.4, size=(n, 3)).astype(float)
+    >>> chi = scanner.scan_variants(dosages, statistic="chi2")
+    >>> F = restate(chi, scanner.null, scanner.plan("any"))  # as an F scan gives it
+    >>> F.statistic, bool(np.allclose(F.p_value, scanner.scan_variants(dosages).p_value))
+    ('F', True)
+    """
     missing_F = bool(np.any(np.isnan(result.F) & ~np.isnan(result.chi2)))
     if result.statistic == plan.statistic and not missing_F:
         return result
