@@ -446,8 +446,8 @@ SCAN_OPTIONS = _options(
         show_default=True,
         group="scan",
         help="variants also tested with C0, C1 re-estimated under both hypotheses (exact "
-        "likelihood ratio of two ML fits; *_refit columns): those with p_value below "
-        "--refit-threshold, all, or none ('any' test only)",
+        "likelihood ratio of two ML fits, in the columns ending in _refit): those with "
+        "p_value below --refit-threshold, all, or none ('any' test only)",
     ),
     _option(
         "--refit-threshold",
