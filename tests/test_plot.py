@@ -17,7 +17,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from kronlmm.gwas import ASSOC_COLUMNS  # noqa: E402
+from kronlmm.gwas import ASSOC_COLUMNS, REFIT_COLUMNS  # noqa: E402
 from kronlmm.plot import chromosome_order, manhattan, qq, require_matplotlib, save_plots  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -45,9 +45,15 @@ def table(rng: np.random.Generator) -> pd.DataFrame:
             "lml_alt": chi2 / 2,
             "chi2": chi2,
             "dof": dof,
+            "F": np.expm1(chi2 / 200) * 196 / dof,  # N = 200 observations, k₁ = 4
+            "df1": dof,
+            "df2": 196,
+            "statistic": "chi2",  # the p-values below are the χ² test's
             "p_value": np.exp(logsf),
             "neg_log10_p_value": -logsf / np.log(10),
             "reason": np.where(np.isnan(chi2), "constant", ""),
+            **{c: np.nan for c in REFIT_COLUMNS[:-1]},
+            "refit_reason": "refit='none'",
         }
     )[list(ASSOC_COLUMNS)]
 
