@@ -36,7 +36,7 @@ null = result.null
 counts = result.alignment
 print(
     f"samples: {counts['genotypes']} genotyped, {counts['phenotypes']} phenotyped, "
-    f"{counts['kept']} kept (complete cases present in every file)"
+    f"{counts['kept']} kept (present in every file, at least one trait observed)"
 )
 print(null)
 print("C0 (genetic trait covariance):", null.C0.round(3), sep="\n")

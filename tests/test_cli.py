@@ -232,6 +232,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         ],
     )
     add("example", ["example", "--out", str(root / "example")])
+    add(
+        "scan_chi2",
+        ["scan", *WITH_COVAR, "--statistic", "chi2", "--refit", "none", "--no-plots", "--out"]
+        + [str(root / "scan_chi2" / "gwas")],
+    )
     add("fit_null", ["fit-null", *WITH_COVAR, "--reml", "--out", str(root / "fit_null" / "n")])
     add(
         "complete_case",
@@ -310,6 +315,36 @@ def test_scan_with_shuffled_files_equals_api(runs: dict[str, Run], api_result: G
         assert Path(f"{prefix}.{name}").read_bytes()[:4] == b"\x89PNG"
     assert "top hit: rs26858614" in run.proc.stdout
     assert "395 sample(s) kept" in run.proc.stderr
+
+
+def test_tables_name_the_statistic_of_the_p_values(
+    runs: dict[str, Run], api_result: GwasResult
+) -> None:
+    """Default: the exact F test (statistic column "F"), refit LRT for p < 1e-5;
+    ``--statistic chi2 --refit none``: the χ² LRT's p-values, named so, no refit."""
+    import scipy.stats as st
+
+    default = read_results(runs["scan_shuffled"].out_dir / "gwas.assoc.tsv.gz")
+    tested = default["reason"] == ""
+    assert (default["statistic"] == "F").all()
+    assert "p-values from the exact F test" in runs["scan_shuffled"].proc.stdout
+    t = default[tested]
+    np.testing.assert_allclose(t["p_value"], st.f.sf(t["F"], t["df1"], t["df2"]), rtol=1e-8)
+    refit = default["refit_reason"] == ""
+    assert refit.sum() >= 1 and (refit == (tested & (default["p_value"] < 1e-5))).all()
+    r = default[refit]
+    np.testing.assert_allclose(r["p_value_refit"], st.chi2.sf(r["chi2_refit"], 3), rtol=1e-8)
+    np.testing.assert_allclose(r["lml_null_refit"], api_result.null.lml, rtol=0, atol=1e-6)
+    assert default.loc[~refit, "chi2_refit"].isna().all()
+
+    run = runs["scan_chi2"]
+    _ok(run)
+    assert "p-values from the chi2 likelihood-ratio test" in run.proc.stdout
+    chi = read_results(run.out_dir / "gwas.assoc.tsv.gz")
+    assert (chi["statistic"] == "chi2").all() and (chi["refit_reason"] == "refit='none'").all()
+    c = chi[chi["reason"] == ""]
+    np.testing.assert_allclose(c["p_value"], st.chi2.sf(c["chi2"], c["dof"]), rtol=1e-10)
+    np.testing.assert_allclose(c["F"], t["F"], rtol=1e-10)  # same fits, other p-value
 
 
 def test_example_prints_top_hits(runs: dict[str, Run]) -> None:

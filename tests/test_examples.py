@@ -61,7 +61,7 @@ EXPECTED = {
         "covariate (within subjects)    satterthwaite",
     ],
     "multitrait_scan_plink.py": [
-        "377 kept",
+        "395 kept",
         "rank=3",
         "converged)",
         "top 5 variants, test 'any' (3 dof):",

@@ -89,13 +89,26 @@ def test_assoc_columns_and_dtypes(result: GwasResult) -> None:
     a = result.assoc
     assert tuple(a.columns) == ASSOC_COLUMNS
     assert len(a) == 3000
-    for col in ("chrom", "variant_id", "effect_allele", "other_allele", "reason"):
+    text = ("chrom", "variant_id", "effect_allele", "other_allele", "reason", "statistic",
+            "refit_reason")  # fmt: skip
+    for col in text:
         assert pd.api.types.is_string_dtype(a[col]), col
-    for col in ("pos", "n", "dof"):
+    for col in ("pos", "n", "dof", "df1", "df2"):
         assert a[col].dtype == np.int64, col
     for col in ASSOC_COLUMNS[5:]:
-        if col not in ("n", "dof", "reason"):
+        if col not in ("n", "dof", "df1", "df2", *text):
             assert a[col].dtype == np.float64, col
+    # the default p-value is the exact F test's, named in the table
+    assert (a["statistic"] == "F").all()
+    t = a["reason"] == ""
+    np.testing.assert_allclose(
+        a.loc[t, "p_value"], st.f.sf(a.loc[t, "F"], a.loc[t, "df1"], a.loc[t, "df2"]), rtol=1e-10
+    )
+    # df2 = observed trait values (the example's 395 samples, some traits missing) minus the
+    # rank of the alternative's design (3 covariates × 3 traits + 3 effects)
+    n_obs = sum(result.null.observed_values.values())
+    assert n_obs == int(np.sum(~np.isnan(result.null.model.Y)))
+    assert (a["df1"] == 3).all() and (a.loc[t, "df2"] == n_obs - 3 * 3 - 3).all()
     bim = PlinkGenotypes(PATHS.prefix).variants
     assert a["variant_id"].tolist() == bim["variant_id"].tolist()
     assert (a["dof"] == 3).all() and result.dof == 3

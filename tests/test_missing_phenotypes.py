@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.stats as st
 from scipy.linalg import null_space
 from scipy.stats import multivariate_normal
 
@@ -341,6 +342,13 @@ def test_observed_scan_equals_dense_gls(rng, case):
             chi2 = No * np.log(qn / qa)
             assert res.chi2[j] == pytest.approx(chi2, rel=1e-8, abs=1e-10), (test, j)
             assert res.dof[j] == A1.shape[1] - (0 if A1n is None else 1)
+            # the exact F test on the observed values: df2 = N_o − rank of the alternative
+            Ma = np.hstack([M0, np.kron(A1, g)[O]])
+            df2 = No - np.linalg.matrix_rank(Ma)
+            F = ((qn - qa) / res.dof[j]) / (qa / df2)
+            assert res.df1[j] == res.dof[j] and res.df2[j] == df2
+            assert res.F[j] == pytest.approx(F, rel=1e-7, abs=1e-10), (test, j)
+            assert res.p_value[j] == pytest.approx(st.f.sf(F, res.dof[j], df2), rel=1e-6)
             if A1n is None:
                 assert np.allclose(res.beta[j], ba[-A1.shape[1] :], rtol=1e-8, atol=1e-10)
     explicit = scanner.scan_variants(dosages, None, A1=np.eye(p)[:, :1])

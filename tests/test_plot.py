@@ -17,7 +17,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from kronlmm.gwas import ASSOC_COLUMNS  # noqa: E402
+from kronlmm.gwas import ASSOC_COLUMNS, REFIT_COLUMNS  # noqa: E402
 from kronlmm.plot import chromosome_order, manhattan, qq, require_matplotlib, save_plots  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -45,9 +45,15 @@ def table(rng: np.random.Generator) -> pd.DataFrame:
             "lml_alt": chi2 / 2,
             "chi2": chi2,
             "dof": dof,
+            "F": np.expm1(chi2 / 200) * 196 / dof,  # N = 200 observations, k₁ = 4
+            "df1": dof,
+            "df2": 196,
+            "statistic": "chi2",  # the p-values below are the χ² test's
             "p_value": np.exp(logsf),
             "neg_log10_p_value": -logsf / np.log(10),
             "reason": np.where(np.isnan(chi2), "constant", ""),
+            **{c: np.nan for c in REFIT_COLUMNS[:-1]},
+            "refit_reason": "refit='none'",
         }
     )[list(ASSOC_COLUMNS)]
 
@@ -151,7 +157,7 @@ def test_manhattan_of_a_result_explains_itself(gwas_result: object) -> None:
     title = ax.get_title()
     lam = gwas_result.lambda_gc
     assert title == (
-        f"'any' test (3 dof) of trait1, trait2, trait3; n = 377 samples, 2970 variants; "
+        f"'any' test (3 dof) of trait1, trait2, trait3; n = 395 samples, 2970 variants; "
         f"λ_GC = {lam:.3f}"
     )
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -175,7 +181,7 @@ def test_plink_chromosome_codes_are_named(table: pd.DataFrame) -> None:
 
 def test_qq_of_a_result_explains_itself(gwas_result: object) -> None:
     ax = qq(gwas_result, Figure().add_subplot())  # type: ignore[arg-type]
-    assert ax.get_title().startswith("'any' test (3 dof) of trait1, trait2, trait3; n = 377")
+    assert ax.get_title().startswith("'any' test (3 dof) of trait1, trait2, trait3; n = 395")
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == [
         "95% band of p-values under no association",
@@ -191,7 +197,7 @@ def test_effects_plot_shows_per_trait_effects_with_intervals(gwas_result: object
     top = gwas_result.top(4)  # type: ignore[attr-defined]
     assert fig._suptitle is not None
     assert fig._suptitle.get_text() == (
-        "Per-trait effects (β, 95% CI) of the top 4 variants, 'any' test; n = 377"
+        "Per-trait effects (β, 95% CI) of the top 4 variants, 'any' test; n = 395"
     )
     assert [ax.get_title() for ax in fig.axes] == ["trait1", "trait2", "trait3"]
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]

@@ -721,7 +721,8 @@ def _strong_scan(data, model, g, b):
     """Scan g on Y' = Y + b·(g − ḡ)(1, −1, ½) at the null variance components of ``model``."""
     Y, A0, X, G = data["Y"], data["A0"], data["X"], data["G"]
     Ys = Y + b * np.outer(g - g.mean(), [1.0, -1.0, 0.5])
-    return KronFastScanner(Ys, A0, X, G, model.C0, model.C1).scan_variants(g, "any")
+    scanner = KronFastScanner(Ys, A0, X, G, model.C0, model.C1)
+    return scanner.scan_variants(g, "any", statistic="chi2")
 
 
 def test_pvalues_and_their_logs():
@@ -730,7 +731,8 @@ def test_pvalues_and_their_logs():
     Gc = _candidates(18, Y.shape[0], Y)
     scanner = model.get_fast_scanner()
     for test in ("any", "common", "interaction"):
-        res = scanner.scan_variants(Gc, test)
+        res = scanner.scan_variants(Gc, test, statistic="chi2")
+        assert res.statistic == "chi2"
         _close(res.p_value, chi2_dist.sf(res.chi2, res.dof), rtol=1e-12)
         assert np.all(res.p_value > 1e-300)
         _close(res.neg_log10_p_value, -np.log10(res.p_value), rtol=1e-12)
@@ -774,9 +776,11 @@ def test_scan_result_tables_and_concat():
     df = res.to_dataframe()
     names = [f"trait{t}" for t in range(P)]
     assert list(df.columns) == [
-        "lml_null", "lml_alt", "chi2", "dof", "p_value", "neg_log10_p_value", "scale",
-        "n_missing", "reason", *[f"beta_{t}" for t in names], *[f"se_{t}" for t in names],
+        "lml_null", "lml_alt", "chi2", "dof", "F", "df1", "df2", "statistic", "p_value",
+        "neg_log10_p_value", "scale", "n_missing", "reason",
+        *[f"beta_{t}" for t in names], *[f"se_{t}" for t in names],
     ]  # fmt: skip
+    assert set(df["statistic"]) == {"F"}  # the default: the exact F test
     assert df.index.name == "id"
     np.testing.assert_array_equal(df.index.to_numpy(), ids)
     np.testing.assert_array_equal(df["p_value"].to_numpy(), res.p_value)

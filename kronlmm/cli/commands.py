@@ -156,6 +156,9 @@ def _scan(null: NullFit, opts: Options, client: Any) -> GwasResult:
     return null.scan(
         opts["test"],
         chunk_size=opts["chunk_size"],
+        statistic=opts["statistic"],
+        refit=opts["refit"],
+        refit_threshold=opts["refit_threshold"],
         progress=_progress(opts),
         scheduler=client,
         checkpoint=opts["checkpoint"],
@@ -189,12 +192,19 @@ def _summary(result: GwasResult, out: TextIO) -> None:
         print(line, file=out)
     print(
         f"{result.n_tested} of {len(result.assoc)} variants tested ({result.test!r} test, "
-        f"dof {result.dof}) on {null.nsamples} samples and traits {', '.join(null.trait_names)} "
+        f"dof {result.dof}, p-values from {_statistic_words(result)}) on {null.nsamples} "
+        f"samples and traits {', '.join(null.trait_names)} "
         f"({'REML' if null.restricted else 'ML'} null, C0 rank <= {null.rank}); "
         f"genomic-control lambda {result.lambda_gc:.3f}",
         file=out,
     )
     _samples_line(null, out)
+
+
+def _statistic_words(result: GwasResult) -> str:
+    """Which statistic the p_value column is from, in words."""
+    statistic = set(result.assoc["statistic"]) or {"F"}
+    return "the exact F test" if statistic == {"F"} else "the chi2 likelihood-ratio test"
 
 
 def _samples_line(null: NullFit, out: TextIO) -> None:

@@ -450,6 +450,35 @@ SCAN_OPTIONS = _options(
         "interaction: trait-specific beyond common (dof p-1)",
     ),
     _option(
+        "--statistic",
+        type=StrChoice(["F", "chi2"]),
+        default="F",
+        show_default=True,
+        group="scan",
+        help="what p_value is from: F, the exact F test at the null's variance components "
+        "(columns F, df1, df2), or chi2, the asymptotic likelihood-ratio test (chi2, dof); "
+        "the statistic column names it",
+    ),
+    _option(
+        "--refit",
+        type=StrChoice(["significant", "all", "none"]),
+        default="significant",
+        show_default=True,
+        group="scan",
+        help="variants also tested with C0, C1 re-estimated under both hypotheses (exact "
+        "likelihood ratio of two ML fits, in the columns ending in _refit): those with "
+        "p_value below --refit-threshold, all, or none ('any' test only)",
+    ),
+    _option(
+        "--refit-threshold",
+        type=click.FloatRange(0.0, 1.0, min_open=True),
+        default=1e-5,
+        show_default=True,
+        metavar="P",
+        group="scan",
+        help="p_value below which --refit significant refits a variant",
+    ),
+    _option(
         "--chunk-size",
         type=POSITIVE_INT,
         default=None,

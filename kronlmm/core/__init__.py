@@ -17,7 +17,7 @@ module                 concept
 ``single_trait``       the FaST-LMM likelihood terms of the single-trait model
 ``optimize``           the optimiser wrapper and :class:`FitResult`
 ``warnings``           :class:`FitWarning`
-``stats``              χ² log survival function
+``stats``              χ² and F log survival functions
 ``progress``           progress reporting of long loops
 =====================  ============================================================
 """

@@ -8,6 +8,9 @@ and the scan driver that every many-candidate scan of kronlmm runs on.
 * :meth:`GwasResult.write_tsv`, :meth:`GwasResult.write_parquet`,
   :meth:`GwasResult.to_ssf` (GWAS-SSF), :func:`read_results`; every writer is atomic.
 * :func:`genomic_control_lambda` — ``median(chi2) / chi2.ppf(0.5, dof)``.
+* ``p_value`` is the exact F test's at the null's variance components by default
+  (``statistic="chi2"``: the likelihood-ratio test's); the variants with ``p_value < 1e-5``
+  are also tested with C₀, C₁ re-estimated (``refit``; :func:`kronlmm.lmm.refit_lrt`).
 * :class:`QCFilters` — PLINK-style sample and variant filters with GEMMA-like defaults
   (:mod:`kronlmm.gwas.qc`); :class:`RankChoice` — the rank of C₀ the workflow chose
   (:mod:`kronlmm.gwas.rank`).
@@ -85,7 +88,7 @@ from .sources import (
     as_source,
 )
 from .ssf import SSF_JOINT_COLUMNS, SSF_PER_TRAIT_COLUMNS, SsfTables, to_ssf
-from .tables import ASSOC_COLUMNS, EFFECT_COLUMNS, assoc_table, effects_table
+from .tables import ASSOC_COLUMNS, EFFECT_COLUMNS, REFIT_COLUMNS, assoc_table, effects_table
 from .variant_scan import scan_genotypes
 from .workflow import scan
 
@@ -103,6 +106,7 @@ __all__ = [
     "select_genotype_samples",
     "select_listed_variants",
     "EFFECT_COLUMNS",
+    "REFIT_COLUMNS",
     "SSF_JOINT_COLUMNS",
     "SSF_PER_TRAIT_COLUMNS",
     "ArraySource",

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..io import atomic_path
-from ..scan import CandidateBlock, Execution, ScanResult, TestPlan
+from ..scan import CandidateBlock, Execution, ScanResult, TestPlan, restate
 from ..scan.block_scan import ScanNull
 from ..scan.blocks import Task
 from ..scan.observed_kernel import ObservedNullModel
@@ -48,6 +48,10 @@ logger = logging.getLogger("kronlmm")
 #: Arrays of a stored block, by their ScanResult names.
 STORED_ARRAYS = ("lml_null", "lml_alt", "chi2", "dof", "p_value", "neg_log10_p_value", "scale",
                  "beta", "se", "n_missing", "mean")  # fmt: skip
+
+#: Arrays of the F test, stored since it exists (absent from older files: then derived from
+#: ``chi2`` by :func:`kronlmm.scan.restate` when the scan resumes).
+F_ARRAYS = ("F", "df1", "df2")
 
 #: Names of kronlmm 0.1.0 checkpoint files (read, never written).
 OLD_NAMES = {"p_value": "pvalue", "neg_log10_p_value": "neg_log10_pvalue",
@@ -267,7 +271,8 @@ class ChunkStore:
 
     def write(self, index: int, result: ScanResult, fingerprint: str | None = None) -> None:
         """Store one block's result atomically, with the fingerprint of its content."""
-        arrays = {k: getattr(result, k) for k in STORED_ARRAYS}
+        arrays = {k: getattr(result, k) for k in STORED_ARRAYS + F_ARRAYS}
+        arrays["statistic"] = np.asarray(result.statistic)
         if fingerprint is not None:
             arrays["content_fingerprint"] = np.asarray(fingerprint)
         arrays["reason"] = result.reason.astype(str)
@@ -297,6 +302,13 @@ class ChunkStore:
                     return z[name] if name in z.files else z[OLD_NAMES.get(name, name)]
 
                 kw: dict[str, Any] = {k: get(k) for k in STORED_ARRAYS}
+                if "F" in z.files:
+                    kw.update({k: z[k] for k in F_ARRAYS})
+                    kw["statistic"] = str(z["statistic"])
+                else:  # written before the F test: its p-values are the chi2 test's
+                    m = kw["chi2"].shape[0]
+                    kw.update(F=np.full(m, np.nan), df1=kw["dof"], df2=np.zeros(m, np.int64))
+                    kw["statistic"] = "chi2"
                 kw["reason"] = z["reason"].astype(object)
                 kw["trait_names"] = [str(s) for s in get("trait_names")]
                 kw["ids"] = z["ids"] if "ids" in z.files else None
@@ -436,7 +448,8 @@ class Checkpointed:
         computed: Iterable[tuple[CandidateBlock, ScanResult]] = ()
         if missing:
             computed = self.inner(StoringTask(task, str(store.directory)), null, plan, missing)
-        return itertools.chain(((block, store.read(block.index)) for block in stored), computed)
+        resumed = ((block, restate(store.read(block.index), null, plan)) for block in stored)
+        return itertools.chain(resumed, computed)
 
     def __repr__(self) -> str:
         return f"Checkpointed({self.inner!r}, {str(self.directory)!r})"

@@ -39,6 +39,9 @@ def scan_loco(
     scheduler: Any = None,
     workers: int | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
+    statistic: str = "F",
+    refit: str = "significant",
+    refit_threshold: float = 1e-5,
 ) -> GwasResult:
     """Test each chromosome's variants against its LOCO null (what :meth:`NullFit.scan` does
     when :attr:`NullFit.loco` is set).
@@ -56,6 +59,9 @@ def scan_loco(
     checkpoint : path, optional
         Directory of per-block results; each chromosome keeps its blocks in its own
         sub-directory ``chrom-<name>`` (its null differs from the others').
+    statistic, refit, refit_threshold
+        As for :func:`kronlmm.gwas.scan_genotypes`: a refit re-estimates C₀, C₁ from the
+        chromosome's own null.
 
     Returns
     -------
@@ -108,6 +114,9 @@ def scan_loco(
                 checkpoint=None
                 if checkpoint is None
                 else Path(checkpoint) / f"chrom-{_safe(fit.chrom)}",
+                statistic=statistic,
+                refit=refit,
+                refit_threshold=refit_threshold,
             )
             # only the tables are kept: the chromosome's model (about 2·n² doubles) goes
             parts.append((part.assoc, part.effects))

@@ -278,6 +278,9 @@ class NullFit:
         scheduler: Any = None,
         workers: int | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
+        statistic: str = "F",
+        refit: str = "significant",
+        refit_threshold: float = 1e-5,
     ) -> GwasResult:
         """Test every variant of :attr:`genotypes`, reading and scanning one block at a time.
 
@@ -304,6 +307,14 @@ class NullFit:
         checkpoint : path, optional
             Directory for per-block results: an interrupted scan started again with the
             same inputs recomputes only the blocks not yet written (with or without Dask).
+        statistic : {"F", "chi2"}, default "F"
+            What ``p_value`` is from: the exact F test at the fixed variance components or
+            the asymptotic χ² likelihood-ratio test.
+        refit : {"significant", "all", "none"}, default "significant"
+            Which variants also get the likelihood-ratio test with C₀, C₁ re-estimated
+            (``*_refit`` columns); see :func:`kronlmm.gwas.scan_genotypes`.
+        refit_threshold : float, default 1e-5
+            ``p_value`` below which ``refit="significant"`` refits a variant.
 
         Returns
         -------
@@ -322,6 +333,9 @@ class NullFit:
                 scheduler=scheduler,
                 workers=workers,
                 checkpoint=checkpoint,
+                statistic=statistic,
+                refit=refit,
+                refit_threshold=refit_threshold,
             )
         from .variant_scan import scan_genotypes
 
@@ -333,6 +347,9 @@ class NullFit:
             scheduler=scheduler,
             workers=workers,
             checkpoint=checkpoint,
+            statistic=statistic,
+            refit=refit,
+            refit_threshold=refit_threshold,
         )
 
     def __repr__(self) -> str:

@@ -44,13 +44,15 @@ STRING_COLUMNS = frozenset(
         "effect_allele",
         "other_allele",
         "reason",
+        "statistic",
+        "refit_reason",
         "trait",
         "chromosome",
     }
 )
 """Columns read back as text by :func:`read_results` (never converted to numbers or NaN)."""
 
-INTEGER_COLUMNS = frozenset({"pos", "n", "dof", "base_pair_location"})
+INTEGER_COLUMNS = frozenset({"pos", "n", "dof", "df1", "df2", "base_pair_location"})
 """Columns read back as ``int64`` by :func:`read_results`."""
 
 

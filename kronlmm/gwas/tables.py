@@ -19,10 +19,24 @@ n                          int64    samples used with an observed call for this 
 lml_null, lml_alt          float64  ML log-likelihoods of null and alternative (see below)
 chi2                       float64  likelihood-ratio statistic ``2(lml_alt − lml_null)``
 dof                        int64    degrees of freedom of the test
-p_value                    float64  ``P(χ²_dof > chi2)`` (0 where it underflows)
+F                          float64  exact F statistic at the fixed variance components
+df1, df2                   int64    its degrees of freedom: ``dof`` and ``n·p − k₁``
+statistic                  str      what ``p_value`` is from: ``"F"`` (default) or ``"chi2"``
+p_value                    float64  ``P(F(df1, df2) > F)`` or ``P(χ²_dof > chi2)`` (0 where it
+                                    underflows)
 neg_log10_p_value          float64  ``−log10 p`` from the log survival function (exact)
 reason                     str      ``""`` if tested; otherwise why the row is NaN
+lml_null_refit,            float64  exact likelihood-ratio test with C₀, C₁ re-estimated (ML)
+lml_alt_refit, chi2_refit,          under null and alternative, for the variants refit
+p_value_refit,                      (:func:`kronlmm.lmm.refit_lrt`); NaN for the others
+neg_log10_p_value_refit
+refit_reason               str      ``""`` if refit; otherwise why not (e.g. not significant)
 =========================  =======  ==========================================================
+
+With N = n·p observations and k₁ the rank of the alternative's mean design, the F test
+``F = ((Q₀ − Q₁)/df1)/(Q₁/(N − k₁))`` (Q: ``rᵀK⁻¹r`` at the GLS estimate) is exact at the
+fixed C₀, C₁ for ML and REML nulls alike (see :mod:`kronlmm.scan.block_scan`); ``chi2`` is
+``N log(Q₀/Q₁)``.
 
 ``lml_null``/``lml_alt`` are maximum (never restricted) log-likelihoods with C₀, C₁ fixed
 at the null estimates and the overall scale re-profiled, so their difference is a valid
@@ -42,7 +56,17 @@ import pandas as pd
 
 from ..scan import ScanResult
 
-__all__ = ["ASSOC_COLUMNS", "EFFECT_COLUMNS", "assoc_table", "effects_table"]
+__all__ = ["ASSOC_COLUMNS", "EFFECT_COLUMNS", "REFIT_COLUMNS", "assoc_table", "effects_table"]
+
+REFIT_COLUMNS = (
+    "lml_null_refit",
+    "lml_alt_refit",
+    "chi2_refit",
+    "p_value_refit",
+    "neg_log10_p_value_refit",
+    "refit_reason",
+)
+"""The columns of the refit likelihood-ratio test, last in :data:`ASSOC_COLUMNS`."""
 
 ASSOC_COLUMNS = (
     "chrom",
@@ -56,9 +80,14 @@ ASSOC_COLUMNS = (
     "lml_alt",
     "chi2",
     "dof",
+    "F",
+    "df1",
+    "df2",
+    "statistic",
     "p_value",
     "neg_log10_p_value",
     "reason",
+    *REFIT_COLUMNS,
 )
 """Columns of :attr:`GwasResult.assoc`, in order."""
 
@@ -66,8 +95,13 @@ EFFECT_COLUMNS = ("variant_id", "trait", "beta", "se")
 """Columns of :attr:`GwasResult.effects`, in order."""
 
 
-def assoc_table(variants: pd.DataFrame, result: ScanResult, n: int) -> pd.DataFrame:
+def assoc_table(
+    variants: pd.DataFrame, result: ScanResult, n: int, refit_reason: str = "refit='none'"
+) -> pd.DataFrame:
     """The ``assoc`` table: one row per variant, columns :data:`ASSOC_COLUMNS`.
+
+    The refit columns are NaN, with ``refit_reason`` for every row (the refit step fills
+    them in for the variants it refits).
 
     Parameters
     ----------
@@ -113,12 +147,19 @@ def assoc_table(variants: pd.DataFrame, result: ScanResult, n: int) -> pd.DataFr
             "lml_alt": result.lml_alt,
             "chi2": result.chi2,
             "dof": result.dof.astype(np.int64),
+            "F": result.F,
+            "df1": result.df1.astype(np.int64),
+            "df2": result.df2.astype(np.int64),
+            "statistic": np.full(len(ids), result.statistic, dtype=object),
             "p_value": result.p_value,
             "neg_log10_p_value": result.neg_log10_p_value,
             "reason": result.reason.astype(str),
+            **{col: np.full(len(ids), np.nan) for col in REFIT_COLUMNS[:-1]},
+            "refit_reason": np.full(len(ids), refit_reason, dtype=object),
         }
     )
-    for col in ("chrom", "variant_id", "effect_allele", "other_allele", "reason"):
+    for col in ("chrom", "variant_id", "effect_allele", "other_allele", "reason", "statistic",
+                "refit_reason"):  # fmt: skip
         assoc[col] = assoc[col].astype(str)
     return assoc
 

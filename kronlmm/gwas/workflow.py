@@ -45,6 +45,9 @@ def scan(
     id_col: str | None = None,
     pheno_from_fam: bool = False,
     loco: bool = False,
+    statistic: str = "F",
+    refit: str = "significant",
+    refit_threshold: float = 1e-5,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 
@@ -98,6 +101,17 @@ def scan(
         Leave one chromosome out: test each chromosome's variants against a null whose
         kinship is the GRM of the other chromosomes (needs ``kinship="grm"``); see
         :func:`kronlmm.gwas.fit_null` and :mod:`kronlmm.gwas.loco`.
+    statistic : {"F", "chi2"}, default "F"
+        What ``p_value`` is from: the exact F test at the null's variance components (its
+        ``F``, ``df1``, ``df2`` columns), or the asymptotic χ² likelihood-ratio test
+        (``chi2``, ``dof``); the ``statistic`` column says which.
+    refit : {"significant", "all", "none"}, default "significant"
+        Variants also tested with C₀, C₁ re-estimated under both hypotheses (exact
+        likelihood ratio of two ML fits, columns ``*_refit``): those with ``p_value <
+        refit_threshold``, all, or none; for the ``"any"`` test (see
+        :func:`kronlmm.gwas.scan_genotypes`).
+    refit_threshold : float, default 1e-5
+        The p-value (of ``statistic``) below which ``refit="significant"`` refits a variant.
 
     Returns
     -------
@@ -129,10 +143,16 @@ def scan(
     >>> result.top(1)["variant_id"].item()
     'rs26858614'
     """
+    from ..lmm.refit import check_refit
     from ..scan import TESTS
+    from ..scan.block_scan import check_statistic
 
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
+    check_statistic(statistic)
+    check_refit(refit)
+    if refit == "all" and test != "any":
+        raise ValueError(f"refit='all' is available for the 'any' test only, not {test!r}")
     if checkpoint is not None:
         check_checkpoint_dir(checkpoint)
     null = fit_null(
@@ -162,4 +182,7 @@ def scan(
         scheduler=scheduler,
         workers=workers,
         checkpoint=checkpoint,
+        statistic=statistic,
+        refit=refit,
+        refit_threshold=refit_threshold,
     )

@@ -2,7 +2,8 @@
 
 The association scanners built from a fitted model (:class:`FastScanner`,
 :class:`KronFastScanner`) are importable from here too, as in glimix-core, and so is
-:class:`LMMPredict` (prediction of new samples).
+:class:`LMMPredict` (prediction of new samples). :func:`refit_lrt` is the exact
+likelihood-ratio test of candidates with C₀, C₁ re-estimated (:mod:`kronlmm.lmm.refit`).
 """
 
 from ..core.optimize import FitResult
@@ -11,6 +12,7 @@ from ..scan import FastScanner, KronFastScanner
 from .kron2sum import Kron2Sum
 from .lmm import LMM
 from .predict import LMMPredict
+from .refit import DEFAULT_REFIT_THRESHOLD, REFIT_MODES, RefitResult, refit_lrt
 
 __all__ = [
     "Kron2Sum",
@@ -20,4 +22,8 @@ __all__ = [
     "FitWarning",
     "FastScanner",
     "KronFastScanner",
+    "DEFAULT_REFIT_THRESHOLD",
+    "REFIT_MODES",
+    "RefitResult",
+    "refit_lrt",
 ]

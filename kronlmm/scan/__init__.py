@@ -9,7 +9,7 @@ checkpoints in :mod:`kronlmm.gwas`). This layer scans in-memory arrays and knows
 of Dask or files.
 """
 
-from .block_scan import TESTS, ScanNull, TestPlan, make_plan, scan_block
+from .block_scan import STATISTICS, TESTS, ScanNull, TestPlan, make_plan, restate, scan_block
 from .blocks import (
     CandidateBlock,
     Execution,
@@ -43,5 +43,7 @@ __all__ = [
     "scan_blocks",
     "scan_candidate_block",
     "single_blas_thread",
+    "STATISTICS",
     "TESTS",
+    "restate",
 ]

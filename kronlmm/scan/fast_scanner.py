@@ -160,15 +160,19 @@ class FastScanner:
         """The fixed null terms (what :func:`~kronlmm.scan.scan_block` needs)."""
         return self._kron.null
 
-    def plan(self) -> TestPlan:
-        """The :class:`~kronlmm.scan.TestPlan` of a single-trait scan (1 dof, effect "y")."""
-        return self._kron.plan("any")
+    def plan(self, statistic: str = "F") -> TestPlan:
+        """The :class:`~kronlmm.scan.TestPlan` of a single-trait scan (1 dof, effect "y"),
+        p-values from ``statistic`` (``"F"`` or ``"chi2"``)."""
+        return self._kron.plan("any", statistic=statistic)
 
-    def scan(self, M: ArrayLike) -> dict[str, Any]:
+    def scan(self, M: ArrayLike, *, statistic: str = "F") -> dict[str, Any]:
         """Test one candidate set M (n × c₁); glimix-core's keys (``lml``, ``effsizes0``,
         ``effsizes0_se``, ``effsizes1``, ``effsizes1_se``, ``scale``) plus ``chi2``,
-        ``dof``, ``p_value``, ``neg_log10_p_value``, ``reason``."""
-        out = self._kron.scan(np.ones((1, 1)), M)
+        ``dof``, ``F``, ``df1``, ``df2``, ``statistic``, ``p_value``,
+        ``neg_log10_p_value``, ``reason``. With ``statistic="F"`` (default) the p-value is
+        the exact ``P(F(df1, n − c − df1) > F)`` (df1 = rank M, c = rank X); with
+        ``"chi2"``, ``P(χ²_dof > chi2)``."""
+        out = self._kron.scan(np.ones((1, 1)), M, statistic=statistic)
         for key in ("effsizes0", "effsizes0_se", "effsizes1", "effsizes1_se"):
             out[key] = out[key][:, 0]
         return out
@@ -235,10 +239,15 @@ class FastScanner:
         ids: ArrayLike | None = None,
         block_size: int | None = None,
         progress: bool | Callable[[int, int], None] = False,
+        statistic: str = "F",
     ) -> ScanResult:
         """Test every column of ``G`` (n × m), blocked; see
-        :meth:`KronFastScanner.scan_variants` (1 degree of freedom each)."""
-        return self._kron.scan_variants(G, "any", ids=ids, block_size=block_size, progress=progress)
+        :meth:`KronFastScanner.scan_variants` (1 degree of freedom each). ``statistic``:
+        ``"F"`` (default; exact at the fixed δ: ``F(1, n − c − 1)``, c = rank X) or
+        ``"chi2"``."""
+        return self._kron.scan_variants(
+            G, "any", ids=ids, block_size=block_size, progress=progress, statistic=statistic
+        )
 
 
 def _is_qs(obj: object) -> bool:

@@ -9,9 +9,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..core.linalg import EconomicSVD, column_basis, economic_svd
 from ..core.progress import Progress
-from ..core.stats import chi2_logsf
 from ..core.validation import as_matrix, check_square_symmetric
-from .block_scan import TestPlan, make_plan
+from .block_scan import TestPlan, check_statistic, make_plan, statistic_logsf
 from .blocks import array_blocks, scan_blocks
 from .kernel import NullModel, degenerate_reason, fit_block, rotate_block
 from .result import ScanDict, ScanResult
@@ -160,16 +159,22 @@ class KronFastScanner:
         return np.sqrt(np.diag(self.null_beta_covariance))
 
     # ---- one candidate set (glimix-core compatible) -----------------------------------------
-    def scan(self, A1: ArrayLike, X1: ArrayLike) -> dict[str, Any]:
+    def scan(self, A1: ArrayLike, X1: ArrayLike, *, statistic: str = "F") -> dict[str, Any]:
         """Test one candidate set: adds ``A₁ ⊗ X₁`` (X₁: n × c₁) to the null mean.
 
         Returns a dict with ``lml``, ``effsizes0`` (c × a₀), ``effsizes0_se``,
         ``effsizes1`` (c₁ × a₁), ``effsizes1_se``, ``scale``, plus ``chi2``, ``dof``,
-        ``p_value``, ``neg_log10_p_value`` and ``reason`` ("" unless the set is untestable;
-        then the values are NaN; an A₁ with no column adds nothing and gives the null's
-        fit with dof 0, as in glimix-core), as a :class:`~kronlmm.scan.result.ScanDict` (the 0.1.0
-        keys ``pvalue`` and ``neg_log10_pvalue`` still read, with a DeprecationWarning).
+        ``F``, ``df1``, ``df2``, ``statistic``, ``p_value``, ``neg_log10_p_value`` and
+        ``reason``. ``p_value`` is from ``statistic``: ``"F"`` (default), the exact F test
+        ``((Q₀ − Q₁)/df1)/(Q₁/df2)`` at the fixed C₀, C₁ with df1 = rank(A₁)·rank(X₁) and
+        df2 = n·p − rank(A₀)·rank(X) − df1, or ``"chi2"``, the likelihood ratio ``chi2``
+        against χ²_dof (see :mod:`kronlmm.scan.block_scan`). ``reason`` is "" unless the
+        set is untestable (then the values are NaN; an A₁ with no column adds nothing and
+        gives the null's fit with dof 0, as in glimix-core). The dict is a
+        :class:`~kronlmm.scan.result.ScanDict` (the 0.1.0 keys ``pvalue`` and
+        ``neg_log10_pvalue`` still read, with a DeprecationWarning).
         """
+        check_statistic(statistic)
         null = self._null
         A1 = as_matrix("A1", A1, nrows=null.p)
         X1 = as_matrix("X1", X1, nrows=null.n)
@@ -181,7 +186,7 @@ class KronFastScanner:
         reason = str(degenerate_reason(rb)[0]) if X1r.shape[1] else "X1 has rank 0"
         c, a0 = self._X.shape[1], self._A0.shape[1]
         if A1.shape[1] == 0:
-            return self._null_as_alternative(c1)
+            return self._null_as_alternative(c1, statistic)
         rank_alt = null.UX.shape[1] * null.At0.shape[1] + Va.shape[1] * Vg.shape[1]
         if not reason and Va.shape[1] and rank_alt >= null.N:
             reason = (
@@ -193,7 +198,8 @@ class KronFastScanner:
             return ScanDict({
                 "lml": np.nan, "effsizes0": nan0, "effsizes0_se": nan0.copy(),
                 "effsizes1": nan1, "effsizes1_se": nan1.copy(), "scale": np.nan,
-                "chi2": np.nan, "dof": 0, "p_value": np.nan, "neg_log10_p_value": np.nan,
+                "chi2": np.nan, "dof": 0, "F": np.nan, "df1": 0, "df2": 0,
+                "statistic": statistic, "p_value": np.nan, "neg_log10_p_value": np.nan,
                 "reason": reason or "A1 has rank 0",
             })  # fmt: skip
         fit = fit_block(null, rb, A1 @ Va)
@@ -201,6 +207,9 @@ class KronFastScanner:
         scale = quad / null.N
         dof = Va.shape[1] * Vg.shape[1]
         chi2 = max(float(null.N * np.log1p(fit.dquad[0] / quad)), 0.0)
+        df2 = null.N - rank_alt
+        F = float((fit.dquad[0] / dof) / (quad / df2))
+        logsf = float(statistic_logsf(statistic, np.array(chi2), dof, np.array(F), dof, df2))
         # reduced effects are ordered (a′, c₁′), design index outer: map back to c₁ × a₁
         T1 = np.kron(Va, Vg)
         S_inv = fit.S_inv[0]
@@ -219,15 +228,22 @@ class KronFastScanner:
                 "scale": float(scale),
                 "chi2": chi2,
                 "dof": dof,
-                "p_value": float(np.exp(chi2_logsf(chi2, dof))),
-                "neg_log10_p_value": float(-chi2_logsf(chi2, dof) / np.log(10.0)),
+                "F": F,
+                "df1": dof,
+                "df2": df2,
+                "statistic": statistic,
+                "p_value": float(np.exp(logsf)),
+                "neg_log10_p_value": float(-logsf / np.log(10.0)),
                 "reason": "",
             }
         )
 
-    def _null_as_alternative(self, c1: int) -> ScanDict:
+    def _null_as_alternative(self, c1: int, statistic: str) -> ScanDict:
         """``scan``'s result when A₁ has no column: the alternative adds nothing, so its
-        fit is the null's (as in glimix-core); effects (c₁ × 0), dof 0, χ² 0, p-value 1."""
+        fit is the null's (as in glimix-core); effects (c₁ × 0), dof 0, χ² 0, F NaN (0/0),
+        p-value 1."""
+        null = self._null
+        df2 = null.N - null.UX.shape[1] * null.At0.shape[1]
         c, a0 = self._X.shape[1], self._A0.shape[1]
         return ScanDict(
             {
@@ -239,6 +255,10 @@ class KronFastScanner:
                 "scale": self.null_scale,
                 "chi2": 0.0,
                 "dof": 0,
+                "F": np.nan,
+                "df1": 0,
+                "df2": df2,
+                "statistic": statistic,
                 "p_value": 1.0,
                 "neg_log10_p_value": 0.0,
                 "reason": "",
@@ -251,10 +271,12 @@ class KronFastScanner:
         test: str | None = "any",
         A1: ArrayLike | None = None,
         A1_null: ArrayLike | None = None,
+        statistic: str = "F",
     ) -> TestPlan:
         """The :class:`TestPlan` for a named test (``"any"``, ``"common"``,
-        ``"interaction"``) or explicit designs."""
-        return make_plan(self._null.p, test, A1, A1_null, self._trait_names)
+        ``"interaction"``) or explicit designs, with p-values from ``statistic``
+        (``"F"``, exact, default; or ``"chi2"``)."""
+        return make_plan(self._null.p, test, A1, A1_null, self._trait_names, statistic)
 
     def scan_variants(
         self,
@@ -266,9 +288,15 @@ class KronFastScanner:
         ids: ArrayLike | None = None,
         block_size: int | None = None,
         progress: Progress = False,
+        statistic: str = "F",
         **removed: Any,
     ) -> ScanResult:
         """Test every column of ``G`` (n × m, in memory) as a separate candidate, in blocks.
+
+        ``p_value`` is from ``statistic``: ``"F"`` (default), the exact F test at the fixed
+        variance components, or ``"chi2"``, the asymptotic likelihood-ratio test; both
+        statistics are reported (``F``, ``df1``, ``df2``, ``chi2``, ``dof``; see
+        :mod:`kronlmm.scan.block_scan`).
 
         Missing values (NaN) are replaced by the mean of the candidate's observed values
         (``n_missing`` reports how many); untestable candidates get a NaN row with a
@@ -286,7 +314,7 @@ class KronFastScanner:
                 "scans on Dask or with checkpoints moved to the scan driver: "
                 "kronlmm.gwas.scan_candidates(scanner, G, test, client=..., checkpoint=...)"
             )
-        plan = self.plan(test, A1, A1_null)
+        plan = self.plan(test, A1, A1_null, statistic)
         null = self._null
         G = np.asarray(G, dtype=float)
         if G.ndim == 1:

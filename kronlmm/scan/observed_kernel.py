@@ -37,9 +37,8 @@ from numpy.typing import NDArray
 from ..core.linalg import SPDFactor
 from ..core.missing_likelihood import ObservedLikelihood
 from ..core.numerics import COLLINEAR_RTOL, LOG2PI
-from ..core.stats import chi2_logsf
 from .kernel import impute_block
-from .plan import TestPlan
+from .plan import TestPlan, statistic_logsf
 from .result import ScanResult
 
 __all__ = [
@@ -313,11 +312,14 @@ def scan_observed_block(
     null: ObservedNullModel,
     G: NDArray[np.float64],
     plan: TestPlan,
-    ids: NDArray[np.generic] | None = None,
+    ids: NDArray[np.generic] | None,
+    df2: int,
 ) -> ScanResult:
     """Test every column of ``G`` (n × m; NaN = missing genotype, mean-imputed per
     column) on the observed values of Y: the counterpart of
-    :func:`kronlmm.scan.scan_block` for an :class:`ObservedNullModel`."""
+    :func:`kronlmm.scan.scan_block` for an :class:`ObservedNullModel` (``df2``: the F
+    test's residual degrees of freedom, N_o minus the rank of the alternative's design at
+    the observed values, :func:`kronlmm.scan.block_scan.residual_dof`)."""
     G = np.asarray(G, dtype=float)
     if G.ndim != 2 or G.shape[0] != null.n:
         raise ValueError(f"candidate block has shape {G.shape}, expected ({null.n}, m)")
@@ -328,9 +330,16 @@ def scan_observed_block(
     flagged = np.flatnonzero(reason != "")
     reason[flagged[np.ptp(Gi[:, flagged], axis=0) == 0]] = "constant"
     reason[nmiss == n] = "all values missing"
+    if df2 <= 0:
+        reason[reason == ""] = (
+            f"no residual degrees of freedom: the alternative's mean design has rank "
+            f"{null.N - df2} ≥ {null.N} observed values and fits them exactly"
+        )
     ok = np.flatnonzero(reason == "")
     q = plan.Va.shape[0]
-    out = {key: np.full(m, np.nan) for key in ("lml_null", "lml_alt", "chi2", "p", "nlp", "scale")}
+    out = {
+        key: np.full(m, np.nan) for key in ("lml_null", "lml_alt", "chi2", "F", "p", "nlp", "scale")
+    }
     beta = np.full((m, q), np.nan)
     se = np.full((m, q), np.nan)
     if ok.size:
@@ -350,8 +359,12 @@ def scan_observed_block(
         N = null.N
         quad_alt = null.quad0 - alt.dquad
         quad_null = null.quad0 - dq_null
-        chi2 = np.maximum(N * np.log1p((alt.dquad - dq_null) / quad_alt), 0.0)
-        logsf = chi2_logsf(chi2, plan.dof)
+        dquad = np.maximum(alt.dquad - dq_null, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chi2 = np.maximum(N * np.log1p(dquad / quad_alt), 0.0)
+            F = (dquad / plan.dof) / (quad_alt / df2)
+        logsf = statistic_logsf(plan.statistic, chi2, plan.dof, F, plan.dof, df2)
+        out["F"][ok] = F
         scale = quad_alt / N
         out["lml_alt"][ok] = null.profiled_lml(quad_alt)
         out["lml_null"][ok] = null.profiled_lml(quad_null)
@@ -367,6 +380,9 @@ def scan_observed_block(
         lml_alt=out["lml_alt"],
         chi2=out["chi2"],
         dof=np.full(m, plan.dof, dtype=np.int64),
+        F=out["F"],
+        df1=np.full(m, plan.dof, dtype=np.int64),
+        df2=np.full(m, df2, dtype=np.int64),
         p_value=out["p"],
         neg_log10_p_value=out["nlp"],
         scale=out["scale"],
@@ -377,4 +393,5 @@ def scan_observed_block(
         reason=reason,
         trait_names=list(plan.effect_names),
         ids=None if ids is None else np.asarray(ids),
+        statistic=plan.statistic,
     )

@@ -1,4 +1,6 @@
-"""What a multi-trait scan tests for each candidate: :class:`TestPlan` and :func:`make_plan`."""
+"""What a multi-trait scan tests for each candidate (:class:`TestPlan`, :func:`make_plan`)
+and which statistic its p-values come from (:data:`STATISTICS`; see
+:mod:`kronlmm.scan.block_scan`)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,42 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..core.linalg import column_basis
+from ..core.stats import chi2_logsf, f_logsf
 from ..core.validation import as_matrix
 
-__all__ = ["TestPlan", "make_plan", "TESTS"]
+__all__ = ["STATISTICS", "TESTS", "TestPlan", "check_statistic", "make_plan", "statistic_logsf"]
 
 #: Named multi-trait tests (p traits): (alternative design, null design) for the candidate.
 TESTS = ("any", "common", "interaction")
+
+#: Statistics a scan's p-values can come from (module docstring): the exact F test at
+#: fixed variance components (default) or the asymptotic χ² likelihood-ratio test.
+STATISTICS = ("F", "chi2")
+
+
+def check_statistic(statistic: str) -> str:
+    """``statistic`` if it is one of :data:`STATISTICS`, else ValueError."""
+    if statistic not in STATISTICS:
+        raise ValueError(
+            f"statistic must be one of {STATISTICS} (the exact F test at fixed variance "
+            f"components, or the asymptotic chi2 likelihood-ratio test), got {statistic!r}"
+        )
+    return statistic
+
+
+def statistic_logsf(
+    statistic: str,
+    chi2: NDArray[np.float64],
+    dof: NDArray[np.int64] | int,
+    F: NDArray[np.float64],
+    df1: NDArray[np.int64] | int,
+    df2: NDArray[np.int64] | int,
+) -> NDArray[np.float64]:
+    """Natural log of the p-value of ``statistic``: ``log P(F(df1, df2) > F)`` or
+    ``log P(χ²_dof > chi2)`` (finite where the p-value underflows)."""
+    if check_statistic(statistic) == "F":
+        return f_logsf(F, df1, df2)
+    return chi2_logsf(chi2, dof)
 
 
 @dataclass(frozen=True)
@@ -33,6 +65,8 @@ class TestPlan:
     dof : int
     effect_names : list of str
         One per column of A₁.
+    statistic : {"F", "chi2"}
+        What the p-values come from (:data:`STATISTICS`; module docstring).
 
     Examples
     --------
@@ -49,6 +83,7 @@ class TestPlan:
     Va: NDArray[np.float64]
     dof: int
     effect_names: list[str]
+    statistic: str = "F"
 
 
 def make_plan(
@@ -57,6 +92,7 @@ def make_plan(
     A1: ArrayLike | None = None,
     A1_null: ArrayLike | None = None,
     trait_names: list[str] | None = None,
+    statistic: str = "F",
 ) -> TestPlan:
     """Build a :class:`TestPlan` from a named test or explicit designs.
 
@@ -67,7 +103,8 @@ def make_plan(
 
     Or pass ``test=None`` with ``A1`` (p × a₁) and optionally ``A1_null`` (p × a₀),
     whose column space must lie inside that of A₁ (columns of ``[A1_null, A1]`` are used
-    for the alternative otherwise).
+    for the alternative otherwise). ``statistic``: ``"F"`` (exact, the default) or
+    ``"chi2"`` (module docstring).
 
     Examples
     --------
@@ -79,6 +116,7 @@ def make_plan(
     >>> make_plan(3, None, A1=A1).dof
     3
     """
+    check_statistic(statistic)
     names = trait_names or [f"trait{t}" for t in range(p)]
     if len(names) != p:
         raise ValueError(f"trait_names has {len(names)} names, expected p = {p}")
@@ -120,4 +158,6 @@ def make_plan(
     dof = Va.shape[1] - rank_null
     if dof <= 0:
         raise ValueError("A1 adds nothing beyond A1_null (dof would be 0)")
-    return TestPlan(A1r=A1 @ Va, A1r_null=A1r_null, Va=Va, dof=dof, effect_names=names)
+    return TestPlan(
+        A1r=A1 @ Va, A1r_null=A1r_null, Va=Va, dof=dof, effect_names=names, statistic=statistic
+    )

@@ -71,8 +71,16 @@ class ScanResult:
         Likelihood-ratio statistic ``2(lml_alt − lml_null)``.
     dof : ndarray (m,) of int
         Degrees of freedom: rank of the added design, not its column count.
+    F : ndarray (m,)
+        The exact F statistic at the fixed variance components,
+        ``((Q₀ − Q₁)/df1) / (Q₁/df2)``, with Q₀, Q₁ the generalised residual sums of
+        squares ``rᵀK⁻¹r`` of null and alternative (see :mod:`kronlmm.scan.block_scan`).
+    df1, df2 : ndarray (m,) of int
+        Its degrees of freedom: ``df1 = dof`` and ``df2 = N − k₁`` (N = n·p observations,
+        k₁ the rank of the alternative's mean design).
     p_value : ndarray (m,)
-        ``P(χ²_dof > chi2)``; underflows to 0 below ~1e-308.
+        P-value of the test named by ``statistic``: ``P(F(df1, df2) > F)`` (the default)
+        or ``P(χ²_dof > chi2)``; underflows to 0 below ~1e-308.
     neg_log10_p_value : ndarray (m,)
         ``−log10 p_value`` from the log survival function: exact where ``p_value``
         underflows.
@@ -94,6 +102,9 @@ class ScanResult:
         — the ``trait`` column of the GWAS effects table.
     ids : ndarray (m,) or None
         Candidate identifiers (e.g. variant IDs), if given.
+    statistic : {"F", "chi2"}
+        Which statistic ``p_value`` comes from (the ``statistic`` column of
+        :meth:`to_dataframe`).
 
     ``pvalue``, ``neg_log10_pvalue`` and ``effect_names`` (kronlmm 0.1.0) are deprecated
     read-only aliases of ``p_value``, ``neg_log10_p_value`` and ``trait_names``.
@@ -124,6 +135,9 @@ class ScanResult:
     lml_alt: NDArray[np.float64]
     chi2: NDArray[np.float64]
     dof: NDArray[np.int64]
+    F: NDArray[np.float64]
+    df1: NDArray[np.int64]
+    df2: NDArray[np.int64]
     p_value: NDArray[np.float64]
     neg_log10_p_value: NDArray[np.float64]
     scale: NDArray[np.float64]
@@ -134,6 +148,7 @@ class ScanResult:
     reason: NDArray[np.object_]
     trait_names: list[str]
     ids: NDArray[Any] | None = None
+    statistic: str = "F"
 
     def __len__(self) -> int:
         return self.chi2.size
@@ -163,10 +178,15 @@ class ScanResult:
         if not parts:
             raise ValueError("nothing to concatenate")
         names = parts[0].trait_names
+        statistics = {p.statistic for p in parts}
+        if len(statistics) > 1:
+            raise ValueError(f"cannot concatenate results of different statistics {statistics}")
         kw: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "trait_names":
                 kw[f.name] = names
+            elif f.name == "statistic":
+                kw[f.name] = parts[0].statistic
             elif f.name == "ids":
                 ids = [p.ids for p in parts if p.ids is not None]
                 kw[f.name] = np.concatenate(ids) if len(ids) == len(parts) else None
@@ -175,13 +195,18 @@ class ScanResult:
         return cls(**kw)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per candidate: statistics, then ``beta_<trait>`` and ``se_<trait>``."""
+        """One row per candidate: statistics (``statistic`` names the one ``p_value`` is from),
+        then ``beta_<trait>`` and ``se_<trait>``."""
         df = pd.DataFrame(
             {
                 "lml_null": self.lml_null,
                 "lml_alt": self.lml_alt,
                 "chi2": self.chi2,
                 "dof": self.dof,
+                "F": self.F,
+                "df1": self.df1,
+                "df2": self.df2,
+                "statistic": np.full(len(self), self.statistic, dtype=object),
                 "p_value": self.p_value,
                 "neg_log10_p_value": self.neg_log10_p_value,
                 "scale": self.scale,

@@ -226,7 +226,8 @@ def test_kron2sum_public_attrs():
     # all there; kronlmm adds the ones below (docs/migrating.rst lists them), so the exact
     # interface asserted is glimix-core's plus these.
     callables += ["from_kinship", "set_start"]
-    properties += ["Y", "cov", "ml_projected", "projections", "rank", "restricted"]
+    properties += ["Y", "cov", "missing", "ml_projected", "nobs", "projections", "rank"]
+    properties += ["restricted"]
     assert_interface(Kron2Sum, callables, properties)
 
 
