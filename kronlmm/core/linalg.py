@@ -17,7 +17,35 @@ __all__ = [
     "orthonormal_basis",
     "SPDFactor",
     "spd_factor",
+    "small_eigh",
 ]
+
+_dsyevd = sla.lapack.dsyevd
+_dpotrf = sla.lapack.dpotrf
+_dpotrs = sla.lapack.dpotrs
+
+
+def small_eigh(
+    A: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Eigenvalues (ascending) and eigenvectors of a small symmetric matrix (lower triangle
+    read): LAPACK syevd called directly, which for p × p trait matrices costs a third of
+    :func:`numpy.linalg.eigh`'s call overhead (the likelihood engines call this several
+    times per evaluation). Falls back to :func:`numpy.linalg.eigh` if LAPACK reports a
+    failure.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.core.linalg import small_eigh
+    >>> w, V = small_eigh(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> w.round(12).tolist(), bool(np.allclose(V @ np.diag(w) @ V.T, [[2, 1], [1, 2]]))
+    ([1.0, 3.0], True)
+    """
+    w, V, info = _dsyevd(A, lower=1)
+    if info != 0:
+        w, V = np.linalg.eigh(A)
+    return w, V
 
 
 class EconomicSVD(NamedTuple):
@@ -293,16 +321,15 @@ class SPDFactor:
         d = np.diag(H)
         dmax = float(np.max(d)) if d.size else 0.0
         if dmax > 0 and np.all(np.isfinite(H)):
-            try:
-                L = np.linalg.cholesky(H)
+            # LAPACK potrf directly (lower triangle; info > 0: not positive definite)
+            L, info = _dpotrf(H, lower=1, clean=1)
+            if info == 0:
                 ld = np.diag(L)
                 if float(np.min(ld)) ** 2 > rtol * dmax:
                     self._chol = np.asarray(L, dtype=np.float64)
                     self.logdet = 2.0 * float(np.sum(np.log(ld)))
                     self.rank = m
                     return
-            except np.linalg.LinAlgError:
-                pass
         Hs = (H + H.T) / 2
         if not np.all(np.isfinite(Hs)):
             Hs = np.nan_to_num(Hs, nan=0.0, posinf=0.0, neginf=0.0)
@@ -324,7 +351,11 @@ class SPDFactor:
         if self.dim == 0:
             return np.zeros_like(b)
         if self._chol is not None:
-            return sla.cho_solve((self._chol, True), b, check_finite=False)
+            x, info = _dpotrs(self._chol, b, lower=1)
+            if info != 0:  # pragma: no cover - only for invalid arguments
+                raise ValueError(f"LAPACK potrs failed (info={info})")
+            out: NDArray[np.float64] = x
+            return out
         assert self._eig is not None
         w, V = self._eig
         proj = V.T @ b

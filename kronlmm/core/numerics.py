@@ -6,12 +6,16 @@ workflow agree on what counts as zero.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
     "SMALL_WORK",
     "blas_threads_for",
+    "blas_limit",
     "LOG2PI",
     "NO_VARIANCE_RTOL",
     "COLLINEAR_RTOL",
@@ -65,3 +69,31 @@ def blas_threads_for(flops: float) -> int | None:
     (1, None)
     """
     return 1 if flops < SMALL_WORK else None
+
+
+_controller: Any = None
+
+
+def blas_limit(flops: float) -> contextlib.AbstractContextManager[Any]:
+    """Context in which an optimisation whose evaluations cost about ``flops`` runs: BLAS
+    limited to :func:`blas_threads_for` threads, or nothing changed.
+
+    The threadpoolctl controller is created once per process (creating one scans the
+    loaded libraries, ~1–2 ms, which is most of a small fit's overhead otherwise).
+
+    Examples
+    --------
+    >>> from kronlmm.core.numerics import blas_limit
+    >>> with blas_limit(1e4):  # one BLAS thread inside
+    ...     pass
+    """
+    global _controller
+    limit = blas_threads_for(flops)
+    if limit is None:
+        return contextlib.nullcontext()
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    out: contextlib.AbstractContextManager[Any] = _controller.limit(limits=limit, user_api="blas")
+    return out

@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from .linalg import small_eigh
+
 __all__ = ["Whitening", "joint_whitening", "WhitenedKron2Sum", "SingularCovarianceError"]
 
 #: C₁ is used as the whitening reference when its smallest eigenvalue exceeds this fraction
@@ -91,12 +93,12 @@ def joint_whitening(C0: NDArray[np.float64], C1: NDArray[np.float64]) -> Whiteni
     """
     C0 = (C0 + C0.T) / 2
     C1 = (C1 + C1.T) / 2
-    w1, E1 = np.linalg.eigh(C1)
+    w1, E1 = small_eigh(C1)
     top = float(w1[-1]) if w1.size else 0.0
     if w1.size and w1[0] > C1_REFERENCE_RCOND * top and w1[0] > 0:
         W = E1 / np.sqrt(w1)[None, :]  # Wᵀ C₁ W = I
         M = W.T @ C0 @ W
-        lam, E = np.linalg.eigh((M + M.T) / 2)
+        lam, E = small_eigh((M + M.T) / 2)
         return Whitening(
             E.T @ W.T, np.clip(lam, 0.0, None), np.ones_like(lam), float(np.sum(np.log(w1)))
         )
@@ -104,7 +106,7 @@ def joint_whitening(C0: NDArray[np.float64], C1: NDArray[np.float64]) -> Whiteni
         raise SingularCovarianceError(
             f"C1 is not positive semi-definite (smallest eigenvalue {w1[0]:.3g})"
         )
-    wr, Er = np.linalg.eigh(C0 + C1)
+    wr, Er = small_eigh(C0 + C1)
     if not wr.size or wr[0] <= C1_REFERENCE_RCOND * max(float(wr[-1]), 0.0) or wr[0] <= 0:
         raise SingularCovarianceError(
             "C0 + C1 is singular: some combination of traits has no variance, so K = C0 ⊗ GGᵀ "
@@ -112,7 +114,7 @@ def joint_whitening(C0: NDArray[np.float64], C1: NDArray[np.float64]) -> Whiteni
         )
     W = Er / np.sqrt(wr)[None, :]  # Wᵀ (C₀ + C₁) W = I
     M = W.T @ C0 @ W
-    lam, E = np.linalg.eigh((M + M.T) / 2)
+    lam, E = small_eigh((M + M.T) / 2)
     lam0 = np.clip(lam, 0.0, 1.0)
     return Whitening(E.T @ W.T, lam0, 1.0 - lam0, float(np.sum(np.log(wr))))
 

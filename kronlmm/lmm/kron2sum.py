@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from threadpoolctl import threadpool_limits
 
 from ..core.likelihood import LikelihoodEngine, LikelihoodTerms, WhitenedLikelihood
 from ..core.linalg import EconomicSVD, economic_svd
 from ..core.missing_likelihood import ObservedData, ObservedLikelihood, observed_trait_sd
-from ..core.numerics import blas_threads_for, no_variance_left
+from ..core.numerics import blas_limit, no_variance_left
 from ..core.optimize import DEFAULT_GTOL, FitResult
 from ..core.parameters import finite_difference_gap
 from ..core.projections import KronProjections, unbounded_likelihood
@@ -672,8 +670,7 @@ class Kron2Sum:
         # (the observed-data engine's evaluations are made of many medium-sized products;
         # on the shared 2-core development machine several BLAS threads made a fit at
         # n = 300, m = 240 20 times slower, so its thread policy is the complete data's)
-        limit = blas_threads_for(flops)  # no limit: skip threadpoolctl's ~1 ms library scan
-        with threadpool_limits(limit) if limit is not None else contextlib.nullcontext():
+        with blas_limit(flops):
             self.fit_result = fitter.run(start=start, restarts=restarts, maxiter=maxiter, gtol=gtol)
         if not self.fit_result.success:
             warnings.warn(f"Kron2Sum fit: {self.fit_result}", FitWarning, stacklevel=2)

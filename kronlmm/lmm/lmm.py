@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
-from threadpoolctl import threadpool_limits
 
-from ..core.numerics import blas_threads_for
+from ..core.numerics import blas_limit
 from ..core.optimize import DEFAULT_GTOL, FitResult, maximize_scalar
 from ..core.parameters import Function, Gradient, Parameter
 from ..core.projections import unbounded_likelihood
@@ -594,7 +593,7 @@ class LMM(Function):
             )
         else:
             t = self._terms
-            with threadpool_limits(blas_threads_for(t.A.shape[0] * t.A.shape[1] ** 2)):
+            with blas_limit(t.A.shape[0] * t.A.shape[1] ** 2):
                 search = maximize_scalar(lambda d: self._evaluate(d).lml, 0.0, 1.0, normaliser=n)
             self._delta_p.set(search.x)
             lml = self.lml()

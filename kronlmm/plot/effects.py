@@ -115,7 +115,7 @@ def effects_plot(
     >>> [ax.get_title() for ax in fig.axes]
     ['trait1', 'trait2', 'trait3']
     >>> [label.get_text() for label in fig.axes[0].get_yticklabels()][0]
-    'rs26858614 (T), p = 6.7e-14'
+    'rs26858614 (T), p = 9.2e-14'
     >>> fig.savefig(io.BytesIO(), format="png")
     """
     require_matplotlib()
