@@ -392,8 +392,10 @@ def test_cli_loco_end_to_end(data, loco_run, tmp_path):
     assert "leave-one-chromosome-out: 5 chromosome(s)" in done.stdout
     table = read_results(Path(f"{out}.assoc.tsv.gz"))
     assert table["variant_id"].tolist() == result.assoc["variant_id"].tolist()
+    # the CLI's fits and the fixture's are separate runs of the same fits: equal to what the
+    # fits' tolerance (projected gradient ~1e-9) and BLAS rounding with threads determine
     for col in COMPARED:
-        np.testing.assert_allclose(table[col], result.assoc[col], rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(table[col], result.assoc[col], rtol=1e-6, atol=1e-8)
     with gzip.open(f"{out}.effects.tsv.gz", "rt") as fh:
         assert len(pd.read_csv(fh, sep="\t")) == len(result.effects)
     summary = json.loads(Path(f"{out}.null.json").read_text())
