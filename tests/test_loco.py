@@ -392,8 +392,9 @@ def test_cli_loco_end_to_end(data, loco_run, tmp_path):
     assert "leave-one-chromosome-out: 5 chromosome(s)" in done.stdout
     table = read_results(Path(f"{out}.assoc.tsv.gz"))
     assert table["variant_id"].tolist() == result.assoc["variant_id"].tolist()
-    # the CLI's fits and the fixture's are separate runs of the same fits: equal to what the
-    # fits' tolerance (projected gradient ~1e-9) and BLAS rounding with threads determine
+    # the CLI's fits and the fixture's are separate fits of the same problem, the GRM summed
+    # in blocks of another size: equal to what rounding and the fits' tolerance (projected
+    # gradient ~1e-9) determine
     for col in COMPARED:
         np.testing.assert_allclose(table[col], result.assoc[col], rtol=1e-6, atol=1e-8)
     with gzip.open(f"{out}.effects.tsv.gz", "rt") as fh:
@@ -403,7 +404,7 @@ def test_cli_loco_end_to_end(data, loco_run, tmp_path):
     first = summary["loco"][0]
     assert first["kinship_variants"] == null.loco[0].kinship.n_variants == 180
     assert first["left_out_variants"] == 120 and first["n_scanned"] == 120
-    np.testing.assert_allclose(first["C0"], null.loco[0].C0, rtol=1e-10)
+    np.testing.assert_allclose(first["C0"], null.loco[0].C0, rtol=1e-5, atol=1e-8)
     # without --loco: no LOCO entry, other numbers
     plain = tmp_path / "plain"
     assert _cli(["scan", *base, "--no-plots", "--out", str(plain)]).exit_code == 0
