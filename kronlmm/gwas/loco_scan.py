@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.progress import Progress
+from ..lmm import DEFAULT_REFIT_THRESHOLD
 from .execution import dask_client
 from .result import GwasResult
 from .variant_scan import scan_genotypes
@@ -41,7 +42,7 @@ def scan_loco(
     checkpoint: str | os.PathLike[str] | None = None,
     statistic: str = "F",
     refit: str = "significant",
-    refit_threshold: float = 1e-5,
+    refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
 ) -> GwasResult:
     """Test each chromosome's variants against its LOCO null (what :meth:`NullFit.scan` does
     when :attr:`NullFit.loco` is set).

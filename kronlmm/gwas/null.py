@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from .. import __version__
 from ..core.progress import Progress
 from ..io import PlinkGenotypes
+from ..lmm import DEFAULT_REFIT_THRESHOLD
 from ._inputs import KinshipInfo
 from .output import jsonable, write_json
 from .qc import QCReport
@@ -280,7 +281,7 @@ class NullFit:
         checkpoint: str | os.PathLike[str] | None = None,
         statistic: str = "F",
         refit: str = "significant",
-        refit_threshold: float = 1e-5,
+        refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
     ) -> GwasResult:
         """Test every variant of :attr:`genotypes`, reading and scanning one block at a time.
 

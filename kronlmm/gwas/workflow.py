@@ -8,6 +8,7 @@ from typing import Any
 
 from ..core.progress import Progress
 from ..io import PlinkGenotypes
+from ..lmm import DEFAULT_REFIT_THRESHOLD
 from ._inputs import PLINK_MISSING_CODE, KinshipSpec, TableSpec
 from .checkpoint import check_checkpoint_dir
 from .fit import fit_null
@@ -47,7 +48,7 @@ def scan(
     loco: bool = False,
     statistic: str = "F",
     refit: str = "significant",
-    refit_threshold: float = 1e-5,
+    refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 

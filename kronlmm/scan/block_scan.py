@@ -25,6 +25,7 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
+from .block_result import block_result
 from .kernel import NullModel, degenerate_reason, fit_block, impute_block, rotate_block
 from .observed_kernel import ObservedNullModel, scan_observed_block
 from .plan import STATISTICS, TESTS, TestPlan, check_statistic, make_plan, statistic_logsf
@@ -102,57 +103,30 @@ def scan_block(
             f"{null.N - df2} ≥ n·p = {null.N} and fits the data exactly"
         )
     ok = np.flatnonzero(reason == "")
-    q = plan.Va.shape[0]
-    out = {
-        key: np.full(m, np.nan)
-        for key in ("lml_null", "lml_alt", "chi2", "F", "pvalue", "neg_log10_pvalue", "scale")
-    }
-    beta = np.full((m, q), np.nan)
-    se = np.full((m, q), np.nan)
+    dq_alt = dq_null = np.zeros(ok.size)
+    a1 = plan.A1r.shape[1]
+    beta1, S_inv = np.zeros((0, a1)), np.zeros((0, a1, a1))
     if ok.size:
         rbo = rb.take(ok)
         alt = fit_block(null, rbo, plan.A1r)
-        dq_null = np.zeros(ok.size)
+        dq_alt, beta1, S_inv = alt.dquad, alt.beta1, alt.S_inv
         if plan.A1r_null is not None:
             dq_null = fit_block(null, rbo, plan.A1r_null).dquad
-        N = null.N
-        quad_alt = null.quad0 - alt.dquad
-        quad_null = null.quad0 - dq_null
-        dquad = np.maximum(alt.dquad - dq_null, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chi2 = np.maximum(N * np.log1p(dquad / quad_alt), 0.0)
-            F = (dquad / plan.dof) / (quad_alt / df2)
-        logsf = statistic_logsf(plan.statistic, chi2, plan.dof, F, plan.dof, df2)
-        out["F"][ok] = F
-        scale = quad_alt / N
-        out["lml_alt"][ok] = null.profiled_lml(quad_alt)
-        out["lml_null"][ok] = null.profiled_lml(quad_null)
-        out["chi2"][ok] = chi2
-        out["pvalue"][ok] = np.exp(logsf)
-        out["neg_log10_pvalue"][ok] = -logsf / np.log(10.0)
-        out["scale"][ok] = scale
-        beta[ok] = alt.beta1 @ plan.Va.T
-        cov_diag = np.einsum("ab,jbc,ac->ja", plan.Va, alt.S_inv, plan.Va)
-        se[ok] = np.sqrt(np.maximum(scale[:, None] * cov_diag, 0.0))
-    return ScanResult(
-        lml_null=out["lml_null"],
-        lml_alt=out["lml_alt"],
-        chi2=out["chi2"],
-        dof=np.full(m, plan.dof, dtype=np.int64),
-        F=out["F"],
-        df1=np.full(m, plan.dof, dtype=np.int64),
-        df2=np.full(m, df2, dtype=np.int64),
-        p_value=out["pvalue"],
-        neg_log10_p_value=out["neg_log10_pvalue"],
-        scale=out["scale"],
-        beta=beta,
-        se=se,
-        n_missing=nmiss.astype(np.int64),
-        mean=means,
+    return block_result(
+        plan,
+        N=null.N,
+        df2=df2,
+        quad0=null.quad0,
+        profiled_lml=null.profiled_lml,
+        ok=ok,
+        dquad_alt=dq_alt,
+        dquad_null=dq_null,
+        beta1=beta1,
+        S_inv=S_inv,
+        n_missing=nmiss,
+        means=means,
         reason=reason,
-        trait_names=list(plan.effect_names),
-        ids=None if ids is None else np.asarray(ids),
-        statistic=plan.statistic,
+        ids=ids,
     )
 
 

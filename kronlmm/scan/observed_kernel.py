@@ -37,8 +37,9 @@ from numpy.typing import NDArray
 from ..core.linalg import SPDFactor
 from ..core.missing_likelihood import ObservedLikelihood
 from ..core.numerics import COLLINEAR_RTOL, LOG2PI
+from .block_result import block_result
 from .kernel import impute_block
-from .plan import TestPlan, statistic_logsf
+from .plan import TestPlan
 from .result import ScanResult
 
 __all__ = [
@@ -336,62 +337,32 @@ def scan_observed_block(
             f"{null.N - df2} ≥ {null.N} observed values and fits them exactly"
         )
     ok = np.flatnonzero(reason == "")
-    q = plan.Va.shape[0]
-    out = {
-        key: np.full(m, np.nan) for key in ("lml_null", "lml_alt", "chi2", "F", "p", "nlp", "scale")
-    }
-    beta = np.full((m, q), np.nan)
-    se = np.full((m, q), np.nan)
+    dq_alt = dq_null = np.zeros(ok.size)
+    a1 = plan.A1r.shape[1]
+    beta1, S_inv = np.zeros((0, a1)), np.zeros((0, a1, a1))
     if ok.size:
         sub = terms.take(ok)
         alt = fit_observed_block(null, sub, plan.A1r)
-        dq_null = np.zeros(ok.size)
         good = alt.ok
         if plan.A1r_null is not None:
             nfit = fit_observed_block(null, sub, plan.A1r_null)
             dq_null, good = nfit.dquad, good & nfit.ok
         reason[ok[~good]] = "no information at the observed values (collinear with covariates)"
-        alt = ObservedBlockFit(
-            dquad=alt.dquad[good], beta1=alt.beta1[good], S_inv=alt.S_inv[good], ok=alt.ok[good]
-        )
         ok, dq_null = ok[good], dq_null[good]
-    if ok.size:
-        N = null.N
-        quad_alt = null.quad0 - alt.dquad
-        quad_null = null.quad0 - dq_null
-        dquad = np.maximum(alt.dquad - dq_null, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chi2 = np.maximum(N * np.log1p(dquad / quad_alt), 0.0)
-            F = (dquad / plan.dof) / (quad_alt / df2)
-        logsf = statistic_logsf(plan.statistic, chi2, plan.dof, F, plan.dof, df2)
-        out["F"][ok] = F
-        scale = quad_alt / N
-        out["lml_alt"][ok] = null.profiled_lml(quad_alt)
-        out["lml_null"][ok] = null.profiled_lml(quad_null)
-        out["chi2"][ok] = chi2
-        out["p"][ok] = np.exp(logsf)
-        out["nlp"][ok] = -logsf / np.log(10.0)
-        out["scale"][ok] = scale
-        beta[ok] = alt.beta1 @ plan.Va.T
-        cov_diag = np.einsum("ab,jbc,ac->ja", plan.Va, alt.S_inv, plan.Va)
-        se[ok] = np.sqrt(np.maximum(scale[:, None] * cov_diag, 0.0))
-    return ScanResult(
-        lml_null=out["lml_null"],
-        lml_alt=out["lml_alt"],
-        chi2=out["chi2"],
-        dof=np.full(m, plan.dof, dtype=np.int64),
-        F=out["F"],
-        df1=np.full(m, plan.dof, dtype=np.int64),
-        df2=np.full(m, df2, dtype=np.int64),
-        p_value=out["p"],
-        neg_log10_p_value=out["nlp"],
-        scale=out["scale"],
-        beta=beta,
-        se=se,
-        n_missing=nmiss.astype(np.int64),
-        mean=means,
+        dq_alt, beta1, S_inv = alt.dquad[good], alt.beta1[good], alt.S_inv[good]
+    return block_result(
+        plan,
+        N=null.N,
+        df2=df2,
+        quad0=null.quad0,
+        profiled_lml=null.profiled_lml,
+        ok=ok,
+        dquad_alt=dq_alt,
+        dquad_null=dq_null,
+        beta1=beta1,
+        S_inv=S_inv,
+        n_missing=nmiss,
+        means=means,
         reason=reason,
-        trait_names=list(plan.effect_names),
-        ids=None if ids is None else np.asarray(ids),
-        statistic=plan.statistic,
+        ids=ids,
     )
