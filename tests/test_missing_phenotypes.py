@@ -351,6 +351,11 @@ def test_observed_scan_equals_dense_gls(rng, case):
             assert res.p_value[j] == pytest.approx(st.f.sf(F, res.dof[j], df2), rel=1e-6)
             if A1n is None:
                 assert np.allclose(res.beta[j], ba[-A1.shape[1] :], rtol=1e-8, atol=1e-10)
+    # the asymptotic χ² test on request: the same statistics, p-values from χ²_dof
+    chi = scanner.scan_variants(dosages, "any", statistic="chi2")
+    assert chi.statistic == "chi2"
+    np.testing.assert_allclose(chi.chi2, scanner.scan_variants(dosages, "any").chi2, rtol=1e-12)
+    np.testing.assert_allclose(chi.p_value, st.chi2.sf(chi.chi2, chi.dof), rtol=1e-8)
     explicit = scanner.scan_variants(dosages, None, A1=np.eye(p)[:, :1])
     qa, _ = quad(np.hstack([M0, np.kron(np.eye(p)[:, :1], imputed[:, [0]])[O]]))
     assert explicit.chi2[0] == pytest.approx(No * np.log(q0 / qa), rel=1e-8)

@@ -115,9 +115,11 @@ class KronObservedScanner:
         test: str | None = "any",
         A1: ArrayLike | None = None,
         A1_null: ArrayLike | None = None,
+        statistic: str = "F",
     ) -> TestPlan:
-        """The :class:`TestPlan` for a named test or explicit designs."""
-        return make_plan(self._null.p, test, A1, A1_null, self._trait_names)
+        """The :class:`TestPlan` for a named test or explicit designs, with p-values from
+        ``statistic`` (``"F"``, exact, default; or ``"chi2"``)."""
+        return make_plan(self._null.p, test, A1, A1_null, self._trait_names, statistic)
 
     def scan_variants(
         self,
@@ -129,10 +131,12 @@ class KronObservedScanner:
         ids: ArrayLike | None = None,
         block_size: int | None = None,
         progress: Progress = False,
+        statistic: str = "F",
     ) -> ScanResult:
         """Test every column of ``G`` (n × m) as a separate candidate, in blocks (as
-        :meth:`KronFastScanner.scan_variants <kronlmm.scan.KronFastScanner.scan_variants>`)."""
-        plan = self.plan(test, A1, A1_null)
+        :meth:`KronFastScanner.scan_variants <kronlmm.scan.KronFastScanner.scan_variants>`,
+        whose ``statistic`` this takes too)."""
+        plan = self.plan(test, A1, A1_null, statistic)
         null = self._null
         Ga = np.asarray(G, dtype=float)
         if Ga.ndim == 1:
