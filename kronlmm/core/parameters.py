@@ -89,6 +89,21 @@ class Gradient(dict[str, NDArray[np.float64]]):
             return default
 
 
+class _StructureEpoch:
+    """A counter bumped whenever the free/fixed layout of any parameter tree may change
+    (a parameter fixed or unfixed, a parameter or child registered): functions cache their
+    flat layout against it instead of walking their tree on every flat-vector access."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        self.value += 1
+
+
+_STRUCTURE = _StructureEpoch()
+
+
 class Parameter:
     """An array-valued parameter with element-wise bounds and a fixed flag.
 
@@ -121,10 +136,20 @@ class Parameter:
         arr = np.array(value, dtype=float)
         self._value = arr
         self._value.setflags(write=False)
-        self.fixed = False
+        self._fixed = False
         self.version = 0
         self.set_bounds(*bounds)
         self.set(arr)
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the parameter is held at its value (left out of the flat vector)."""
+        return self._fixed
+
+    @fixed.setter
+    def fixed(self, value: bool) -> None:
+        self._fixed = bool(value)
+        _STRUCTURE.bump()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -162,7 +187,7 @@ class Parameter:
                 arr = arr.reshape(self.shape)
             else:
                 raise ValueError(f"parameter value has shape {arr.shape}, expected {self.shape}")
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise ValueError("parameter value must be finite")
         arr.setflags(write=False)
         self._value = arr
@@ -171,6 +196,18 @@ class Parameter:
     def __repr__(self) -> str:
         state = "fixed" if self.fixed else "free"
         return f"Parameter(shape={self.shape}, {state})"
+
+
+class _Layout:
+    """A function's parameters in flat-vector order, as of one structure epoch."""
+
+    __slots__ = ("epoch", "every", "free", "nfree")
+
+    def __init__(self, epoch: int, every: list[tuple[str, Parameter]]) -> None:
+        self.epoch = epoch
+        self.every = every
+        self.free = [(k, p) for k, p in every if not p.fixed]
+        self.nfree = sum(p.size for _, p in self.free)
 
 
 class Function:
@@ -212,12 +249,14 @@ class Function:
         self._parameters: dict[str, Parameter] = {}
         self._children: dict[str, Function] = {}
         self.name = name
+        self._layout: _Layout | None = None
 
     # ---- registration ------------------------------------------------------------
     def _add_parameter(self, name: str, parameter: Parameter) -> Parameter:
         if "." in name or name in self._parameters or name in self._children:
             raise ValueError(f"invalid or duplicate parameter name {name!r}")
         self._parameters[name] = parameter
+        _STRUCTURE.bump()
         return parameter
 
     def _add_child(self, name: str, child: Function) -> Function:
@@ -226,6 +265,7 @@ class Function:
         if "." in name or name in self._parameters or name in self._children:
             raise ValueError(f"invalid or duplicate child name {name!r}")
         self._children[name] = child
+        _STRUCTURE.bump()
         return child
 
     # ---- parameter access --------------------------------------------------------
@@ -235,13 +275,20 @@ class Function:
         for cname, child in self._children.items():
             yield from child._iter_parameters(prefix + cname + ".")
 
+    def _current_layout(self) -> _Layout:
+        layout = getattr(self, "_layout", None)
+        if layout is None or layout.epoch != _STRUCTURE.value:
+            layout = _Layout(_STRUCTURE.value, list(self._iter_parameters()))
+            self._layout = layout
+        return layout
+
     def parameters(self) -> dict[str, Parameter]:
         """All parameters (fixed and free), keyed by dotted name, in flat-vector order."""
-        return dict(self._iter_parameters())
+        return dict(self._current_layout().every)
 
     def free_parameters(self) -> dict[str, Parameter]:
         """The parameters that are not fixed, in flat-vector order."""
-        return {k: p for k, p in self._iter_parameters() if not p.fixed}
+        return dict(self._current_layout().free)
 
     def _lookup(self, name: str) -> list[Parameter]:
         params = self.parameters()
@@ -269,26 +316,27 @@ class Function:
     @property
     def version(self) -> tuple[int, ...]:
         """Changes whenever any parameter value changes (for cache invalidation)."""
-        return tuple(p.version for _, p in self._iter_parameters())
+        return tuple(p.version for _, p in self._current_layout().every)
 
     # ---- flat view -----------------------------------------------------------------
     @property
     def nparams(self) -> int:
         """Length of the flat vector of free parameters."""
-        return sum(p.size for p in self.free_parameters().values())
+        return self._current_layout().nfree
 
     def get_flat(self) -> NDArray[np.float64]:
         """Concatenation of the free parameters' values (each raveled in C order)."""
-        vals = [p.value.ravel() for p in self.free_parameters().values()]
+        vals = [p.value.ravel() for _, p in self._current_layout().free]
         return np.concatenate(vals) if vals else np.empty(0)
 
     def set_flat(self, x: ArrayLike) -> None:
         """Set the free parameters from a flat vector (inverse of :meth:`get_flat`)."""
         x = np.asarray(x, dtype=float).ravel()
-        if x.size != self.nparams:
-            raise ValueError(f"flat vector has {x.size} entries, expected {self.nparams}")
+        layout = self._current_layout()
+        if x.size != layout.nfree:
+            raise ValueError(f"flat vector has {x.size} entries, expected {layout.nfree}")
         i = 0
-        for p in self.free_parameters().values():
+        for _, p in layout.free:
             p.set(x[i : i + p.size].reshape(p.shape))
             i += p.size
 

@@ -70,6 +70,7 @@ class FreeFormCov(Covariance):
         self._tril = np.tril_indices(p, -1)
         self._Llow = self._add_parameter("Llow", Parameter(np.zeros(p * (p - 1) // 2)))
         self._Llogd = self._add_parameter("Llogd", Parameter(np.zeros(p), bounds=(-50.0, 50.0)))
+        self._L_cache: tuple[int, int, NDArray[np.float64]] | None = None
 
     @property
     def dim(self) -> int:
@@ -95,6 +96,7 @@ class FreeFormCov(Covariance):
             if not np.isfinite(f) or f < 0:
                 raise ValueError(f"floor must be a finite number ≥ 0, got {value!r}")
             self._floor: float | NDArray[np.float64] = f
+            self._floor_diag = np.diag(np.full(self._dim, f))
             return
         if arr.shape != (self._dim,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise ValueError(
@@ -104,18 +106,28 @@ class FreeFormCov(Covariance):
         arr = arr.copy()
         arr.setflags(write=False)
         self._floor = arr
+        self._floor_diag = np.diag(arr)
 
     def _floor_matrix(self) -> NDArray[np.float64]:
-        return np.diag(np.broadcast_to(np.asarray(self._floor, dtype=float), (self._dim,)))
+        return self._floor_diag.copy()
+
+    def _factor(self) -> NDArray[np.float64]:
+        """``L``, built once per parameter version (read-only: callers must not write)."""
+        low, logd = self._Llow, self._Llogd
+        cache = self._L_cache
+        if cache is None or cache[0] != low.version or cache[1] != logd.version:
+            L = np.zeros((self._dim, self._dim))
+            L[self._tril] = low.value
+            L.flat[:: self._dim + 1] = np.exp(logd.value)
+            L.setflags(write=False)
+            self._L_cache = cache = (low.version, logd.version, L)
+        return cache[2]
 
     # ---- L views ---------------------------------------------------------------------
     @property
     def L(self) -> NDArray[np.float64]:
         """The lower-triangular factor ``L`` (p × p, positive diagonal)."""
-        L = np.zeros((self._dim, self._dim))
-        L[self._tril] = self._Llow.value
-        L[np.diag_indices(self._dim)] = np.exp(self._Llogd.value)
-        return L
+        return self._factor().copy()
 
     @L.setter
     def L(self, value: ArrayLike) -> None:
@@ -205,8 +217,8 @@ class FreeFormCov(Covariance):
     # ---- value and gradient ----------------------------------------------------------------
     def value(self) -> NDArray[np.float64]:
         """``C = L Lᵀ + diag(f)`` (p × p, positive definite)."""
-        L = self.L
-        return L @ L.T + self._floor_matrix()
+        L = self._factor()
+        return L @ L.T + self._floor_diag
 
     def _own_aliases(self) -> dict[str, tuple[str, ...]]:
         return {"Lu": ("Llow", "Llogd")}
@@ -226,9 +238,9 @@ class FreeFormCov(Covariance):
         O(p³) and never forms the (p, p, #θ) gradient array.
         """
         M = np.asarray(M, float)
-        L = self.L
+        L = self._factor()
         dL = (M + M.T) @ L  # ∂f/∂L for C = L Lᵀ
-        out = {"Llow": dL[self._tril], "Llogd": np.diag(dL) * np.diag(L)}
+        out = {"Llow": dL[self._tril], "Llogd": dL.diagonal() * L.diagonal()}
         return {k: v for k, v in out.items() if not self._parameters[k].fixed}
 
     def _repr_fields(self) -> str:

@@ -263,6 +263,17 @@ class Kron2SumCov(Covariance):
         out.update({f"C1.{k}": v for k, v in self.C1.contract_gradient(M1).items()})
         return out
 
+    def flat_trait_gradient(
+        self, M0: NDArray[np.float64], M1: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """:meth:`trait_gradient` as one vector in flat-parameter order (that of
+        :meth:`get_flat`): what an optimiser needs, without the named dictionary."""
+        parts: list[NDArray[np.float64]] = []
+        for child, M in ((self.C0, M0), (self.C1, M1)):
+            g = child.contract_gradient(M)
+            parts.extend(np.asarray(g[k], dtype=float).ravel() for k in child.free_parameters())
+        return np.concatenate(parts) if parts else np.empty(0)
+
     def contract_gradient(self, M: ArrayLike) -> dict[str, NDArray[np.float64]]:
         """``Σ M[u, v] ∂K[u, v]/∂θ`` for an (n·p × n·p) matrix M (dense; small n·p only).
 
