@@ -159,7 +159,7 @@ class WhitenedLikelihood:
 def _evaluate(pr: KronProjections, wt: WhitenedKron2Sum, gradient: bool) -> LikelihoodTerms:
     n, p, S2 = pr.n, pr.p, pr.S2
     Lh = wt.Lh
-    invD = 1.0 / wt.D
+    invD = wt.invD
     il1 = wt.inv_lam1
     At = Lh @ pr.Aq  # (p, a)
     a, c = At.shape[1], pr.UX.shape[1]
@@ -183,13 +183,14 @@ def _evaluate(pr: KronProjections, wt: WhitenedKron2Sum, gradient: bool) -> Like
     Br = beta.reshape(a, c).T  # (c, a)
     E = Br @ At.T  # (c, p): whitened fitted effect per trait
     Rt = Yt - pr.UX @ E  # whitened residual, U part
-    quad = float(np.sum(Rt * Rt * invD))
+    Zt = Rt * invD  # K⁻¹r in whitened coordinates, U part
+    quad = float(np.vdot(Zt, Rt))
     if pr.nperp:
         SyyW = Lh @ pr.Syy @ Lh.T
         SxyW = pr.Sxy @ Lh.T
         Rgram = SyyW - SxyW.T @ E - E.T @ SxyW + E.T @ pr.Sxx @ E
         Rgram = (Rgram + Rgram.T) / 2
-        quad += float(np.sum(np.diag(Rgram) * il1))
+        quad += float(Rgram.diagonal() @ il1)
     else:
         Rgram = np.zeros((p, p))
     if pr.restricted:
@@ -210,14 +211,15 @@ def _evaluate(pr: KronProjections, wt: WhitenedKron2Sum, gradient: bool) -> Like
     if not gradient:
         return out
 
-    Zt = Rt * invD  # K⁻¹r in whitened coordinates, U part
     P0 = Zt.T @ (S2[:, None] * Zt)
     P1 = Zt.T @ Zt
     if pr.nperp:
         P1 += il1[:, None] * Rgram * il1[None, :]
     w0, w1 = wt.trace_weights(S2)
-    Phi0 = 0.5 * (P0 - np.diag(w0))
-    Phi1 = 0.5 * (P1 - np.diag(w1))
+    P0.flat[:: p + 1] -= w0
+    P1.flat[:: p + 1] -= w1
+    Phi0 = 0.5 * P0
+    Phi1 = 0.5 * P1
     if pr.restricted and Hf.rank:
         R0, R1 = _reml_trace_terms(pr, At, invD, il1, Hf.inverse())
         Phi0 += 0.5 * R0

@@ -32,6 +32,7 @@ from all the data (the GLS estimate at the fitted C₀, C₁), not from the proj
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -74,13 +75,19 @@ class TraitScaling:
     trait_sd: NDArray[np.float64]
     genetic: float
 
+    @cached_property
+    def _inverse_outer(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(g²·D⁻¹ 1 1ᵀ D⁻¹, D⁻¹ 1 1ᵀ D⁻¹)`` as p × p arrays (element-wise factors)."""
+        inv = 1.0 / self.trait_sd
+        outer = inv[:, None] * inv[None, :]
+        return outer * self.genetic**2, outer
+
     def to_unit(
         self, C0: NDArray[np.float64], C1: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(C₀ᵤ, C₁ᵤ)`` from C₀, C₁ in the units of the data."""
-        inv = 1.0 / self.trait_sd
-        outer = inv[:, None] * inv[None, :]
-        return C0 * outer * self.genetic**2, C1 * outer
+        f0, f1 = self._inverse_outer
+        return C0 * f0, C1 * f1
 
     def from_unit(
         self, C0u: NDArray[np.float64], C1u: NDArray[np.float64]
@@ -94,9 +101,8 @@ class TraitScaling:
         self, M0u: NDArray[np.float64], M1u: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(∂lml/∂C₀, ∂lml/∂C₁)`` in the units of the data from the internal ones."""
-        inv = 1.0 / self.trait_sd
-        outer = inv[:, None] * inv[None, :]
-        return M0u * outer * self.genetic**2, M1u * outer
+        f0, f1 = self._inverse_outer
+        return M0u * f0, M1u * f1
 
 
 def remove_design_fit(

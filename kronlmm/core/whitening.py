@@ -100,7 +100,7 @@ def joint_whitening(C0: NDArray[np.float64], C1: NDArray[np.float64]) -> Whiteni
         M = W.T @ C0 @ W
         lam, E = small_eigh((M + M.T) / 2)
         return Whitening(
-            E.T @ W.T, np.clip(lam, 0.0, None), np.ones_like(lam), float(np.sum(np.log(w1)))
+            E.T @ W.T, np.maximum(lam, 0.0), np.ones_like(lam), float(np.log(w1).sum())
         )
     if w1.size and w1[0] < -1e-8 * max(abs(top), 1e-300):
         raise SingularCovarianceError(
@@ -168,12 +168,18 @@ class WhitenedKron2Sum:
         self.D = S2[:, None] * wh.lam0[None, :] + wh.lam1[None, :]
         self.n = n
         self.nperp = n - k if nperp is None else int(nperp)
-        with np.errstate(divide="ignore"):
-            logd = float(np.sum(np.log(self.D))) if self.D.size else 0.0
-            log1 = float(np.sum(np.log(wh.lam1))) if self.nperp else 0.0
-        self.singular = not (np.isfinite(logd) and np.isfinite(log1))
-        pos = wh.lam1 > 0
-        self._inv_lam1 = np.where(pos, 1.0 / np.where(pos, wh.lam1, 1.0), 0.0)
+        # D ≥ 0 and λ₁ ≥ 0 by construction: K is singular where one is zero (or NaN)
+        lam1_pos = bool(wh.lam1.min() > 0) if wh.lam1.size else True
+        d_pos = bool(self.D.min() > 0) if self.D.size else True
+        self.singular = not (d_pos and (lam1_pos or not self.nperp))
+        logd = float(np.log(self.D).sum()) if self.D.size and not self.singular else 0.0
+        log1 = float(np.log(wh.lam1).sum()) if self.nperp and not self.singular else 0.0
+        if lam1_pos:
+            self._inv_lam1 = 1.0 / wh.lam1
+        else:
+            pos = wh.lam1 > 0
+            self._inv_lam1 = np.where(pos, 1.0 / np.where(pos, wh.lam1, 1.0), 0.0)
+        self._invD: NDArray[np.float64] | None = None
         self.logdet = (
             -np.inf
             if self.singular
@@ -186,6 +192,13 @@ class WhitenedKron2Sum:
         only happens when the data have no component there)."""
         return self._inv_lam1
 
+    @property
+    def invD(self) -> NDArray[np.float64]:
+        """``1/D`` (computed once)."""
+        if self._invD is None:
+            self._invD = 1.0 / self.D
+        return self._invD
+
     def trace_weights(
         self, S2: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -194,6 +207,7 @@ class WhitenedKron2Sum:
         ``tr(K⁻¹ dK) = tr(Lh dC₀ Lhᵀ diag w0) + tr(Lh dC₁ Lhᵀ diag w1)`` with
         ``w0ₜ = Σᵢ S2ᵢ / Dᵢₜ`` and ``w1ₜ = Σᵢ 1 / Dᵢₜ + nperp / λ₁ₜ``.
         """
-        w0 = (S2[:, None] / self.D).sum(axis=0)
-        w1 = (1.0 / self.D).sum(axis=0) + self.nperp * self.inv_lam1
+        invD = self.invD
+        w0 = S2 @ invD
+        w1 = invD.sum(axis=0) + self.nperp * self.inv_lam1
         return w0, w1
