@@ -20,6 +20,7 @@ __all__ = [
     "small_eigh",
 ]
 
+_EPS = float(np.finfo(float).eps)
 _dsyevd = sla.lapack.dsyevd
 _dpotrf = sla.lapack.dpotrf
 _dpotrs = sla.lapack.dpotrs
@@ -270,11 +271,17 @@ def orthonormal_basis(M: NDArray[np.float64], rtol: float | None = None) -> Basi
     if not np.any(nz):
         return Basis(np.zeros((n, 0)), np.zeros((c, 0)), 0.0)
     Ms = M[:, nz] / norms[nz]
-    U, s, _ = sla.svd(Ms, full_matrices=False, lapack_driver="gesdd", check_finite=False)
+    U, s, Vt = sla.svd(Ms, full_matrices=False, lapack_driver="gesdd", check_finite=False)
     if rtol is None:
-        rtol = max(n, c) * np.finfo(float).eps
+        rtol = max(n, c) * _EPS
     keep = s > rtol * s[0]
     Q = np.ascontiguousarray(U[:, keep])
+    if s.size == c and keep.all() and nz.all():
+        # full column rank: M = Q diag(s) Vᵀ diag(norms), so T = diag(1/norms) V diag(1/s)
+        # is the inverse of R = QᵀM, and |MᵀM| = Π norms² · Π s² (no second SVD of M)
+        T_full = (Vt.T / s[None, :]) / norms[:, None]
+        logdet = 2.0 * float(np.log(s).sum() + np.log(norms).sum())
+        return Basis(Q, T_full, logdet)
     # M = Q R with R = QᵀM (c′ × c, full row rank); the minimum-norm T with M T = Q is
     # R⁺ (it lies in the row space of M), which the column scaling above would not give
     # for a rank-deficient M.
@@ -317,17 +324,16 @@ class SPDFactor:
             self.rank = 0
             return
         if rtol is None:
-            rtol = m * 1e3 * np.finfo(float).eps
-        d = np.diag(H)
-        dmax = float(np.max(d)) if d.size else 0.0
-        if dmax > 0 and np.all(np.isfinite(H)):
+            rtol = m * 1e3 * _EPS
+        dmax = float(H.diagonal().max())
+        if dmax > 0 and np.isfinite(H).all():
             # LAPACK potrf directly (lower triangle; info > 0: not positive definite)
             L, info = _dpotrf(H, lower=1, clean=1)
             if info == 0:
-                ld = np.diag(L)
-                if float(np.min(ld)) ** 2 > rtol * dmax:
+                ld = L.diagonal()
+                if float(ld.min()) ** 2 > rtol * dmax:
                     self._chol = np.asarray(L, dtype=np.float64)
-                    self.logdet = 2.0 * float(np.sum(np.log(ld)))
+                    self.logdet = 2.0 * float(np.log(ld).sum())
                     self.rank = m
                     return
         Hs = (H + H.T) / 2
