@@ -754,13 +754,16 @@ def test_one_trait_times_ten_thousand_changes_nothing_but_its_effects(tmp_path):
         assert null["ml_projected"] is True
     a = read_results(tmp_path / "raw.assoc.tsv.gz")
     b = read_results(tmp_path / "scaled.assoc.tsv.gz")
-    np.testing.assert_allclose(b["neg_log10_p_value"], a["neg_log10_p_value"], rtol=1e-6)
+    # two separate fits, each stopped at a projected gradient of ~1e-8: their p-values agree
+    # to ~1e-9 in −log10 p, which is not 1e-6 relative where −log10 p is itself ~1e-5
+    np.testing.assert_allclose(b["neg_log10_p_value"], a["neg_log10_p_value"], rtol=1e-6, atol=1e-7)
     assert a["neg_log10_p_value"].idxmax() == b["neg_log10_p_value"].idxmax()
     ea = read_results(tmp_path / "raw.effects.tsv.gz")
     eb = read_results(tmp_path / "scaled.effects.tsv.gz")
     factor = np.where(ea["trait"] == "trait2", 1e4, 1.0)
-    for col in ("beta", "se"):
-        np.testing.assert_allclose(eb[col], ea[col] * factor, rtol=1e-6, err_msg=col)
+    # back in the raw units: two separate fits, which agree to ~1e-6 of a standard error
+    np.testing.assert_allclose(eb["se"] / factor, ea["se"], rtol=1e-5)
+    np.testing.assert_allclose((eb["beta"] / factor - ea["beta"]) / ea["se"], 0.0, atol=1e-5)
     none = run("fit-null", "--bfile", PATHS.prefix, "--pheno", PATHS.pheno, "--kinship", "none",
                "--out", tmp_path / "none")  # fmt: skip
     assert none.returncode == 0

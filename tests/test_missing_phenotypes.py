@@ -391,9 +391,12 @@ def test_model_scanner_on_missing_values_is_observed_scanner(rng):
     model.fit(verbose=False)
     scanner = model.get_fast_scanner(trait_names=["a", "b"])
     assert isinstance(scanner, KronObservedScanner)
-    # after an ML fit the scanner's null is the model's likelihood (scale 1)
+    # after an ML fit the scanner's null is the model's likelihood (scale 1 at the optimum;
+    # the fit stops at a projected gradient of ~1e-8, and the scale's departure from 1 is
+    # of the order of the gradient)
+    assert model.fit_result.grad_norm < 1e-7
     assert scanner.null_lml() == pytest.approx(model.lml(), rel=1e-10)
-    assert scanner.null_scale == pytest.approx(1.0, rel=1e-8)
+    assert scanner.null_scale == pytest.approx(1.0, rel=1e-6)
     res = scanner.scan_variants(rng.normal(size=(model.nsamples, 4)), "any")
     assert res.trait_names == ["a", "b"] and re.fullmatch(r"\d", str(len(res)))
 
