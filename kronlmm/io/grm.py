@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .kinship import Kinship, LowRankG
-from .plink import IndexLike, PlinkGenotypes, _positions
+from .plink import MISSING_COUNT, IndexLike, PlinkGenotypes, _positions
 
 __all__ = ["grm_from_genotypes", "low_rank_G", "standardize_dosage", "grm_block_size"]
 
@@ -46,8 +46,6 @@ logger = logging.getLogger("kronlmm")
 #: gain little: their allocations and passes fall out of the caches).
 BLOCK_BYTES = 64 << 20
 
-#: A missing call among one-byte allele counts (bed-reader's ``int8`` code).
-MISSING_COUNT = -127
 
 
 def grm_block_size(n: int) -> int:

@@ -668,6 +668,10 @@ def _read_dosages(
     return np.asarray(out, dtype=np.float64)
 
 
+#: A missing call among one-byte allele counts (bed-reader's ``int8`` code).
+MISSING_COUNT = -127
+
+
 def _read_counts(
     bed: Any, rows: NDArray[np.intp] | slice, cols: NDArray[np.intp] | slice
 ) -> NDArray[np.int8]:
