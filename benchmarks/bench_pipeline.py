@@ -10,18 +10,22 @@ under a scratch folder (``--workdir``, default ``$TMPDIR/kronlmm-bench-pipeline`
 reused), then, for each thread setting (``--threads``, default 1 and every core), runs in a
 child process whose BLAS and OpenMP libraries start with that many threads:
 
-- ``kronlmm scan --bfile … --pheno … --covar … --rank 5 --test any --no-plots`` in-process
-  under ``cProfile``; the phases are the cumulative times of the functions that do them:
-  read (``prepare_inputs`` less the two below: .fam/.bim/tables, alignment, checks), GRM
-  (``grm_from_genotypes``), eigh (``_factor_from_kinship``), fit (``Kron2Sum`` constructor
-  + ``fit``), scan (``scan_genotypes``), write (``write_outputs``);
+- ``kronlmm scan --bfile … --pheno … --covar … --rank 5 --test any --no-plots`` in-process;
+  the phases are the workflow's own stage timings (``kronlmm.gwas.timing.stage``, read from
+  its DEBUG log records, no profiler): read (reading the tables, sample filters and
+  alignment, variant QC), GRM, eigh (the kinship's eigendecomposition), fit (the null
+  model), scan (the fixed-VC scan of every variant), refit (the exact refit LRT of the
+  variants below its threshold, the default ``--refit significant``; a phase of its own
+  since issue #15, with no floor), write;
 - each phase's floor, measured in the same process with the same threads: read — pandas
-  ``read_csv`` of the four text files; GRM — the symmetric rank-b products alone
-  (``Z Zᵀ`` of an in-memory n × b block, n²·m flops), with the machine's dgemm rate for
-  the fraction; eigh — LAPACK syevd alone on an n × n matrix of the same kind; fit — the
-  time spent inside the likelihood evaluations the optimiser asked for (and the one-off
-  projections), from the same profile; scan — the rotation ``UᵀG`` alone (U: n × k with
-  the null model's k, G in the scan's blocks; timed on a few blocks, scaled to m); write —
+  ``read_csv`` of the four text files and one decoding pass over the ``.bed`` (one-byte
+  counts; the default variant QC needs a pass over the genotypes); GRM — the symmetric
+  rank-b products alone (``Z Zᵀ`` of an in-memory n × b block, n²·m flops), with the
+  machine's dgemm rate for the fraction; eigh — LAPACK syevd alone on an n × n matrix of
+  the same kind; fit — the time spent inside the likelihood evaluations the optimiser
+  asked for (and the one-off projections), measured by light wrappers around those
+  functions (:class:`FitFloor`); scan — the rotation ``UᵀG`` alone (U: n × k with the
+  null model's k, G in the scan's blocks; timed on a few blocks, scaled to m); write —
   pandas ``to_csv`` (gzip) of the same two tables;
 - GEMMA 0.98 (``/usr/bin/gemma``, when installed; the n = 2000 case by default,
   ``--gemma-max-n``): ``gemma -gk 2`` (standardised relatedness matrix, kronlmm's GRM) and
@@ -39,12 +43,13 @@ documents the driver kronlmm uses.
 from __future__ import annotations
 
 import argparse
-import cProfile
+import contextlib
 import gzip
+import io
 import json
+import logging
 import math
 import os
-import pstats
 import shutil
 import subprocess
 import sys
@@ -72,7 +77,7 @@ P = 5
 PHASE_TARGET = 1.5
 WHOLE_TARGET_S = 300.0
 GEMMA_TARGET = 50.0
-PHASES = ("read", "GRM", "eigh", "fit", "scan", "write")
+PHASES = ("read", "GRM", "eigh", "fit", "scan", "refit", "write")
 GEMMA = "/usr/bin/gemma"
 
 
@@ -183,50 +188,104 @@ def best_of(fn: Any, repeat: int = 3) -> float:
     return min(times)
 
 
-def _profile_rows(stats: pstats.Stats) -> dict[tuple[str, str], Any]:
-    return {(path, name): row for (path, _, name), row in stats.stats.items()}  # type: ignore[attr-defined]
+class StageTimes(logging.Handler):
+    """Collects the workflow's own stage timings (``kronlmm.gwas.timing.stage``, logged at
+    DEBUG with the seconds as a float argument): no profiler, so Python-heavy phases are
+    not slowed down relative to their floors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.stages: list[tuple[str, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "stage %s: %.2f s" and isinstance(record.args, tuple):
+            name, seconds = record.args
+            self.stages.append((str(name), float(seconds)))
+
+    def total(self, match: Any) -> float | None:
+        found = [t for name, t in self.stages if match(name)]
+        return float(sum(found)) if found else None
 
 
-def cumulative(rows: dict[tuple[str, str], Any], suffix: str, name: str) -> float | None:
-    """Cumulative seconds of the function ``name`` of a file ending in ``suffix``."""
-    found = [row[3] for (path, fn), row in rows.items() if fn == name and path.endswith(suffix)]
-    return float(sum(found)) if found else None
+class FitFloor:
+    """Time spent inside the null fit's likelihood evaluations and its one-off projections
+    of the data (the refit's fits excluded), measured by light wrappers (a clock read per
+    call) around ``WhitenedLikelihood.evaluate``, ``KronProjections.build``,
+    ``Kron2Sum.fit`` and the workflow's ``refit_lrt``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.evaluations = 0
+        self._in_fit = 0
+        self._in_refit = 0
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def _wrap(self, owner: Any, name: str, make: Any) -> None:
+        original = owner.__dict__[name]
+        self._undo.append((owner, name, original))
+        setattr(owner, name, make(original))
+
+    def __enter__(self) -> FitFloor:
+        from kronlmm.core.likelihood import WhitenedLikelihood
+        from kronlmm.core.projections import KronProjections
+        from kronlmm.gwas import variant_scan
+        from kronlmm.lmm.kron2sum import Kron2Sum
+
+        def counted(fn: Any) -> Any:
+            def inner(*a: Any, **k: Any) -> Any:
+                if not self._in_refit and (self._in_fit or fn is build):
+                    t0 = time.perf_counter()
+                    try:
+                        return fn(*a, **k)
+                    finally:
+                        self.seconds += time.perf_counter() - t0
+                        self.evaluations += fn is not build
+                return fn(*a, **k)
+
+            return inner
+
+        def depth(attr: str) -> Any:
+            def make(fn: Any) -> Any:
+                def inner(*a: Any, **k: Any) -> Any:
+                    setattr(self, attr, getattr(self, attr) + 1)
+                    try:
+                        return fn(*a, **k)
+                    finally:
+                        setattr(self, attr, getattr(self, attr) - 1)
+
+                return inner
+
+            return make
+
+        build = KronProjections.__dict__["build"].__func__
+        self._wrap(WhitenedLikelihood, "evaluate", counted)
+        self._wrap(KronProjections, "build", lambda cm: classmethod(counted(cm.__func__)))
+        self._wrap(Kron2Sum, "fit", depth("_in_fit"))
+        self._wrap(variant_scan, "refit_lrt", depth("_in_refit"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
 
 
-def called_from(rows: dict[tuple[str, str], Any], suffix: str, name: str, caller: str) -> float:
-    """Cumulative seconds of ``name`` (file ``suffix``) in calls made from file ``caller``."""
-    total = 0.0
-    for (path, fn), row in rows.items():
-        if fn == name and path.endswith(suffix):
-            for (cpath, _, _), crow in row[4].items():
-                if cpath.endswith(caller):
-                    total += crow[3]
-    return total
-
-
-def phase_times(stats: pstats.Stats, total: float) -> dict[str, float | None]:
-    rows = _profile_rows(stats)
-    grm = cumulative(rows, "io/grm.py", "grm_from_genotypes")
-    if grm is None:
-        grm = cumulative(rows, "io/grm.py", "low_rank_G")
-    eigh = cumulative(rows, "gwas/_inputs.py", "_factor_from_kinship") or 0.0
-    prepare = cumulative(rows, "gwas/_inputs.py", "prepare_inputs")
-    init = cumulative(rows, "lmm/kron2sum.py", "__init__")
-    fit = cumulative(rows, "lmm/kron2sum.py", "fit")
+def phase_times(stages: StageTimes, total: float, fit_floor: float) -> dict[str, float | None]:
+    """Phases from the workflow's stage timings (see :class:`StageTimes`)."""
+    reading = ("read inputs", "sample filters", "sample alignment", "variant QC")
     out: dict[str, float | None] = {
-        "read": None if prepare is None else prepare - (grm or 0.0) - eigh,
-        "GRM": grm,
-        "eigh": eigh,
-        "fit": None if fit is None else fit + (init or 0.0),
-        "scan": cumulative(rows, "gwas/variant_scan.py", "scan_genotypes"),
-        "write": cumulative(rows, "cli/outputs.py", "write_outputs"),
+        "read": stages.total(lambda s: s.startswith(reading)),
+        "GRM": stages.total(lambda s: s.startswith("kinship (")),
+        "eigh": stages.total(lambda s: s == "kinship eigendecomposition"),
+        "fit": stages.total(lambda s: s == "null model fit"),
+        "scan": stages.total(lambda s: s.startswith("scan (")),
+        "refit": stages.total(lambda s: s.startswith("refit of ")),
+        "write": stages.total(lambda s: s == "write outputs"),
     }
     out["other"] = total - sum(v for v in out.values() if v is not None)
-    # the fit's own floor: time inside the likelihood evaluations it asked for, and the
-    # projections of the data computed once
-    out["fit floor"] = called_from(
-        rows, "core/likelihood.py", "evaluate", "lmm/kron2sum.py"
-    ) + called_from(rows, "core/projections.py", "build", "lmm/kron2sum.py")
+    out["fit floor"] = fit_floor
+    out["refit variants"] = float(
+        sum(int(s.split()[2]) for s, _ in stages.stages if s.startswith("refit of "))
+    )
     return out
 
 
@@ -242,18 +301,23 @@ def run_kronlmm(folder: Path, out_prefix: Path, rank: int) -> tuple[float, dict[
         "--test", "any",
         "--no-plots",
         "--no-progress",
-        "-q",
+        "-v",  # DEBUG: the stage timings (its messages go to a buffer, not the terminal)
         "--out", str(out_prefix),
     ]  # fmt: skip
-    profile = cProfile.Profile()
-    t0 = time.perf_counter()
-    profile.enable()
-    status = main(argv)
-    profile.disable()
-    total = time.perf_counter() - t0
+    log = logging.getLogger("kronlmm")
+    stages = StageTimes()
+    log.addHandler(stages)
+    messages = io.StringIO()
+    try:
+        with FitFloor() as fit_floor, contextlib.redirect_stderr(messages):
+            t0 = time.perf_counter()
+            status = main(argv)
+            total = time.perf_counter() - t0
+    finally:
+        log.removeHandler(stages)
     if status != 0:
-        raise RuntimeError(f"kronlmm scan exited with status {status}")
-    return total, phase_times(pstats.Stats(profile), total)
+        raise RuntimeError(f"kronlmm scan exited with status {status}: {messages.getvalue()}")
+    return total, phase_times(stages, total, fit_floor.seconds)
 
 
 def floors(folder: Path, out_prefix: Path, n: int, m: int, null: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +326,7 @@ def floors(folder: Path, out_prefix: Path, n: int, m: int, null: dict[str, Any])
     k = int(null["kinship"]["rank"])
     rng = np.random.default_rng(0)
     return {
-        "read": _read_floor(folder),
+        "read": _read_floor(folder, n, m),
         **_grm_floor(n, used, rng),
         "eigh": _eigh_floor(n, rng),
         **_rotation_floor(n, k, m, rng),
@@ -270,8 +334,12 @@ def floors(folder: Path, out_prefix: Path, n: int, m: int, null: dict[str, Any])
     }
 
 
-def _read_floor(folder: Path) -> float:
+def _read_floor(folder: Path, n: int, m: int) -> float:
+    """The four text tables (pandas) and one decoding pass over the ``.bed`` (bed-reader's
+    one-byte counts, in blocks): the default variant QC (missingness, MAF) needs one pass
+    over the genotypes before the GRM can choose its variants."""
     import pandas as pd
+    from bed_reader import open_bed
 
     def read_text() -> None:
         pd.read_csv(folder / "geno.fam", sep=r"\s+", header=None, dtype=str)
@@ -279,7 +347,13 @@ def _read_floor(folder: Path) -> float:
         pd.read_csv(folder / "pheno.tsv", sep="\t")
         pd.read_csv(folder / "covar.tsv", sep="\t")
 
-    return best_of(read_text)
+    def decode() -> None:
+        step = max(1, (64 << 20) // max(n, 1))  # about 64 MiB of counts per block
+        with open_bed(folder / "geno.bed", iid_count=n, sid_count=m) as bed:
+            for start in range(0, m, step):
+                bed.read(index=np.s_[:, start : start + step], dtype="int8", order="F")
+
+    return best_of(read_text) + best_of(decode, 1)
 
 
 def _grm_floor(n: int, used: int, rng: np.random.Generator) -> dict[str, float]:
@@ -508,8 +582,11 @@ def phase_rows(results: list[dict[str, Any]]) -> list[list[str]]:
             t, f = ph.get(name), floor.get(name)
             ratio = _ratio(t, f)
             mark = "" if ratio == "-" or float(ratio) <= PHASE_TARGET else " (> 1.5)"
+            shown = name
+            if name == "refit":
+                shown = f"refit ({int(ph.get('refit variants') or 0)} variants)"
             rows.append(
-                [label, str(r["threads"]), name, fmt_seconds(t), fmt_seconds(f), ratio + mark]
+                [label, str(r["threads"]), shown, fmt_seconds(t), fmt_seconds(f), ratio + mark]
             )
         rows.append([label, str(r["threads"]), "other", fmt_seconds(ph["other"]), "-", "-"])
         rows.append([label, str(r["threads"]), "**whole run**", fmt_seconds(r["total"]), "-", "-"])
@@ -538,7 +615,7 @@ def gemma_rows(results: list[dict[str, Any]]) -> list[list[str]]:
                 f"{fmt_seconds(g.get('relatedness'))} / {fmt_seconds(ph.get('GRM'))}",
                 f"{fmt_seconds(g.get('eigen'))} / {fmt_seconds(ph.get('eigh'))}",
                 f"{fmt_seconds(g.get('optimization'))} / "
-                f"{fmt_seconds((ph.get('fit') or 0) + (ph.get('scan') or 0))}",
+                f"{fmt_seconds(sum(ph.get(k) or 0 for k in ('fit', 'scan', 'refit')))}",
             ]
         )
     return rows
@@ -556,7 +633,8 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> int
         "OPENBLAS_NUM_THREADS, MKL_NUM_THREADS); the scan computes that many blocks at once."
     )
     print(
-        "- floors: read = pandas read_csv of .fam, .bim, pheno, covar; GRM = Z Zᵀ products "
+        "- floors: read = pandas read_csv of .fam, .bim, pheno, covar + one int8 decoding "
+        "pass over the .bed (variant QC); GRM = Z Zᵀ products "
         "alone (n²·m flops); eigh = LAPACK syevd alone; fit = time inside the likelihood "
         "evaluations + projections; scan = UᵀG alone; write = pandas to_csv (gzip) of the "
         "same tables."
@@ -583,7 +661,7 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> int
         head = (
             "case (n, m)", "threads", "GEMMA (gk + lmm)", "kronlmm whole run",
             "GEMMA / kronlmm", "GRM: GEMMA / kronlmm", "eigh: GEMMA / kronlmm",
-            "fit + scan: GEMMA / kronlmm",
+            "fit + scan (+ refit): GEMMA / kronlmm",
         )  # fmt: skip
         print_table(head, grows, align="lrrrrrrr")
         print()

@@ -61,6 +61,11 @@ def test_bench_pipeline_runs_at_tiny_sizes(tmp_path):
     for phase in ("read", "GRM", "eigh", "scan", "write"):
         assert run["floors"][phase] > 0, phase
     assert run["phases"]["fit floor"] > 0
+    # the phases are disjoint stages of the run (the refit, if any, is its own phase, not
+    # counted in the fit or the scan): together they cannot exceed the whole run
+    assert "refit" in run["phases"]
+    assert run["phases"]["other"] >= 0
+    assert run["phases"]["fit floor"] <= run["phases"]["fit"]
     assert run["null"]["kinship"]["method"] == "eigendecomposition"  # m = 600 > n = 150
     # nothing is left in the repository: the data and outputs are in the work folder
     assert (tmp_path / "work" / "n150_m600_p5_seed0" / "geno.bed").exists()
