@@ -47,7 +47,6 @@ logger = logging.getLogger("kronlmm")
 BLOCK_BYTES = 64 << 20
 
 
-
 def grm_block_size(n: int) -> int:
     """Variants per block for ``n`` samples: about 64 MiB of ``float64`` values, at least
     256 (narrower rank-b updates run below the matrix-product rate) and at most 16384.
