@@ -109,12 +109,19 @@ class FreeFormCov(Covariance):
         self._floor_diag = np.diag(arr)
 
     def _floor_matrix(self) -> NDArray[np.float64]:
-        return self._floor_diag.copy()
+        return self._floor_diagonal().copy()
+
+    def _floor_diagonal(self) -> NDArray[np.float64]:
+        """``diag(f)``, built when the floor is set (or here, for an object pickled before
+        that existed)."""
+        if not hasattr(self, "_floor_diag"):
+            self._floor_diag = np.diag(np.broadcast_to(np.asarray(self._floor), (self._dim,)))
+        return self._floor_diag
 
     def _factor(self) -> NDArray[np.float64]:
         """``L``, built once per parameter version (read-only: callers must not write)."""
         low, logd = self._Llow, self._Llogd
-        cache = self._L_cache
+        cache = getattr(self, "_L_cache", None)  # absent in objects pickled before it existed
         if cache is None or cache[0] != low.version or cache[1] != logd.version:
             L = np.zeros((self._dim, self._dim))
             L[self._tril] = low.value
@@ -218,7 +225,7 @@ class FreeFormCov(Covariance):
     def value(self) -> NDArray[np.float64]:
         """``C = L Lᵀ + diag(f)`` (p × p, positive definite)."""
         L = self._factor()
-        return L @ L.T + self._floor_diag
+        return L @ L.T + self._floor_diagonal()
 
     def _own_aliases(self) -> dict[str, tuple[str, ...]]:
         return {"Lu": ("Llow", "Llogd")}
