@@ -96,7 +96,7 @@ class FreeFormCov(Covariance):
             if not np.isfinite(f) or f < 0:
                 raise ValueError(f"floor must be a finite number ≥ 0, got {value!r}")
             self._floor: float | NDArray[np.float64] = f
-            self._floor_diag = np.diag(np.full(self._dim, f))
+            self._floor_diag: NDArray[np.float64] | None = None
             return
         if arr.shape != (self._dim,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise ValueError(
@@ -106,17 +106,19 @@ class FreeFormCov(Covariance):
         arr = arr.copy()
         arr.setflags(write=False)
         self._floor = arr
-        self._floor_diag = np.diag(arr)
+        self._floor_diag = None
 
     def _floor_matrix(self) -> NDArray[np.float64]:
         return self._floor_diagonal().copy()
 
     def _floor_diagonal(self) -> NDArray[np.float64]:
-        """``diag(f)``, built when the floor is set (or here, for an object pickled before
-        that existed)."""
-        if not hasattr(self, "_floor_diag"):
-            self._floor_diag = np.diag(np.broadcast_to(np.asarray(self._floor), (self._dim,)))
-        return self._floor_diag
+        """``diag(f)``, built once per floor (the floor setter clears it; absent in objects
+        pickled before it existed)."""
+        diag = getattr(self, "_floor_diag", None)
+        if diag is None:
+            diag = np.diag(np.broadcast_to(np.asarray(self._floor, dtype=float), (self._dim,)))
+            self._floor_diag = diag
+        return diag
 
     def _factor(self) -> NDArray[np.float64]:
         """``L``, built once per parameter version (read-only: callers must not write)."""

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .kinship import Kinship, LowRankG
-from .plink import MISSING_COUNT, IndexLike, PlinkGenotypes, _positions
+from .plink import IndexLike, PlinkGenotypes, _positions, observed_calls
 
 __all__ = ["grm_from_genotypes", "low_rank_G", "standardize_dosage", "grm_block_size"]
 
@@ -117,9 +117,7 @@ def _standardize_counts(
     centred only (the centred GRM), not divided by the standard deviation.
     """
     n = counts.shape[0]
-    missing = counts == MISSING_COUNT
-    n_missing = np.count_nonzero(missing, axis=0)
-    total = counts.sum(axis=0, dtype=np.int64) - MISSING_COUNT * n_missing  # observed calls
+    missing, n_missing, total = observed_calls(counts)
     twos = np.count_nonzero(counts == 2, axis=0)
     nobs = n - n_missing
     ones = total - 2 * twos

@@ -672,6 +672,27 @@ def _read_dosages(
 MISSING_COUNT = -127
 
 
+def observed_calls(
+    counts: NDArray[Any],
+) -> tuple[NDArray[np.bool_], NDArray[np.intp], NDArray[np.int64]]:
+    """Per variant (column) of one-byte allele counts: the mask of missing calls, their
+    number, and the exact sum of the observed counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.io.plink import MISSING_COUNT, observed_calls
+    >>> counts = np.array([[0, 2], [1, MISSING_COUNT], [2, 2]], dtype=np.int8)
+    >>> _, n_missing, total = observed_calls(counts)
+    >>> n_missing.tolist(), total.tolist()
+    ([0, 1], [3, 4])
+    """
+    missing = counts == MISSING_COUNT
+    n_missing = np.count_nonzero(missing, axis=0)
+    total = counts.sum(axis=0, dtype=np.int64) - MISSING_COUNT * n_missing
+    return missing, n_missing, total
+
+
 def _read_counts(
     bed: Any, rows: NDArray[np.intp] | slice, cols: NDArray[np.intp] | slice
 ) -> NDArray[np.int8]:

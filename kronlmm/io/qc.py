@@ -27,7 +27,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammaln
 
-from .plink import MISSING_COUNT, IndexLike, PlinkGenotypes, _positions
+from .plink import MISSING_COUNT, IndexLike, PlinkGenotypes, _positions, observed_calls
 
 __all__ = ["variant_qc_stats", "sample_missing_rate", "hwe_exact_p"]
 
@@ -149,9 +149,8 @@ def variant_qc_stats(
     # traffic of float dosages
     blocks = plink.iter_blocks(block_size, sample_index, variant_index, dtype="int8")
     for variants, dosage in blocks:
-        nmiss = np.count_nonzero(dosage == MISSING_COUNT, axis=0)
+        _, nmiss, total = observed_calls(dosage)
         count = dosage.shape[0] - nmiss
-        total = dosage.sum(axis=0, dtype=np.int64) - MISSING_COUNT * nmiss
         with np.errstate(invalid="ignore", divide="ignore"):
             freq = np.where(count > 0, total / (2.0 * count), np.nan)
         frame = pd.DataFrame(
