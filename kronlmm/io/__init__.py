@@ -13,7 +13,9 @@
 * :func:`read_sample_list`, :func:`read_variant_list`, :func:`select_samples`,
   :func:`select_variants` — PLINK's ``--keep``/``--remove`` and ``--extract``/``--exclude``.
 * :func:`variant_qc_stats`, :func:`sample_missing_rate`, :func:`hwe_exact_p` — the
-  statistics of PLINK's ``--maf``, ``--geno``, ``--hwe`` and ``--mind`` filters.
+  statistics of PLINK's ``--maf``, ``--geno``, ``--hwe`` and ``--mind`` filters; the
+  per-variant :class:`GenotypeCounts` behind them come from the packed ``.bed`` bytes
+  (:meth:`PlinkGenotypes.genotype_counts`).
 * :func:`atomic_path` — the atomic writer every kronlmm file goes through.
 
 Every error about the input is a :class:`ValueError` whose message names the file, column or
@@ -24,6 +26,7 @@ ValueError and a FileNotFoundError.
 from ._common import InputFileNotFoundError
 from .align import LOSS_REASONS, LOSS_WARNING_SHARE, AlignedSamples, align_samples
 from .atomic import OutOfSpaceError, atomic_path, mount_point
+from .bed_counts import GenotypeCounts
 from .grm import grm_block_size, grm_from_genotypes, low_rank_G, standardize_dosage
 from .grm_groups import GroupedGRM, grm_by_group
 from .kinship import TOOL_PSD_TOLERANCE, Kinship, LowRankG, check_kinship
@@ -51,6 +54,7 @@ __all__ = [
     "BedPaddingError",
     "FamilyIDs",
     "GenotypeBlock",
+    "GenotypeCounts",
     "GroupedGRM",
     "InputFileNotFoundError",
     "Kinship",

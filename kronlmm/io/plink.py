@@ -50,6 +50,7 @@ from bed_reader import open_bed
 from numpy.typing import NDArray
 
 from ._common import InputFileNotFoundError, PathLike, as_ids, duplicate_ids, format_ids
+from .bed_counts import GenotypeCounts, packed_genotype_counts
 from .tables import table_from_strings
 
 __all__ = ["PlinkGenotypes", "PlinkSlice", "GenotypeBlock", "IndexLike", "BedPaddingError"]
@@ -654,6 +655,63 @@ class PlinkGenotypes:
             for b in range(0, len(cols), block_size):
                 sel = cols[b : b + block_size]
                 yield GenotypeBlock(self._variants.iloc[sel], self._read(rows, sel, dtype))
+
+    def genotype_counts(
+        self,
+        sample_index: IndexLike = None,
+        variant_index: IndexLike = None,
+        *,
+        block_size: int = 2000,
+    ) -> GenotypeCounts:
+        """Numbers of 0, 1, 2 copies of the counted allele and of missing calls per variant.
+
+        Counted from the packed bytes of the ``.bed`` without decoding them
+        (:mod:`kronlmm.io.bed_counts`); a sample-major ``.bed``, or a sample selection that
+        repeats a sample, is decoded in blocks of ``block_size`` variants instead (the same
+        counts).
+
+        Parameters
+        ----------
+        sample_index : slice, int array, bool mask or None
+            Samples counted (``.fam`` positions); ``None``: all.
+        variant_index : slice, int array, bool mask or None
+            Variants (``.bim`` positions), in the order wanted; ``None``: all.
+        block_size : int, default 2000
+            Variants decoded at a time where the file is decoded.
+
+        Returns
+        -------
+        GenotypeCounts
+            ``n_two``, ``n_one``, ``n_zero``, ``n_missing`` (one per selected variant).
+
+        Examples
+        --------
+        >>> from kronlmm.data import example_paths
+        >>> from kronlmm.io import PlinkGenotypes
+        >>> geno = PlinkGenotypes(example_paths().prefix)
+        >>> counts = geno.genotype_counts(variant_index=slice(0, 3))
+        >>> (counts.n_two + counts.n_one + counts.n_zero + counts.n_missing).tolist()
+        [400, 400, 400]
+        """
+        rows = self._sample_positions(sample_index)
+        cols = _positions(variant_index, self.nvariants, "variant_index")
+        once = isinstance(rows, slice) or np.unique(rows).size == rows.size
+        if self._variant_major and once:
+            if self.check_padding:
+                check_bed_padding(self.bed_path, cols, self.nsamples, str(self.fam_path))
+            return packed_genotype_counts(
+                self.bed_path, self.nsamples, self.nvariants, rows, cols, count_A1=self.count_A1
+            )
+        parts = [
+            np.stack(
+                [np.count_nonzero(counts == code, axis=0) for code in (2, 1, 0, MISSING_COUNT)]
+            )
+            for _, counts in self.iter_blocks(block_size, rows, cols, dtype="int8")
+        ]
+        two, one, zero, missing = (
+            np.concatenate(parts, axis=1).astype(np.int64) if parts else np.zeros((4, 0), np.int64)
+        )
+        return GenotypeCounts(n_two=two, n_one=one, n_zero=zero, n_missing=missing)
 
 
 _EXTS = ("bed", "bim", "fam")
