@@ -628,3 +628,41 @@ def test_latin1_kinship_is_named(tmp_path):
     path.write_bytes("IID\tJosé\nJosé\t1.0\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"kinship file '.*kin\.tsv' is not UTF-8 text"):
         read_kinship(path)
+
+
+@pytest.mark.parametrize(
+    "layout", ["spaces", "crlf", "mixed", "double tabs", "leading tab", "trailing tab"]
+)
+def test_bim_read_the_same_whatever_its_whitespace(tmp_path, layout):
+    """A PLINK .bim is split at tabs when that equals splitting at any whitespace (the
+    quick path), and at any whitespace otherwise: every layout gives the tab file's table."""
+    rng = np.random.default_rng(7)
+    _write_plink(tmp_path / "tab", _random_dosage(rng, 9, 6))
+    reference = PlinkGenotypes(tmp_path / "tab").variants
+    lines = (tmp_path / "tab.bim").read_text().splitlines()
+    rows = [line.split("\t") for line in lines]
+    text = {
+        "spaces": "\n".join(" ".join(r) for r in rows) + "\n",
+        "crlf": "\r\n".join(lines) + "\r\n",
+        "mixed": "\n".join("\t".join(r[:3]) + "  " + " \t".join(r[3:]) for r in rows) + "\n",
+        "double tabs": "\n".join("\t\t".join(r) for r in rows) + "\n",
+        "leading tab": "\n".join("\t" + line for line in lines) + "\n",
+        "trailing tab": "\n".join(line + "\t" for line in lines) + "\n",
+    }[layout]
+    for ext in ("bed", "fam"):
+        (tmp_path / f"x.{ext}").write_bytes((tmp_path / f"tab.{ext}").read_bytes())
+    (tmp_path / "x.bim").write_text(text, newline="")
+    pd.testing.assert_frame_equal(PlinkGenotypes(tmp_path / "x").variants, reference)
+    assert reference["pos"].dtype == np.int64 and reference["chrom"].tolist()[0] == "1"
+
+
+def test_bim_with_a_non_numeric_position_is_named(tmp_path):
+    rng = np.random.default_rng(8)
+    _write_plink(tmp_path / "g", _random_dosage(rng, 9, 4))
+    bim = (tmp_path / "g.bim").read_text().splitlines()
+    fields = bim[2].split("\t")
+    fields[3] = "12kb"
+    bim[2] = "\t".join(fields)
+    (tmp_path / "g.bim").write_text("\n".join(bim) + "\n")
+    with pytest.raises(ValueError, match=r"g\.bim' has a non-numeric position.*12kb"):
+        PlinkGenotypes(tmp_path / "g")

@@ -37,6 +37,7 @@ block read through the fileset.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 from collections.abc import Iterator
@@ -220,23 +221,48 @@ def _strip_suffix(prefix: PathLike) -> Path:
 
 
 def _read_plink_text(
-    path: Path, columns: list[str], what: str, *, extra_columns: bool = False
+    path: Path,
+    columns: list[str],
+    what: str,
+    *,
+    extra_columns: bool = False,
+    numeric: dict[int, type] | None = None,
 ) -> pd.DataFrame:
     """Read a whitespace-separated PLINK text file as strings, naming its columns.
 
     With ``extra_columns`` (the ``.fam``), columns after the named ones are kept, named
     ``pheno2``, ``pheno3``, … (GEMMA's ``-n`` numbering: the sixth column is ``pheno1``),
-    as PLINK reads a ``.fam`` with extra phenotype columns.
+    as PLINK reads a ``.fam`` with extra phenotype columns. ``numeric``: columns (by
+    position) parsed as numbers by the parser itself, where every value is one; otherwise
+    every column is read as strings (the caller's conversion then reports the bad value).
     """
-    try:
-        df = pd.read_csv(
-            path,
-            sep=r"\s+",
+    data = path.read_bytes()
+    # PLINK writes tab-separated files, which parse faster split at tabs than at any
+    # whitespace; the two splits agree unless there is other whitespace, or tabs that are
+    # not single separators between fields
+    tabs_only = (
+        not any(
+            token in data for token in (b" ", b"\r", b"\x0b", b"\x0c", b"\t\t", b"\n\t", b"\t\n")
+        )
+        and not data.startswith(b"\t")
+        and not data.rstrip(b"\n").endswith(b"\t")
+    )
+
+    def parse(dtype: Any) -> pd.DataFrame:
+        return pd.read_csv(
+            io.BytesIO(data),
+            sep="\t" if tabs_only else r"\s+",
             header=None,
-            dtype=str,
+            dtype=dtype,
             keep_default_na=False,
             na_filter=False,
         )
+
+    try:
+        try:
+            df = parse({i: numeric.get(i, str) for i in range(len(columns))} if numeric else str)
+        except ValueError:  # a value that is not a number: strings, reported by the caller
+            df = parse(str)
     except pd.errors.EmptyDataError:
         df = pd.DataFrame(columns=range(len(columns)), dtype=str)
     if df.shape[1] < len(columns) or (df.shape[1] > len(columns) and not extra_columns):
@@ -322,7 +348,9 @@ class PlinkGenotypes:
         self.check_padding = bool(check_padding)
 
         fam = _read_plink_text(self.fam_path, _FAM_COLUMNS, ".fam", extra_columns=True)
-        bim = _read_plink_text(self.bim_path, _BIM_COLUMNS, ".bim")
+        bim = _read_plink_text(
+            self.bim_path, _BIM_COLUMNS, ".bim", numeric={2: np.float64, 3: np.int64}
+        )
         self._samples = fam[["FID", "IID"]].reset_index(drop=True)
         self._fam_phenotypes = fam.iloc[:, 5:].reset_index(drop=True)
         self._fam_phenotypes.columns = [f"pheno{k}" for k in range(1, fam.shape[1] - 4)]
@@ -344,11 +372,12 @@ class PlinkGenotypes:
         effect, other = ("allele_1", "allele_2") if self.count_A1 else ("allele_2", "allele_1")
         self._variants = pd.DataFrame(
             {
-                "chrom": bim["chrom"].astype(str).to_numpy(),
+                # read as strings: no conversion (a copy of every value) needed
+                "chrom": bim["chrom"].to_numpy(dtype=object),
                 "pos": pos.to_numpy(),
-                "variant_id": bim["variant_id"].astype(str).to_numpy(),
-                "effect_allele": bim[effect].astype(str).to_numpy(),
-                "other_allele": bim[other].astype(str).to_numpy(),
+                "variant_id": bim["variant_id"].to_numpy(dtype=object),
+                "effect_allele": bim[effect].to_numpy(dtype=object),
+                "other_allele": bim[other].to_numpy(dtype=object),
             }
         )
         self._cm = cm.to_numpy()
