@@ -12,21 +12,20 @@ bits  genotype                   allele-1 count (``count_A1``; else 2 − it)
 11    homozygous allele 2        0
 ====  =========================  ===========================================
 
-(the bit pair written high bit first). Read as 64-bit words ``w`` (records zero-padded to
-whole words) with the slots of unselected samples and of the record's padding cleared
-(``w & S``, ``S`` having both bits of every selected sample's slot set), and with ``E``
-the word of all even bits ``0x5555…``::
+(the bit pair written high bit first). With ``S`` the mask that has the low bit of every
+selected sample's slot set (nothing in the slots of other samples, nor in the record's
+padding), each record ``b``, read as 64-bit words (zero-padded to a whole word), gives::
 
-    lo = w & E,  hi = (w >> 1) & E
+    lo = b & S,  hi = (b >> 1) & S
     popcount(lo & hi) = homozygous allele 2
     popcount(lo) − popcount(lo & hi) = missing
     popcount(hi) − popcount(lo & hi) = heterozygous
 
-and the homozygous allele-1 count is the number of selected samples minus the three. A
-cleared slot reads as ``00``, which the three popcounts never count, so neither unselected
-samples nor padding bits can leak into the counts. This touches each genotype's two bits a
-few times, where decoding writes a whole byte (or a float) per genotype and counting then
-reads it back: the variant QC of a GWAS needs only these counts.
+and the homozygous allele-1 count is the number of selected samples minus the three. The
+mask clears the slots of unselected samples and the padding, so neither can leak into the
+counts. The records are read from the file memory-mapped, and each genotype's
+two bits are touched a few times, where decoding writes a whole byte (or a float) per
+genotype and counting then reads it back: the variant QC of a GWAS needs only the counts.
 
 Samples are counted once each, in whatever order they are selected; a selection that
 repeats a sample cannot be expressed as a mask and is refused (the caller decodes instead).
@@ -45,7 +44,6 @@ __all__ = ["GenotypeCounts", "packed_genotype_counts", "RECORD_BLOCK_BYTES"]
 #: Bytes of ``.bed`` records processed at a time (a few passes over them stay in cache).
 RECORD_BLOCK_BYTES = 4 << 20
 
-_EVEN_BITS = np.uint64(0x5555_5555_5555_5555)
 _POPCOUNT_BYTE = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 
 
@@ -96,9 +94,10 @@ def _row_popcount(words: NDArray[np.uint64]) -> NDArray[np.int64]:
 
 
 def _selection_mask(rows: NDArray[np.intp], n_words: int) -> NDArray[np.uint64]:
-    """Words with both bits of each selected sample's slot set (``S`` of the module notes)."""
+    """``S`` of the module notes, as 64-bit words: the low bit of each selected sample's
+    slot set; the slots of other samples, the padding and the words' tail cleared."""
     mask = np.zeros(n_words * 8, dtype=np.uint8)
-    np.bitwise_or.at(mask, rows // 4, (np.uint8(3) << (2 * (rows % 4)).astype(np.uint8)))
+    np.bitwise_or.at(mask, rows // 4, (np.uint8(1) << (2 * (rows % 4)).astype(np.uint8)))
     return mask.view(np.uint64)
 
 
@@ -154,9 +153,9 @@ def packed_genotype_counts(
     ([1, 2], [1, 0], [1, 0], [0, 1])
     >>> packed_genotype_counts(bed, 3, 2, np.array([2, 1]), slice(0, 1)).n_two.tolist()
     [0]
+    >>> tmp.cleanup()
     """
     record = -(-n_samples // 4)
-    n_words = -(-record // 8)
     sample_rows = (
         np.arange(*rows.indices(n_samples), dtype=np.intp)
         if isinstance(rows, slice)
@@ -165,30 +164,29 @@ def packed_genotype_counts(
     if np.unique(sample_rows).size != sample_rows.size:
         raise ValueError("the sample selection repeats a sample: it cannot be counted packed")
     n_selected = sample_rows.size
-    mask = _selection_mask(sample_rows, n_words)
+    n_words = -(-record // 8)
+    even = _selection_mask(sample_rows, n_words)
     if isinstance(cols, slice):
         variants = np.arange(*cols.indices(n_variants), dtype=np.intp)
     else:
         variants = np.asarray(cols, dtype=np.intp)
     out = np.empty((3, variants.size), dtype=np.int64)
-    step = max(1, RECORD_BLOCK_BYTES // (n_words * 8))
-    buffer = np.zeros((min(step, max(variants.size, 1)), n_words * 8), dtype=np.uint8)
+    step = max(1, RECORD_BLOCK_BYTES // (8 * n_words))
+    # records copied into whole 64-bit words (popcounts of words are quicker than of bytes)
+    buffer = np.zeros((min(step, max(variants.size, 1)), 8 * n_words), dtype=np.uint8)
     records = np.memmap(bed, dtype=np.uint8, mode="r", offset=3, shape=(n_variants, record))
     try:
         for start in range(0, variants.size, step):
             chosen = variants[start : start + step]
-            # consecutive variants (the usual case) read as one slice of the file
+            # consecutive variants (the usual case) are read as one slice of the file
             if chosen[-1] - chosen[0] == chosen.size - 1 and np.all(np.diff(chosen) == 1):
-                block = records[chosen[0] : chosen[-1] + 1]
+                buffer[: chosen.size, :record] = records[chosen[0] : chosen[-1] + 1]
             else:
-                block = records[chosen]
-            raw = buffer[: chosen.size]
-            raw[:, :record] = block
-            words = raw.view(np.uint64)
-            words &= mask
-            lo = words & _EVEN_BITS
+                buffer[: chosen.size, :record] = records[chosen]
+            words = buffer[: chosen.size].view(np.uint64)
+            lo = words & even  # the low bit of each selected slot
             hi = np.right_shift(words, np.uint64(1), out=words)
-            hi &= _EVEN_BITS
+            hi &= even  # the high bit, moved onto the low one
             p_lo, p_hi = _row_popcount(lo), _row_popcount(hi)
             lo &= hi
             both = _row_popcount(lo)
