@@ -1,9 +1,9 @@
 """Calibration and power of the scan: null study, missing-phenotype power, LOCO power.
 
-Not a timing benchmark. Run ``python benchmarks/calibration_study.py`` (about half an hour
-on one core) or with ``--quick`` (seconds); ``--studies`` picks some of ``null``,
-``missing`` and ``loco``. Every study prints Markdown tables; the tables of a run are
-shown in ``docs/calibration.rst``.
+Not a timing benchmark. Run ``python benchmarks/calibration_study.py`` (about 15 minutes on
+one core: 899 s on the shared 2-core development machine) or with ``--quick`` (seconds);
+``--studies`` picks some of ``null``, ``missing`` and ``loco``. Every study prints Markdown
+tables; the tables of a run are shown in ``docs/calibration.rst``.
 
 Simulation model (all three studies)
 ------------------------------------
@@ -23,41 +23,44 @@ minor allele with probability (parent's count)/2. Traits follow::
 - the genetic term is simulated as ``G W L₀ᵀ`` (W: r × p standard normal, L₀ the Cholesky
   factor of C₀), the residual as ``E L₁ᵀ`` (E: n × p standard normal).
 
-1. ``null`` (type-I error): per n ∈ {100, 500, 2000} and p ∈ {2, 4, 8}, ``R`` replicates
-   (a fresh Y each; G fixed per (n, p)), each scanning ``m`` fresh pedigree variants (so
-   they share the kinship's family structure but are independent of Y: every candidate is
-   null). C₀, C₁ are estimated per replicate by :class:`kronlmm.lmm.Kron2Sum` (ML, or REML
-   with ``--reml``) with rank(C₀) = p (the workflow's default) and with rank 1
-   (misspecified: the true C₀ has full rank), then ``scan_variants(D, test)``: the
-   ``any`` test (dof p), and at the largest n also ``common`` (dof 1) and ``interaction``
-   (dof p − 1). Each scan gives both statistics: the exact-at-fixed-VCs F test (the
-   default ``p_value``) and the χ² likelihood-ratio test (``P(χ²_dof > chi2)``, what
-   ``statistic="chi2"`` reports). Reported: λ_GC = median of the p-values' χ²_dof
-   quantiles / χ²_dof median (for χ² this is :func:`kronlmm.gwas.genomic_control_lambda`
-   of ``chi2``), and for α = 0.05, 1e-2, 1e-3, 1e-4 the rejection rate over α, with
-   ``ok`` when the count lies in the binomial 99 % interval under nominal α, else ``OUT``.
-   The candidates of one replicate share the estimates Ĉ₀, Ĉ₁, so their tests are not
-   independent: the interval is a guide only.
-2. ``missing`` (power with missing phenotypes): n = 600, p = 4; ``--causal`` variants per
-   replicate each with an effect on trait 1 only that explains ``--h2snp`` of its variance,
-   among 2000 null pedigree variants; each value of Y is then missing with probability 0.2
-   (independently: missing completely at random). The null (ML, rank p) is fitted three
-   times — on Y before masking ("no value missing"), on every observed value
-   (``missing="observed"``, the default) and on the complete cases
+1. ``null`` (type-I error): per n ∈ {100, 500, 2000} and p ∈ {2, 4, 8}, ``R`` replicates (a
+   fresh Y each; G fixed per (n, p)), each scanning ``m`` fresh pedigree variants (so they
+   share the kinship's family structure but are independent of Y: every candidate is null);
+   R × m = 200 × 1000 at n = 100, 50 × 4000 at n = 500, 20 × 10000 at n = 2000
+   (``--null-reps`` changes R). C₀, C₁ are estimated per replicate by
+   :class:`kronlmm.lmm.Kron2Sum` (ML, or REML with ``--reml``) with rank(C₀) = p (the
+   workflow's default) and with rank 1 (misspecified: the true C₀ has full rank), then
+   ``scan_variants(D, test)``: the ``any`` test (dof p), and at the largest n also
+   ``common`` (dof 1) and ``interaction`` (dof p − 1). Each scan gives both statistics: the
+   exact-at-fixed-VCs F test (the default ``p_value``) and the χ² likelihood-ratio test
+   (``P(χ²_dof > chi2)``, what ``statistic="chi2"`` reports). Reported: λ_GC = median of the
+   p-values' χ²_dof quantiles / χ²_dof median (for χ² this is
+   :func:`kronlmm.gwas.genomic_control_lambda` of ``chi2``), and for α = 0.05, 1e-2, 1e-3,
+   1e-4 the rejection rate over α, with ``ok`` when the count lies in the binomial 99 %
+   interval under nominal α, else ``OUT``. The candidates of one replicate share the
+   estimates Ĉ₀, Ĉ₁, so their tests are not independent: the interval is a guide only.
+2. ``missing`` (power with missing phenotypes): n = ``--missing-n`` (800), p = 4,
+   ``--missing-reps`` (30) replicates; ``--causal`` (5) variants per replicate each with an
+   effect on trait 1 only that explains ``--h2snp`` (0.04) of its variance, among
+   ``--null-variants`` (2000) null pedigree variants; each value of Y is then missing with
+   probability ``--missing`` (0.2), independently (missing completely at random). The null
+   (ML, rank p) is fitted three times — on Y before masking ("no value missing"), on every
+   observed value (``missing="observed"``, the default) and on the complete cases
    (``missing="complete-case"``) — and every variant is tested (``any``, F). Reported: the
    values and samples each fit uses, λ_GC of the null variants, and power: the share of
    causal variants at p < 5e-8 and p < 1e-5, and their mean −log10 p.
-3. ``loco`` (leave one chromosome out): a PLINK set of n = 1000 samples and
-   4 chromosomes × 1500 pedigree variants, p = 3; the genetic term is 40 causal variants
-   (10 per chromosome) with effects ``βⱼ ~ N(0, C₀ / 40)`` on the standardised genotypes
-   (h² = 0.4 shared by the causal variants; C₀, C₁ as above with h² = 0.4); variants are
-   simulated independently, so every non-causal variant is unlinked to every causal one.
-   :func:`kronlmm.gwas.fit_null` (GRM of every variant, rank p, ML) with and without
-   ``loco=True``, then ``NullFit.scan("any", refit="none")``. Reported: λ_GC and the
-   rejection rate at α = 1e-3 of the non-causal variants; for the causal ones, power at
-   p < 5e-8 and 1e-5 and the mean gain in −log10 p with LOCO.
+3. ``loco`` (leave one chromosome out): ``--loco-reps`` (10) PLINK sets of ``--loco-n``
+   (1000) samples and ``--chromosomes`` (4) × ``--per-chromosome`` (1500) pedigree variants,
+   p = 3; the genetic term is 10 causal variants per chromosome (40 in all) with effects
+   ``βⱼ ~ N(0, C₀ / 40)`` on the standardised genotypes (h² = 0.4 shared by the causal
+   variants; C₀, C₁ as above with h² = 0.4); variants are simulated independently, so every
+   non-causal variant is unlinked to every causal one. :func:`kronlmm.gwas.fit_null` (GRM of
+   every variant, rank p, ML) with and without ``loco=True``, then ``NullFit.scan("any",
+   refit="none")``. Reported: λ_GC and the rejection rate at α = 1e-3 of the non-causal
+   variants; for the causal ones, power at p < 5e-8 and 1e-5 and the mean gain in −log10 p
+   with LOCO.
 
-Seeds: ``--seed`` (default 1) seeds every replicate through
+Seeds: ``--seed`` (default 1) seeds every data set and replicate through
 ``numpy.random.default_rng((seed, study, n, p, replicate))``, so the tables are
 reproducible on one NumPy version.
 """
