@@ -18,8 +18,8 @@ child process whose BLAS and OpenMP libraries start with that many threads:
   variants below its threshold, the default ``--refit significant``; a phase of its own
   since issue #15, with no floor), write;
 - each phase's floor, measured in the same process with the same threads: read — pandas
-  ``read_csv`` of the four text files and one decoding pass over the ``.bed`` (one-byte
-  counts; the default variant QC needs a pass over the genotypes); GRM — the symmetric
+  ``read_csv`` of the four text files and one pass reading the bytes of the ``.bed`` (the
+  default variant QC needs every variant's genotype counts); GRM — the symmetric
   rank-b products alone (``Z Zᵀ`` of an in-memory n × b block, n²·m flops), with the
   machine's dgemm rate for the fraction; eigh — LAPACK syevd alone on an n × n matrix of
   the same kind; fit — the time spent inside the likelihood evaluations the optimiser
@@ -335,11 +335,11 @@ def floors(folder: Path, out_prefix: Path, n: int, m: int, null: dict[str, Any])
 
 
 def _read_floor(folder: Path, n: int, m: int) -> float:
-    """The four text tables (pandas) and one decoding pass over the ``.bed`` (bed-reader's
-    one-byte counts, in blocks): the default variant QC (missingness, MAF) needs one pass
-    over the genotypes before the GRM can choose its variants."""
+    """The four text tables (pandas) and one pass over the bytes of the ``.bed``: the
+    default variant QC (missingness, MAF) needs the genotype counts of every variant
+    before the GRM can choose its variants, and they cannot be had without reading each
+    record once (kronlmm counts them from the packed bytes, without decoding)."""
     import pandas as pd
-    from bed_reader import open_bed
 
     def read_text() -> None:
         pd.read_csv(folder / "geno.fam", sep=r"\s+", header=None, dtype=str)
@@ -347,26 +347,30 @@ def _read_floor(folder: Path, n: int, m: int) -> float:
         pd.read_csv(folder / "pheno.tsv", sep="\t")
         pd.read_csv(folder / "covar.tsv", sep="\t")
 
-    def decode() -> None:
-        step = max(1, (64 << 20) // max(n, 1))  # about 64 MiB of counts per block
-        with open_bed(folder / "geno.bed", iid_count=n, sid_count=m) as bed:
-            for start in range(0, m, step):
-                bed.read(index=np.s_[:, start : start + step], dtype="int8", order="F")
+    buffer = bytearray(64 << 20)
 
-    return best_of(read_text) + best_of(decode, 1)
+    def read_bytes() -> None:
+        with open(folder / "geno.bed", "rb", buffering=0) as fh:
+            while fh.readinto(buffer):
+                pass
+
+    return best_of(read_text) + best_of(read_bytes, 1)
 
 
 def _grm_floor(n: int, used: int, rng: np.random.Generator) -> dict[str, float]:
-    """The products ``Z Zᵀ`` of the GRM's blocks alone, and the machine's dgemm rate."""
+    """The products ``Z Zᵀ`` of the GRM's blocks alone (BLAS syrk into the lower triangle
+    of an n × n Fortran array, as kronlmm accumulates them), and the machine's dgemm rate."""
     try:
         from kronlmm.io import grm_block_size
     except ImportError:  # kronlmm before issue #17 read 1000 variants at a time
         block = 1000
     else:
         block = grm_block_size(n)
+    from scipy.linalg.blas import dsyrk
+
     Z = np.asfortranarray(rng.standard_normal((n, min(block, used))))
-    product = np.empty((n, n))
-    t_block = best_of(lambda: np.matmul(Z, Z.T, out=product), 2)
+    K = np.zeros((n, n), order="F")
+    t_block = best_of(lambda: dsyrk(1.0, Z, beta=1.0, c=K, lower=1, overwrite_c=1), 2)
     A = rng.standard_normal((2000, 2000))
     B = rng.standard_normal((2000, 2000))
     return {
@@ -633,8 +637,8 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> int
         "OPENBLAS_NUM_THREADS, MKL_NUM_THREADS); the scan computes that many blocks at once."
     )
     print(
-        "- floors: read = pandas read_csv of .fam, .bim, pheno, covar + one int8 decoding "
-        "pass over the .bed (variant QC); GRM = Z Zᵀ products "
+        "- floors: read = pandas read_csv of .fam, .bim, pheno, covar + one pass reading "
+        "the .bed's bytes (variant QC); GRM = Z Zᵀ products "
         "alone (n²·m flops); eigh = LAPACK syevd alone; fit = time inside the likelihood "
         "evaluations + projections; scan = UᵀG alone; write = pandas to_csv (gzip) of the "
         "same tables."

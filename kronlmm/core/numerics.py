@@ -7,6 +7,7 @@ workflow agree on what counts as zero.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ __all__ = [
     "SMALL_WORK",
     "blas_threads_for",
     "blas_limit",
+    "blas_threads",
+    "cores_available",
     "LOG2PI",
     "NO_VARIANCE_RTOL",
     "COLLINEAR_RTOL",
@@ -69,6 +72,44 @@ def blas_threads_for(flops: float) -> int | None:
     (1, None)
     """
     return 1 if flops < SMALL_WORK else None
+
+
+def blas_threads() -> int:
+    """Threads the BLAS libraries loaded in this process use now (the largest; 1 if none).
+
+    This is what "all threads" means for a scan: the BLAS default (every core) unless the
+    user limited it (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, threadpoolctl).
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_limits
+    >>> from kronlmm.core.numerics import blas_threads
+    >>> with threadpool_limits(limits=1, user_api="blas"):
+    ...     blas_threads()
+    1
+    """
+    from threadpoolctl import ThreadpoolController
+
+    counts = [
+        int(lib.num_threads)
+        for lib in ThreadpoolController().lib_controllers
+        if lib.user_api == "blas"
+    ]
+    return max(counts, default=1)
+
+
+def cores_available() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one).
+
+    Examples
+    --------
+    >>> from kronlmm.core.numerics import cores_available
+    >>> cores_available() >= 1
+    True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 _controller: Any = None

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg.blas import dsyrk
 
-from .grm import ProgressCallback, _selected_ids, _standardized_blocks
+from .grm import ProgressCallback, _fill_upper, _selected_ids, _standardized_blocks
 from .plink import IndexLike, PlinkGenotypes, _positions
 
 __all__ = ["GroupedGRM", "grm_by_group"]
@@ -154,17 +154,6 @@ class GroupedGRM:
         G = np.asarray(self.Z[:, cols], order="F")
         G *= 1.0 / np.sqrt(cols.size)
         return G
-
-
-def _fill_upper(S: NDArray[np.float64], block: int = 256) -> None:
-    """Copy the lower triangle of ``S`` onto its upper one, in place, block by block."""
-    n = S.shape[0]
-    for j0 in range(0, n, block):
-        j1 = min(j0 + block, n)
-        S[:j0, j0:j1] = S[j0:j1, :j0].T
-        d = S[j0:j1, j0:j1]
-        upper = np.triu_indices(j1 - j0, 1)
-        d[upper] = d.T[upper]
 
 
 def _runs(labels: NDArray[np.intp]) -> list[tuple[int, NDArray[np.intp] | slice]]:

@@ -26,34 +26,14 @@ from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
+from ..core.numerics import blas_threads
+
 __all__ = ["blas_threads", "single_blas_thread"]
 
 _lock = threading.Lock()
 _entered = 0
 _controller: Any = None  # of the limit set by the first thread in
 _limiter: Any = None
-
-
-def blas_threads() -> int:
-    """Threads the BLAS libraries loaded in this process use now (the largest; 1 if none).
-
-    This is what "all threads" means for a scan: the BLAS default (every core) unless the
-    user limited it (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, threadpoolctl).
-
-    Examples
-    --------
-    >>> from threadpoolctl import threadpool_limits
-    >>> from kronlmm.scan import blas_threads
-    >>> with threadpool_limits(limits=1, user_api="blas"):
-    ...     blas_threads()
-    1
-    """
-    counts = [
-        int(lib.num_threads)
-        for lib in ThreadpoolController().lib_controllers
-        if lib.user_api == "blas"
-    ]
-    return max(counts, default=1)
 
 
 @contextlib.contextmanager
