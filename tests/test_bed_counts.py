@@ -149,3 +149,20 @@ def test_variant_qc_stats_from_counts_equal_decoded_statistics(tmp_path):
         stats[list(expected.columns)].reset_index(drop=True), expected, check_dtype=False
     )
     assert np.isnan(stats["effect_allele_frequency"].iloc[0])  # the variant with no call
+
+
+def test_many_blocks_give_the_same_counts(tmp_path, monkeypatch):
+    """Many small blocks (a few records each), unsorted variants with repeats: the counts
+    of one block-free pass over the decoded file."""
+    import kronlmm.io.bed_counts as bed_counts
+
+    n, m = 45, 50
+    _write(tmp_path / "g", n, m, seed=6)
+    geno = PlinkGenotypes(tmp_path / "g")
+    monkeypatch.setattr(bed_counts, "RECORD_BLOCK_BYTES", 3 * 16)  # 16-byte records: 3 each
+    rows = np.random.default_rng(3).permutation(n)[:30]
+    cols = np.r_[np.arange(m), np.arange(m)[::-3], [7, 7, 7]]
+    c = packed_genotype_counts(geno.bed_path, n, m, rows, cols)
+    np.testing.assert_array_equal(
+        np.stack([c.n_two, c.n_one, c.n_zero, c.n_missing]), _decoded(geno, rows, cols)
+    )

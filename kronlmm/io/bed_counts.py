@@ -90,7 +90,8 @@ def _row_popcount(words: NDArray[np.uint64]) -> NDArray[np.int64]:
         counts = np.bitwise_count(words)
     else:  # pragma: no cover - NumPy 1.26: a byte table
         counts = _POPCOUNT_BYTE[words.view(np.uint8)]
-    return counts.sum(axis=1, dtype=np.int64)
+    total: NDArray[np.int64] = counts.sum(axis=1, dtype=np.int64)
+    return total
 
 
 def _selection_mask(rows: NDArray[np.intp], n_words: int) -> NDArray[np.uint64]:

@@ -343,11 +343,18 @@ def _to_float(
         out = col.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(np.isinf(out))
     else:
-        text = col.map(_cell_text)
-        missing = text.str.lower().isin(MISSING_TOKENS).to_numpy()
-        out = pd.to_numeric(text.where(~missing, None), errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
+        # numbers parse as they are; only the cells that do not (missing tokens, blanks
+        # around a number, bad values) are looked at one by one
+        out = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.zeros(out.size, dtype=bool)
+        suspect = np.flatnonzero(np.isnan(out))
+        if suspect.size:
+            text = col.iloc[suspect].map(_cell_text)
+            token = text.str.lower().isin(MISSING_TOKENS).to_numpy()
+            missing[suspect[token]] = True
+            out[suspect] = pd.to_numeric(text.where(~token, None), errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
         bad = np.flatnonzero((np.isnan(out) & ~missing) | np.isinf(out))
     if bad.size:
         i = int(bad[0])
