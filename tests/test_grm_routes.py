@@ -25,7 +25,7 @@ from bed_reader import to_bed
 
 from kronlmm.core import economic_eigh, economic_svd
 from kronlmm.gwas import NO_QC, fit_null
-from kronlmm.io import PlinkGenotypes, grm_from_genotypes, low_rank_G
+from kronlmm.io import PlinkGenotypes, grm_by_group, grm_from_genotypes, low_rank_G
 from kronlmm.scan import KronFastScanner
 
 RTOL = 1e-10
@@ -175,3 +175,25 @@ def test_economic_eigh_against_numpy():
     np.testing.assert_array_equal(K, K0)
     with pytest.raises(ValueError, match=r"K has shape \(3, 2\)"):
         economic_eigh(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+@pytest.mark.parametrize("block_size", [6, 512])
+def test_grm_and_its_groups_with_and_without_a_reader_thread(
+    genotypes, monkeypatch, overlap, block_size
+):
+    """Blocks decoded by a reader thread beside the products, or between them and
+    standardised in column ranges on several threads: the dense GRM either way, and the
+    per-chromosome sums add up to it (monomorphic variant 7 skipped in both)."""
+    import kronlmm.io.grm as grm
+
+    geno, d, _ = genotypes
+    monkeypatch.setattr(grm, "_core_left_for_reading", lambda: overlap)
+    monkeypatch.setattr(grm, "cores_available", lambda: 3)  # three column ranges
+    monkeypatch.setattr(grm, "MIN_STANDARDIZE_COLUMNS", 2)
+    kin = grm_from_genotypes(geno, block_size=block_size)
+    np.testing.assert_allclose(kin.K, _dense_grm(d), rtol=0, atol=1e-12)
+    assert (kin.n_variants, kin.n_monomorphic) == (24, 1)
+    chroms = np.array(["1"] * 10 + ["2"] * 15)
+    parts = grm_by_group(geno, chroms, block_size=block_size, factor=False)
+    np.testing.assert_allclose(parts.total() / parts.m, kin.K, rtol=0, atol=1e-12)
