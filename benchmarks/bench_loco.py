@@ -12,20 +12,19 @@ chromosomes (default 2000, 8800, 22; p = 5 traits, simulated as in
 - ``fit_null`` + ``NullFit.scan("any", refit="none")`` with the genome-wide GRM;
 - the same with ``loco=True``;
 
-each under ``cProfile``, split into phases by the cumulative time of the functions that do
-them: GRM pass (``grm_from_genotypes`` / ``low_rank_G`` / ``grm_by_group``), eigh
-(``_factor_from_kinship``: one, or one per chromosome more with LOCO), fits (``Kron2Sum``
-constructor + ``fit``), scan (``scan_genotypes``), and the rest; with the peak resident
+each split into phases by the workflow's own stage timings (its DEBUG log records, as in
+``bench_pipeline.py``; no profiler): GRM pass (``kinship (…)``), eigh (the genome-wide
+kinship's eigendecomposition and, with LOCO, each ``LOCO kinship, chromosome …``), fits
+(``null model fit`` and each ``LOCO null fit, chromosome …``), scan (``scan (…)``), and
+the rest; with the peak resident
 memory of the child (``ru_maxrss``) and the genomic-control λ of each scan.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
-import pstats
 import resource
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import THREAD_VARIABLES, available_cores, fmt_seconds, print_table
-from bench_pipeline import P, _profile_rows, cumulative, simulate_plink_set
+from bench_pipeline import P, StageTimes, simulate_plink_set
 
 BENCH = Path(__file__).resolve()
 #: The target of issue #15 item 2: the LOCO run at most 3× the genome-wide one.
@@ -61,35 +60,32 @@ def dataset(workdir: Path, n: int, m: int, chromosomes: int, seed: int) -> Path:
 
 
 def child(folder: Path, loco: bool, result: Path) -> None:
-    """Fit and scan once, profiled; write the phase times as JSON."""
+    """Fit and scan once; write the phase times (the workflow's own stage timings) as JSON."""
+    import logging
+
     from kronlmm.gwas import fit_null
 
-    profile = cProfile.Profile()
+    log = logging.getLogger("kronlmm")
+    stages = StageTimes()
+    log.addHandler(stages)
+    log.setLevel(logging.DEBUG)  # the stage timings are DEBUG records (no other handler)
     t0 = time.perf_counter()
-    profile.enable()
     null = fit_null(
         folder / "geno", folder / "pheno.tsv", covar=folder / "covar.tsv", rank="full", loco=loco
     )
-    # no refit: its Kron2Sum fits run inside scan_genotypes and would be counted twice (fit
-    # and scan); it is the same in both modes and not what LOCO adds
+    # no refit: it is the same in both modes and not what LOCO adds
     res = null.scan("any", refit="none")
-    profile.disable()
     total = time.perf_counter() - t0
-    rows = _profile_rows(pstats.Stats(profile))
-    grm = sum(
-        cumulative(rows, suffix, name) or 0.0
-        for suffix, name in (
-            ("io/grm.py", "grm_from_genotypes"),
-            ("io/grm.py", "low_rank_G"),
-            ("io/grm_groups.py", "grm_by_group"),
+    phases = {
+        "GRM": stages.total(lambda s: s.startswith("kinship (")) or 0.0,
+        "eigh": stages.total(
+            lambda s: s == "kinship eigendecomposition" or s.startswith("LOCO kinship,")
         )
-    )
-    eigh = cumulative(rows, "gwas/_inputs.py", "_factor_from_kinship") or 0.0
-    fit = (cumulative(rows, "lmm/kron2sum.py", "fit") or 0.0) + (
-        cumulative(rows, "lmm/kron2sum.py", "__init__") or 0.0
-    )
-    scan = cumulative(rows, "gwas/variant_scan.py", "scan_genotypes") or 0.0
-    phases = {"GRM": grm, "eigh": eigh, "fit": fit, "scan": scan}
+        or 0.0,
+        "fit": stages.total(lambda s: s == "null model fit" or s.startswith("LOCO null fit"))
+        or 0.0,
+        "scan": stages.total(lambda s: s.startswith("scan (")) or 0.0,
+    }
     phases["other"] = total - sum(phases.values())
     out = {
         "loco": loco,

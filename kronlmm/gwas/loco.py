@@ -329,8 +329,9 @@ class LocoKinships:
                     )
                 )
                 continue
-            with stage(f"LOCO kinship and null fit, chromosome {chrom}"):
+            with stage(f"LOCO kinship, chromosome {chrom}"):
                 G, info = self._factor_without(g, n)
+            with stage(f"LOCO null fit, chromosome {chrom}"):
                 model = Kron2Sum(
                     prep.Y, np.eye(p), prep.X, G, rank=genome.rank, restricted=genome.restricted
                 )
