@@ -209,8 +209,8 @@ def _standardized_blocks(
         buffer = np.empty((n, size), dtype=np.float64, order="F")
         parts = max(1, min(cores_available(), size // MIN_STANDARDIZE_COLUMNS))
         with ThreadPoolExecutor(parts, thread_name_prefix="kronlmm-standardize") as pool:
-            for _, counts in plink.iter_blocks(size, sample_index, variant_index, dtype="int8"):
-                counts = np.asarray(counts, dtype=np.int8)
+            for _, decoded in plink.iter_blocks(size, sample_index, variant_index, dtype="int8"):
+                counts: NDArray[np.int8] = np.asarray(decoded, dtype=np.int8)
                 edges = np.linspace(0, counts.shape[1], parts + 1).astype(int)
                 ranges = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
                 jobs = [
