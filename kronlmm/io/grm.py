@@ -182,19 +182,17 @@ def _standardized_blocks(
     n: int,
     progress: ProgressCallback | None = None,
     standardize: bool = True,
-    overlap: bool | None = None,
 ) -> Iterator[tuple[NDArray[np.float64], NDArray[np.bool_]]]:
     """``(Z, variable)`` block by block: ``Z`` holds the block's variable variants,
     ``variable`` (one flag per variant of the block) says which they are; the others
     (monomorphic) are skipped.
 
-    With ``overlap`` (default: :func:`_core_left_for_reading`) a reader thread decodes and
-    standardises the next block while the caller uses the previous one; without, blocks are
-    read when asked for (where the caller's products already keep every core busy, a reader
-    beside them only takes cores away from them).
-
-    Two ``n × block`` buffers take turns (each ``Z`` is valid until the next one is asked
-    for), so the blocks cost no fresh memory. The reader's errors are raised here; leaving
+    Where a core is left free (:func:`_core_left_for_reading`) a reader thread decodes and
+    standardises the next block while the caller uses the previous one, two ``n × block``
+    buffers taking turns; otherwise blocks are read when asked for into one buffer (where
+    the caller's products already keep every core busy, a reader beside them only takes
+    cores away from them). Each ``Z`` is valid until the next one is asked for; the blocks
+    cost no fresh memory. The reader's errors are raised here; leaving
     early stops the reader. ``progress(done, total)`` (variants) after each block;
     ``standardize=False``: centred blocks.
     """
@@ -202,7 +200,7 @@ def _standardized_blocks(
     total = _positions(variant_index, plink.nvariants, "variant_index")
     count = len(range(*total.indices(plink.nvariants))) if isinstance(total, slice) else total.size
     done = 0
-    if not (_core_left_for_reading() if overlap is None else overlap):
+    if not _core_left_for_reading():
         # each block is decoded (bed-reader's threads), then standardised in column ranges
         # side by side on every core (NumPy releases the GIL), then handed over range by
         # range
