@@ -345,7 +345,11 @@ def _to_float(
     else:
         # numbers parse as they are; only the cells that do not (missing tokens, blanks
         # around a number, bad values) are looked at one by one
-        out = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        out = pd.to_numeric(col, errors="coerce").to_numpy(
+            dtype=np.float64,
+            na_value=np.nan,
+            copy=True,  # writable (pandas 3: copy on write)
+        )
         missing = np.zeros(out.size, dtype=bool)
         suspect = np.flatnonzero(np.isnan(out))
         if suspect.size:
