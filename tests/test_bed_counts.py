@@ -166,3 +166,14 @@ def test_many_blocks_give_the_same_counts(tmp_path, monkeypatch):
     np.testing.assert_array_equal(
         np.stack([c.n_two, c.n_one, c.n_zero, c.n_missing]), _decoded(geno, rows, cols)
     )
+
+
+def test_byte_table_popcount_of_numpy_1_26(tmp_path, monkeypatch):
+    """Without ``np.bitwise_count`` (NumPy < 2.0) the byte table counts the same bits."""
+    n, m = 83, 20
+    _write(tmp_path / "g", n, m, seed=9)
+    geno = PlinkGenotypes(tmp_path / "g")
+    expected = _counted(geno, None, None)
+    monkeypatch.delattr(np, "bitwise_count")
+    np.testing.assert_array_equal(_counted(geno, None, None), expected)
+    np.testing.assert_array_equal(expected, _decoded(geno, np.arange(n), np.arange(m)))

@@ -88,7 +88,7 @@ def _row_popcount(words: NDArray[np.uint64]) -> NDArray[np.int64]:
     """Set bits per row of a 2-D ``uint64`` array."""
     if hasattr(np, "bitwise_count"):  # NumPy ≥ 2.0
         counts = np.bitwise_count(words)
-    else:  # pragma: no cover - NumPy 1.26: a byte table
+    else:  # NumPy 1.26: a byte table
         counts = _POPCOUNT_BYTE[words.view(np.uint8)]
     total: NDArray[np.int64] = counts.sum(axis=1, dtype=np.int64)
     return total
