@@ -256,8 +256,13 @@ def _from_strings(
             f"line, id_col='NAME' in Python); available columns: "
             f"{', '.join(repr(c) for c in available)}"
         )
-    ids = as_ids(raw[id_name].str.strip().to_numpy(), source)
-    fids = raw["FID"].str.strip().tolist() if id_name == "IID" and "FID" in raw else None
+    # every cell is a str here (read as strings, NA filling off): strip them in C
+    ids = as_ids(list(map(str.strip, raw[id_name].to_numpy(dtype=object))), source)
+    fids = (
+        list(map(str.strip, raw["FID"].to_numpy(dtype=object)))
+        if id_name == "IID" and "FID" in raw
+        else None
+    )
     return _assemble(raw, ids, id_name, fids, values, plink_missing, source)
 
 
