@@ -20,13 +20,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def bench_pipeline():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import bench_pipeline
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return bench_pipeline
+def bench_pipeline(benchmark_script):
+    return benchmark_script("bench_pipeline")
 
 
 def test_bed_writer_round_trips(bench_pipeline, tmp_path):

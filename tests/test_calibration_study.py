@@ -18,13 +18,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def study():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import calibration_study
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return calibration_study
+def study(benchmark_script):
+    return benchmark_script("calibration_study")
 
 
 def test_pedigree_dosages_are_sibships(study):
