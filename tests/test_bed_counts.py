@@ -151,15 +151,17 @@ def test_variant_qc_stats_from_counts_equal_decoded_statistics(tmp_path):
     assert np.isnan(stats["effect_allele_frequency"].iloc[0])  # the variant with no call
 
 
-def test_many_blocks_give_the_same_counts(tmp_path, monkeypatch):
-    """Many small blocks (a few records each), unsorted variants with repeats: the counts
-    of one block-free pass over the decoded file."""
+@pytest.mark.parametrize("cores", [1, 2, 5])
+def test_many_blocks_give_the_same_counts(tmp_path, monkeypatch, cores):
+    """Many small blocks (a few records each), counted on 1, 2 or 5 threads, unsorted
+    variants with repeats: the counts of one block-free pass over the decoded file."""
     import kronlmm.io.bed_counts as bed_counts
 
     n, m = 45, 50
     _write(tmp_path / "g", n, m, seed=6)
     geno = PlinkGenotypes(tmp_path / "g")
     monkeypatch.setattr(bed_counts, "RECORD_BLOCK_BYTES", 3 * 16)  # 16-byte records: 3 each
+    monkeypatch.setattr(bed_counts, "cores_available", lambda: cores)
     rows = np.random.default_rng(3).permutation(n)[:30]
     cols = np.r_[np.arange(m), np.arange(m)[::-3], [7, 7, 7]]
     c = packed_genotype_counts(geno.bed_path, n, m, rows, cols)

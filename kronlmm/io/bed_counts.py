@@ -33,16 +33,20 @@ repeats a sample cannot be expressed as a mask and is refused (the caller decode
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.numerics import cores_available
+
 __all__ = ["GenotypeCounts", "packed_genotype_counts", "RECORD_BLOCK_BYTES"]
 
-#: Bytes of ``.bed`` records processed at a time (a few passes over them stay in cache).
-RECORD_BLOCK_BYTES = 4 << 20
+#: Bytes of ``.bed`` records processed at a time by one thread (a few passes over them
+#: stay in cache; blocks are shared out among the cores).
+RECORD_BLOCK_BYTES = 1 << 20
 
 _POPCOUNT_BYTE = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 
@@ -173,27 +177,35 @@ def packed_genotype_counts(
         variants = np.asarray(cols, dtype=np.intp)
     out = np.empty((3, variants.size), dtype=np.int64)
     step = max(1, RECORD_BLOCK_BYTES // (8 * n_words))
-    # records copied into whole 64-bit words (popcounts of words are quicker than of bytes)
-    buffer = np.zeros((min(step, max(variants.size, 1)), 8 * n_words), dtype=np.uint8)
     records = np.memmap(bed, dtype=np.uint8, mode="r", offset=3, shape=(n_variants, record))
-    try:
-        for start in range(0, variants.size, step):
-            chosen = variants[start : start + step]
-            # consecutive variants (the usual case) are read as one slice of the file
-            if chosen[-1] - chosen[0] == chosen.size - 1 and np.all(np.diff(chosen) == 1):
-                buffer[: chosen.size, :record] = records[chosen[0] : chosen[-1] + 1]
-            else:
-                buffer[: chosen.size, :record] = records[chosen]
-            words = buffer[: chosen.size].view(np.uint64)
-            lo = words & even  # the low bit of each selected slot
-            hi = np.right_shift(words, np.uint64(1), out=words)
-            hi &= even  # the high bit, moved onto the low one
-            p_lo, p_hi = _row_popcount(lo), _row_popcount(hi)
-            lo &= hi
-            both = _row_popcount(lo)
-            out[:, start : start + chosen.size] = (both, p_lo - both, p_hi - both)
-    finally:
-        del records
+
+    def count(start: int) -> None:
+        chosen = variants[start : start + step]
+        # records copied into whole 64-bit words (popcounts of words are quicker than of bytes)
+        buffer = np.zeros((chosen.size, 8 * n_words), dtype=np.uint8)
+        # consecutive variants (the usual case) are read as one slice of the file
+        if chosen[-1] - chosen[0] == chosen.size - 1 and np.all(np.diff(chosen) == 1):
+            buffer[:, :record] = records[chosen[0] : chosen[-1] + 1]
+        else:
+            buffer[:, :record] = records[chosen]
+        words = buffer.view(np.uint64)
+        lo = words & even  # the low bit of each selected slot
+        hi = np.right_shift(words, np.uint64(1), out=words)
+        hi &= even  # the high bit, moved onto the low one
+        p_lo, p_hi = _row_popcount(lo), _row_popcount(hi)
+        lo &= hi
+        both = _row_popcount(lo)
+        out[:, start : start + chosen.size] = (both, p_lo - both, p_hi - both)
+
+    starts = range(0, variants.size, step)
+    # NumPy releases the GIL in these loops: blocks are counted on every core
+    workers = min(cores_available(), len(starts))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(count, starts))
+    else:
+        for start in starts:
+            count(start)
     hom2, missing, het = out
     hom1 = n_selected - hom2 - missing - het
     two, zero = (hom1, hom2) if count_A1 else (hom2, hom1)
