@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path
+from ..io import EXACT_FLOAT_PARSING, atomic_path
 
 __all__ = [
     "write_table",
@@ -54,12 +54,6 @@ STRING_COLUMNS = frozenset(
 
 INTEGER_COLUMNS = frozenset({"pos", "n", "dof", "df1", "df2", "base_pair_location"})
 """Columns read back as ``int64`` by :func:`read_results`."""
-
-
-_PANDAS_MAJOR = int(pd.__version__.split(".")[0])
-# pandas < 3 parses floats exactly only with float_precision="round_trip" (deprecated in 3,
-# where the default is exact)
-_READ_FLOATS: dict[str, Any] = {"float_precision": "round_trip"} if _PANDAS_MAJOR < 3 else {}
 
 
 def write_table(df: pd.DataFrame, path: PathLike, *, na_rep: str = "NA") -> Path:
@@ -285,6 +279,6 @@ def read_results(path: PathLike) -> pd.DataFrame:
         keep_default_na=False,
         na_values=na_values,
         compression="infer",
-        **_READ_FLOATS,
+        **EXACT_FLOAT_PARSING,
     )
     return table

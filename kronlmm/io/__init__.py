@@ -45,8 +45,10 @@ from .lists import SampleList, read_sample_list, read_variant_list, select_sampl
 from .plink import BedPaddingError, GenotypeBlock, PlinkGenotypes, PlinkSlice
 from .qc import hwe_exact_p, sample_missing_rate, variant_qc_stats
 from .tables import FamilyIDs, read_table
+from .text_files import EXACT_FLOAT_PARSING
 
 __all__ = [
+    "EXACT_FLOAT_PARSING",
     "LOSS_REASONS",
     "LOSS_WARNING_SHARE",
     "TOOL_PSD_TOLERANCE",

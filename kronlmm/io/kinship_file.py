@@ -44,7 +44,7 @@ from .kinship_formats import (
     write_gemma_kinship,
     write_plink_rel,
 )
-from .tables import _read_raw
+from .tables import _parse_numbers, _read_raw
 
 __all__ = ["read_kinship", "write_kinship"]
 
@@ -134,14 +134,13 @@ def read_kinship(
     values = raw.iloc[:, 1:]
     mat = np.empty(values.shape, dtype=np.float64)
     for j in range(values.shape[1]):
-        text = values.iloc[:, j].str.strip()
-        col = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.flatnonzero(~np.isfinite(col))
+        col, _ = _parse_numbers(values.iloc[:, j].to_numpy(dtype=object))
+        bad = np.flatnonzero(~np.isfinite(col))  # missing values included: none allowed
         if bad.size:
             i = int(bad[0])
             raise ValueError(
-                f"{name} has a non-numeric value {text.iloc[i]!r} at row {row_ids[i]!r}, "
-                f"column {col_ids[j]!r}"
+                f"{name} has a non-numeric value {str(values.iloc[i, j]).strip()!r} at row "
+                f"{row_ids[i]!r}, column {col_ids[j]!r}"
             )
         mat[:, j] = col
     order = pd.Index(col_ids).get_indexer(pd.Index(row_ids))

@@ -41,6 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._common import PathLike, check_exists
 from .atomic import atomic_path
 from .kinship import check_kinship
+from .text_files import EXACT_FLOAT_PARSING
 
 __all__ = [
     "KinshipFormat",
@@ -232,7 +233,9 @@ def read_gemma_kinship(path: PathLike, ids: Sequence[object] | ArrayLike) -> NDA
     check_exists(path, "kinship")
     n = len(np.asarray(ids, dtype=object).ravel())
     try:
-        frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64, engine="c")
+        frame: pd.DataFrame = pd.read_csv(
+            path, sep=r"\s+", header=None, dtype=np.float64, engine="c", **EXACT_FLOAT_PARSING
+        )
     except (ValueError, pd.errors.ParserError) as err:
         raise ValueError(f"GEMMA kinship {str(path)!r} cannot be read as numbers: {err}") from None
     if frame.shape != (n, n):
@@ -241,7 +244,8 @@ def read_gemma_kinship(path: PathLike, ids: Sequence[object] | ArrayLike) -> NDA
             f"has {n} samples; GEMMA's kinship files hold no IDs, so their rows must be the "
             ".fam's samples in order (give the --bfile it was computed from)"
         )
-    return frame.to_numpy()
+    matrix: NDArray[np.float64] = frame.to_numpy(dtype=np.float64)
+    return matrix
 
 
 def read_gcta_grm(path: PathLike) -> tuple[NDArray[np.object_], NDArray[np.float64]]:

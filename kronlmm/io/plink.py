@@ -53,6 +53,7 @@ from numpy.typing import NDArray
 from ._common import InputFileNotFoundError, PathLike, as_ids, duplicate_ids, format_ids
 from .bed_counts import GenotypeCounts, packed_genotype_counts
 from .tables import table_from_strings
+from .text_files import EXACT_FLOAT_PARSING
 
 __all__ = ["PlinkGenotypes", "PlinkSlice", "GenotypeBlock", "IndexLike", "BedPaddingError"]
 
@@ -249,14 +250,16 @@ def _read_plink_text(
     )
 
     def parse(dtype: Any) -> pd.DataFrame:
-        return pd.read_csv(
+        frame: pd.DataFrame = pd.read_csv(
             io.BytesIO(data),
             sep="\t" if tabs_only else r"\s+",
             header=None,
             dtype=dtype,
             keep_default_na=False,
             na_filter=False,
+            **EXACT_FLOAT_PARSING,
         )
+        return frame
 
     try:
         try:

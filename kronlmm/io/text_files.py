@@ -12,9 +12,21 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
-__all__ = ["text_compression", "open_text", "not_utf8_error"]
+import pandas as pd
+
+__all__ = ["text_compression", "open_text", "not_utf8_error", "EXACT_FLOAT_PARSING"]
+
+EXACT_FLOAT_PARSING: dict[str, Any] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
+"""Keyword arguments of :func:`pandas.read_csv` under which every decimal number is read as
+the nearest double (as Python's ``float`` reads it). pandas before 3.0 parses by default
+with its own "high"-precision routine, which is off by one unit in the last place for many
+numbers with 16 or more significant digits (a third of the ``repr`` strings of random
+doubles): ``float_precision="round_trip"`` makes it exact. pandas 3 parses exactly by
+default and deprecates the option."""
 
 SNIFF_BYTES = 1 << 16
 """Bytes looked at to tell text from binary content."""
