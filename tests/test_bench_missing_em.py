@@ -87,6 +87,19 @@ def test_converged_em_is_kron2sum_ml_fit(bench: ModuleType, data: dict[str, np.n
     np.testing.assert_allclose(run.C1, model.C1, atol=1e-3)
 
 
+def test_squarem_reaches_kron2sum_ml_fit(bench: ModuleType, data: dict[str, np.ndarray]) -> None:
+    Y, X, G = data["Y"], data["X"], data["G"]
+    model, _, _ = bench.fit_kronlmm(Y, X, G)
+    em = bench.StructuredEM(Y, X, G)
+    run = bench.run_squarem(em.step, *bench.em_start(Y), target=model.fit_result.lml, tol=1e-7)
+    assert run.stopped == "target"
+    # the best point is within 1e-7 below kronlmm's maximum and cannot be far above it
+    # (kronlmm's lml error is of order 1e-10 here, see the test above)
+    assert abs(max(run.lml) - model.fit_result.lml) <= 1e-7
+    np.testing.assert_allclose(run.C0, model.C0, atol=1e-3)
+    np.testing.assert_allclose(run.C1, model.C1, atol=1e-3)
+
+
 def test_quick_run(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     rows = bench.main(["--quick"])
     assert len(rows) == 1
