@@ -254,6 +254,15 @@ def test_gwas_scan_refuses_bad_bootstrap_options(kwargs: dict[str, object], mess
         scan(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, **args)  # type: ignore[arg-type]
 
 
+def test_cli_statistic_choices_are_the_workflow_s_own() -> None:
+    """--statistic offers exactly kronlmm.gwas.variant_scan.GWAS_STATISTICS."""
+    from kronlmm.gwas.variant_scan import GWAS_STATISTICS
+
+    for name in ("scan", "example"):
+        option = next(p for p in cli.commands[name].params if p.name == "statistic")
+        assert tuple(option.type.choices) == GWAS_STATISTICS
+
+
 BASE = ["scan", "--bfile", str(PATHS.prefix), "--pheno", str(PATHS.pheno)]
 
 

@@ -44,7 +44,14 @@ GWAS_STATISTICS = (*STATISTICS, "bootstrap")
 
 
 def check_gwas_statistic(statistic: str) -> str:
-    """``statistic`` if it is one of :data:`GWAS_STATISTICS`, else ValueError."""
+    """``statistic`` if it is one of :data:`GWAS_STATISTICS`, else ValueError.
+
+    Examples
+    --------
+    >>> from kronlmm.gwas.variant_scan import check_gwas_statistic
+    >>> check_gwas_statistic("bootstrap")
+    'bootstrap'
+    """
     if statistic not in GWAS_STATISTICS:
         raise ValueError(
             f"statistic must be one of {GWAS_STATISTICS} (the exact F test at fixed variance "
@@ -67,6 +74,15 @@ def check_bootstrap_options(
         B and M; each must be an integer ≥ 1 (checked whatever the statistic).
     loco : bool
         Whether the scan is leave-one-chromosome-out.
+
+    Examples
+    --------
+    >>> from kronlmm.gwas.variant_scan import check_bootstrap_options
+    >>> check_bootstrap_options("bootstrap", 100, 1000, loco=False)
+    >>> check_bootstrap_options("F", 0, 1000, loco=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: bootstrap_replicates must be an integer ≥ 1, got 0
     """
     check_gwas_statistic(statistic)
     for name, value in (

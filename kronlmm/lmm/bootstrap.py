@@ -209,6 +209,20 @@ def refit_null(model: Kron2Sum, Y: NDArray[np.float64]) -> tuple[Kron2Sum, str]:
     (Kron2Sum, str)
         The refit model and ``""``, or why it is not to be used (did not converge, or could
         not be set up).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronlmm.lmm import Kron2Sum, simulate_phenotypes
+    >>> from kronlmm.lmm.bootstrap import refit_null
+    >>> rng = np.random.default_rng(0)
+    >>> n, p = 80, 2
+    >>> G = rng.standard_normal((n, 10)) / np.sqrt(10)
+    >>> model = Kron2Sum(rng.standard_normal((n, p)), np.eye(p), np.ones((n, 1)), G, rank=p)
+    >>> _ = model.fit(verbose=False)
+    >>> refit, why = refit_null(model, simulate_phenotypes(model, rng))
+    >>> why, refit.restricted == model.restricted, refit is not model
+    ('', True, True)
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
