@@ -263,6 +263,12 @@ def test_cli_statistic_choices_are_the_workflow_s_own() -> None:
         assert tuple(option.type.choices) == GWAS_STATISTICS
 
 
+def test_loco_null_refuses_the_bootstrap() -> None:
+    null = fit_null(PATHS.prefix, PATHS.pheno, covar=PATHS.covar, loco=True)
+    with pytest.raises(ValueError, match="scan without LOCO, or keep LOCO with statistic='F'"):
+        null.scan("any", statistic="bootstrap")
+
+
 BASE = ["scan", "--bfile", str(PATHS.prefix), "--pheno", str(PATHS.pheno)]
 
 
