@@ -159,6 +159,9 @@ def _scan(null: NullFit, opts: Options, client: Any) -> GwasResult:
         statistic=opts["statistic"],
         refit=opts["refit"],
         refit_threshold=opts["refit_threshold"],
+        bootstrap_replicates=opts["bootstrap_replicates"],
+        bootstrap_variants=opts["bootstrap_variants"],
+        seed=opts["seed"],
         progress=_progress(opts),
         scheduler=client,
         checkpoint=opts["checkpoint"],
@@ -171,7 +174,14 @@ def _early_checks(opts: Options) -> Iterator[Any]:
     checkpoint folder, and the Dask cluster (connected, or started, now). Yields the Dask
     client (``None`` without Dask)."""
     from ..gwas import check_checkpoint_dir, dask_client
+    from ..gwas.variant_scan import check_bootstrap_options
 
+    check_bootstrap_options(
+        opts.get("statistic", "F"),
+        opts.get("bootstrap_replicates", 1),
+        opts.get("bootstrap_variants", 1),
+        loco=bool(opts.get("loco", False)),
+    )
     if opts.get("checkpoint") is not None:
         check_checkpoint_dir(opts["checkpoint"])
     with dask_client(opts.get("scheduler"), opts.get("workers")) as client:
@@ -203,6 +213,14 @@ def _summary(result: GwasResult, out: TextIO) -> None:
 
 def _statistic_words(result: GwasResult) -> str:
     """Which statistic the p_value column is from, in words."""
+    calibration = result.calibration
+    if calibration is not None:
+        return (
+            f"the F test calibrated by a parametric bootstrap of the null: "
+            f"{calibration.refits_used} of {calibration.replicates} refits used "
+            f"({calibration.failed_refits} not converged, left out) x "
+            f"{calibration.candidates} variants, p-values >= {calibration.resolution:.3g}"
+        )
     statistic = set(result.assoc["statistic"]) or {"F"}
     return "the exact F test" if statistic == {"F"} else "the chi2 likelihood-ratio test"
 

@@ -5,6 +5,8 @@ Usage::
     kronlmm scan --bfile PREFIX (--pheno FILE | --pheno-from-fam) [--pheno-cols T ...]
                  [--id-col NAME] [--covar FILE [--covar-cols C ...]]
                  [--kinship grm|none|FILE] [--loco] [--test any|common|interaction]
+                 [--statistic F|chi2|bootstrap [--bootstrap-replicates B]
+                 [--bootstrap-variants M] [--seed N]]
                  [--rank full|auto|K] [--reml] [--missing-code NUMBER|none]
                  [--missing-traits observed|complete-case]
                  [--ignore-bed-padding] [--keep FILE] [--remove FILE]
@@ -451,13 +453,42 @@ SCAN_OPTIONS = _options(
     ),
     _option(
         "--statistic",
-        type=StrChoice(["F", "chi2"]),
+        type=StrChoice(["F", "chi2", "bootstrap"]),
         default="F",
         show_default=True,
         group="scan",
         help="what p_value is from: F, the exact F test at the null's variance components "
-        "(columns F, df1, df2), or chi2, the asymptotic likelihood-ratio test (chi2, dof); "
-        "the statistic column names it",
+        "(columns F, df1, df2), chi2, the asymptotic likelihood-ratio test (chi2, dof), or "
+        "bootstrap, the F test calibrated by a parametric bootstrap of the null (small "
+        "cohorts: p-values never below 1/(1 + B*M); not with --loco); the statistic column "
+        "names it",
+    ),
+    _option(
+        "--bootstrap-replicates",
+        type=POSITIVE_INT,
+        default=100,
+        show_default=True,
+        metavar="B",
+        group="scan",
+        help="--statistic bootstrap: phenotype sets simulated from the null and refit",
+    ),
+    _option(
+        "--bootstrap-variants",
+        type=POSITIVE_INT,
+        default=1000,
+        show_default=True,
+        metavar="M",
+        group="scan",
+        help="--statistic bootstrap: variants (a random sample of those tested) scanned at "
+        "each refit",
+    ),
+    _option(
+        "--seed",
+        type=click.IntRange(0),
+        default=0,
+        show_default=True,
+        group="scan",
+        help="seed of --statistic bootstrap (the choice of the variants and the simulations)",
     ),
     _option(
         "--refit",

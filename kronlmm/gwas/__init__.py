@@ -9,7 +9,9 @@ and the scan driver that every many-candidate scan of kronlmm runs on.
   :meth:`GwasResult.to_ssf` (GWAS-SSF), :func:`read_results`; every writer is atomic.
 * :func:`genomic_control_lambda` — ``median(chi2) / chi2.ppf(0.5, dof)``.
 * ``p_value`` is the exact F test's at the null's variance components by default
-  (``statistic="chi2"``: the likelihood-ratio test's); the variants with ``p_value < 1e-5``
+  (``statistic="chi2"``: the likelihood-ratio test's; ``statistic="bootstrap"``: the F
+  test calibrated by a parametric bootstrap of the null, :mod:`kronlmm.lmm.bootstrap`,
+  for small cohorts); the variants with ``p_value < 1e-5``
   are also tested with C₀, C₁ re-estimated (``refit``; :func:`kronlmm.lmm.refit_lrt`).
 * :class:`QCFilters` — PLINK-style sample and variant filters with GEMMA-like defaults
   (:mod:`kronlmm.gwas.qc`); :class:`RankChoice` — the rank of C₀ the workflow chose

@@ -18,7 +18,11 @@ from numpy.typing import NDArray
 from .. import __version__
 from ..core.progress import Progress
 from ..io import PlinkGenotypes
-from ..lmm import DEFAULT_REFIT_THRESHOLD
+from ..lmm import (
+    DEFAULT_BOOTSTRAP_CANDIDATES,
+    DEFAULT_BOOTSTRAP_REPLICATES,
+    DEFAULT_REFIT_THRESHOLD,
+)
 from ._inputs import KinshipInfo
 from .output import jsonable, write_json
 from .qc import QCReport
@@ -282,6 +286,9 @@ class NullFit:
         statistic: str = "F",
         refit: str = "significant",
         refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
+        bootstrap_replicates: int = DEFAULT_BOOTSTRAP_REPLICATES,
+        bootstrap_variants: int = DEFAULT_BOOTSTRAP_CANDIDATES,
+        seed: int = 0,
     ) -> GwasResult:
         """Test every variant of :attr:`genotypes`, reading and scanning one block at a time.
 
@@ -308,14 +315,20 @@ class NullFit:
         checkpoint : path, optional
             Directory for per-block results: an interrupted scan started again with the
             same inputs recomputes only the blocks not yet written (with or without Dask).
-        statistic : {"F", "chi2"}, default "F"
-            What ``p_value`` is from: the exact F test at the fixed variance components or
-            the asymptotic χ² likelihood-ratio test.
+        statistic : {"F", "chi2", "bootstrap"}, default "F"
+            What ``p_value`` is from: the exact F test at the fixed variance components,
+            the asymptotic χ² likelihood-ratio test, or the F test calibrated by a
+            parametric bootstrap of this null (small cohorts; not with :attr:`loco`); see
+            :func:`kronlmm.gwas.scan_genotypes`.
         refit : {"significant", "all", "none"}, default "significant"
             Which variants also get the likelihood-ratio test with C₀, C₁ re-estimated
             (``*_refit`` columns); see :func:`kronlmm.gwas.scan_genotypes`.
         refit_threshold : float, default 1e-5
             ``p_value`` below which ``refit="significant"`` refits a variant.
+        bootstrap_replicates, bootstrap_variants : int, default 100 and 1000
+            B simulated phenotype sets and M reference variants of ``statistic="bootstrap"``.
+        seed : int, default 0
+            Seed of the bootstrap (the choice of the M variants and the simulations).
 
         Returns
         -------
@@ -323,6 +336,11 @@ class NullFit:
             With :attr:`loco` set, one table in the usual variant order, each chromosome's
             variants tested against its own null (:func:`kronlmm.gwas.loco_scan.scan_loco`).
         """
+        from .variant_scan import check_bootstrap_options
+
+        check_bootstrap_options(
+            statistic, bootstrap_replicates, bootstrap_variants, loco=self.loco is not None
+        )
         if self.loco is not None:
             from .loco_scan import scan_loco
 
@@ -351,6 +369,9 @@ class NullFit:
             statistic=statistic,
             refit=refit,
             refit_threshold=refit_threshold,
+            bootstrap_replicates=bootstrap_replicates,
+            bootstrap_variants=bootstrap_variants,
+            seed=seed,
         )
 
     def __repr__(self) -> str:

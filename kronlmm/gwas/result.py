@@ -18,6 +18,7 @@ from .output import write_parquet_table, write_table
 from .ssf import SsfTables, to_ssf
 
 if TYPE_CHECKING:
+    from ..lmm import BootstrapCalibration
     from .null import NullFit
 
 __all__ = ["GwasResult"]
@@ -43,6 +44,10 @@ class GwasResult:
         ``"any"``, ``"common"`` or ``"interaction"``.
     dof : int
         Degrees of freedom of the test.
+    calibration : kronlmm.lmm.BootstrapCalibration or None
+        With ``statistic="bootstrap"``: the pooled null F p-values that calibrate
+        ``p_value``, B, M and the refits left out (:func:`kronlmm.lmm.bootstrap_calibration`);
+        ``None`` otherwise.
 
     Examples
     --------
@@ -81,6 +86,7 @@ class GwasResult:
     null: NullFit
     test: str
     dof: int
+    calibration: BootstrapCalibration | None = None
 
     @property
     def alignment(self) -> dict[str, int]:
@@ -100,6 +106,9 @@ class GwasResult:
     def top(self, k: int = 10) -> pd.DataFrame:
         """The ``k`` most significant variants (by ``neg_log10_p_value``, untestable last).
 
+        Ties (e.g. bootstrap-calibrated p-values at their floor ``1/(1 + B·M)``) are
+        ordered by the likelihood-ratio statistic ``chi2``, largest first.
+
         Parameters
         ----------
         k : int, default 10
@@ -110,8 +119,8 @@ class GwasResult:
         pandas.DataFrame
             Rows of :attr:`assoc`, most significant first (the index keeps the row number).
         """
-        order = self.assoc["neg_log10_p_value"].sort_values(
-            ascending=False, na_position="last", kind="stable"
+        order = self.assoc[["neg_log10_p_value", "chi2"]].sort_values(
+            ["neg_log10_p_value", "chi2"], ascending=False, na_position="last", kind="stable"
         )
         return self.assoc.loc[order.index[:k]]
 

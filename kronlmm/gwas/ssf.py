@@ -4,8 +4,9 @@ The GWAS Catalog summary-statistics format (GWAS-SSF) has one effect size per ro
 multi-trait joint test has ``p`` effects and one p-value, so :func:`to_ssf` (and
 :meth:`GwasResult.to_ssf <kronlmm.gwas.GwasResult.to_ssf>`) returns two tables: the joint
 test without ``beta``/``standard_error`` (the p-value is the joint test of ``assoc``: the
-exact F test at the null's variance components, or the likelihood-ratio test if the scan
-asked for ``statistic="chi2"``) and a long per-trait table with each trait's ``beta``,
+exact F test at the null's variance components, the likelihood-ratio test if the scan
+asked for ``statistic="chi2"``, or the bootstrap-calibrated F test for
+``statistic="bootstrap"``) and a long per-trait table with each trait's ``beta``,
 ``standard_error`` and a per-trait Wald p-value (``z = beta/se``, two-sided normal, with
 the variance components of the null), plus a ``trait`` column. Untestable variants are
 left out of both, since GWAS-SSF requires a p-value.

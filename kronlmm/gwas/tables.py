@@ -21,9 +21,11 @@ chi2                       float64  likelihood-ratio statistic ``2(lml_alt − l
 dof                        int64    degrees of freedom of the test
 F                          float64  exact F statistic at the fixed variance components
 df1, df2                   int64    its degrees of freedom: ``dof`` and ``n·p − k₁``
-statistic                  str      what ``p_value`` is from: ``"F"`` (default) or ``"chi2"``
+statistic                  str      what ``p_value`` is from: ``"F"`` (default), ``"chi2"``,
+                                    or ``"F, parametric bootstrap (B=…, M=…)"``
 p_value                    float64  ``P(F(df1, df2) > F)`` or ``P(χ²_dof > chi2)`` (0 where it
-                                    underflows)
+                                    underflows), or the F p-value calibrated by the
+                                    bootstrap (:mod:`kronlmm.lmm.bootstrap`)
 neg_log10_p_value          float64  ``−log10 p`` from the log survival function (exact)
 reason                     str      ``""`` if tested; otherwise why the row is NaN
 lml_null_refit,            float64  exact likelihood-ratio test with C₀, C₁ re-estimated (ML)

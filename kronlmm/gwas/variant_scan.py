@@ -10,13 +10,20 @@ import numpy as np
 import pandas as pd
 
 from ..core.progress import Progress
-from ..lmm import DEFAULT_REFIT_THRESHOLD, refit_lrt
+from ..lmm import (
+    DEFAULT_BOOTSTRAP_CANDIDATES,
+    DEFAULT_BOOTSTRAP_REPLICATES,
+    DEFAULT_REFIT_THRESHOLD,
+    BootstrapCalibration,
+    bootstrap_calibration,
+    refit_lrt,
+)
 from ..lmm.refit import check_refit
-from ..scan import make_plan
+from ..scan import STATISTICS, TestPlan, make_plan
 from ..scan.kron_scanner import default_block_size
 from .driver import scan_source
 from .execution import DaskExecution, dask_client
-from .progress_log import ScanLog, scan_progress
+from .progress_log import ScanLog, phase_progress, scan_progress
 from .result import GwasResult
 from .sources import PlinkSource
 from .tables import assoc_table, effects_table
@@ -25,9 +32,72 @@ from .timing import stage
 if TYPE_CHECKING:
     from .null import NullFit
 
-__all__ = ["scan_genotypes"]
+__all__ = ["GWAS_STATISTICS", "check_bootstrap_options", "check_gwas_statistic", "scan_genotypes"]
 
 logger = logging.getLogger("kronlmm")
+
+#: What a GWAS's ``p_value`` can be from: the scans' statistics (the exact F test at the
+#: null's variance components, the asymptotic χ² likelihood-ratio test) or ``"bootstrap"``,
+#: the F test calibrated by a parametric bootstrap of the fitted null
+#: (:func:`kronlmm.lmm.bootstrap_calibration`).
+GWAS_STATISTICS = (*STATISTICS, "bootstrap")
+
+
+def check_gwas_statistic(statistic: str) -> str:
+    """``statistic`` if it is one of :data:`GWAS_STATISTICS`, else ValueError.
+
+    Examples
+    --------
+    >>> from kronlmm.gwas.variant_scan import check_gwas_statistic
+    >>> check_gwas_statistic("bootstrap")
+    'bootstrap'
+    """
+    if statistic not in GWAS_STATISTICS:
+        raise ValueError(
+            f"statistic must be one of {GWAS_STATISTICS} (the exact F test at fixed variance "
+            "components, the asymptotic chi2 likelihood-ratio test, or the F test calibrated "
+            f"by a parametric bootstrap of the null), got {statistic!r}"
+        )
+    return statistic
+
+
+def check_bootstrap_options(
+    statistic: str, bootstrap_replicates: int, bootstrap_variants: int, loco: bool
+) -> None:
+    """ValueError for bootstrap options out of range, or ``statistic="bootstrap"`` with LOCO.
+
+    Parameters
+    ----------
+    statistic : str
+        The scan's statistic (:data:`GWAS_STATISTICS`).
+    bootstrap_replicates, bootstrap_variants : int
+        B and M; each must be an integer ≥ 1 (checked whatever the statistic).
+    loco : bool
+        Whether the scan is leave-one-chromosome-out.
+
+    Examples
+    --------
+    >>> from kronlmm.gwas.variant_scan import check_bootstrap_options
+    >>> check_bootstrap_options("bootstrap", 100, 1000, loco=False)
+    >>> check_bootstrap_options("F", 0, 1000, loco=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: bootstrap_replicates must be an integer ≥ 1, got 0
+    """
+    check_gwas_statistic(statistic)
+    for name, value in (
+        ("bootstrap_replicates", bootstrap_replicates),
+        ("bootstrap_variants", bootstrap_variants),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+    if statistic == "bootstrap" and loco:
+        raise ValueError(
+            "statistic='bootstrap' is not available with leave-one-chromosome-out scans "
+            "(loco=True, --loco): each chromosome's null would need its own bootstrap refits; "
+            "scan without LOCO, or keep LOCO with statistic='F' and the refit likelihood-ratio "
+            "test (refit='significant')"
+        )
 
 
 def scan_genotypes(
@@ -42,6 +112,9 @@ def scan_genotypes(
     statistic: str = "F",
     refit: str = "significant",
     refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
+    bootstrap_replicates: int = DEFAULT_BOOTSTRAP_REPLICATES,
+    bootstrap_variants: int = DEFAULT_BOOTSTRAP_CANDIDATES,
+    seed: int = 0,
 ) -> GwasResult:
     """Test every variant of a fitted null's genotypes (what :meth:`NullFit.scan` does).
 
@@ -67,9 +140,18 @@ def scan_genotypes(
         A local Dask cluster of this many single-threaded worker processes.
     checkpoint : path, optional
         Directory of per-block results, for resuming.
-    statistic : {"F", "chi2"}, default "F"
-        What ``p_value`` is from: the exact F test at the fixed variance components, or the
-        asymptotic χ² likelihood-ratio test (both statistics are in the table).
+    statistic : {"F", "chi2", "bootstrap"}, default "F"
+        What ``p_value`` is from: the exact F test at the fixed variance components, the
+        asymptotic χ² likelihood-ratio test (both statistics are in the table), or
+        ``"bootstrap"``: the F test's p-value calibrated by a parametric bootstrap of the
+        fitted null (:func:`kronlmm.lmm.bootstrap_calibration`; for small cohorts, where
+        the F test at estimated C₀, C₁ is conservative): ``bootstrap_replicates`` (B)
+        phenotype sets are simulated from the null and refit, ``bootstrap_variants`` (M)
+        variants chosen at random among those tested are scanned at each refit, and
+        ``p_value = (1 + #{p* ≤ p_F}) / (1 + B·M)`` over the pooled null F p-values p*.
+        It is never below ``1/(1 + B·M)`` (about 1e-5 by default), far above genome-wide
+        thresholds. The ``statistic`` column says ``"F, parametric bootstrap (B=…, M=…)"``;
+        the F and χ² columns are those of the scan. Not with LOCO (ValueError).
     refit : {"significant", "all", "none"}, default "significant"
         Variants whose test is repeated with C₀, C₁ re-estimated under both hypotheses
         (:func:`kronlmm.lmm.refit_lrt`; columns ``*_refit``): those with
@@ -79,10 +161,20 @@ def scan_genotypes(
         columns NaN with the reason in ``refit_reason`` (and a WARNING when a variant
         would have been refit).
     refit_threshold : float, default 1e-5
+    bootstrap_replicates : int, default 100
+        B, the simulated phenotype sets of ``statistic="bootstrap"`` (refits that do not
+        converge are left out, counted in a log line and in ``result.calibration``).
+    bootstrap_variants : int, default 1000
+        M, the reference variants of ``statistic="bootstrap"`` (all tested variants when
+        fewer).
+    seed : int, default 0
+        Seed of the bootstrap: ``numpy.random.default_rng((seed, 1))`` chooses the M
+        variants and ``numpy.random.default_rng(seed)`` draws the phenotypes.
 
     Returns
     -------
     GwasResult
+        With ``statistic="bootstrap"``, its ``calibration`` holds the pooled null p-values.
 
     Examples
     --------
@@ -94,11 +186,17 @@ def scan_genotypes(
     'rs26858614'
     """
     check_refit(refit)
+    check_bootstrap_options(statistic, bootstrap_replicates, bootstrap_variants, loco=False)
     if not 0 < refit_threshold <= 1:
         raise ValueError(f"refit_threshold must be in (0, 1], got {refit_threshold!r}")
     scanner_null = null.model.get_fast_scanner().null
     p = len(null.trait_names)
-    plan = make_plan(p, test, trait_names=list(null.trait_names), statistic=statistic)
+    plan = make_plan(
+        p,
+        test,
+        trait_names=list(null.trait_names),
+        statistic="F" if statistic == "bootstrap" else statistic,
+    )
     if refit == "all" and test != "any":
         raise ValueError(
             f"refit='all' is available for the 'any' test only, not {test!r}: its alternative "
@@ -147,10 +245,22 @@ def scan_genotypes(
             if isinstance(report, ScanLog):
                 report.close()
     assoc = assoc_table(variants, res, scanner_null.n, refit_reason=f"refit={refit!r}")
+    calibration = None
+    if statistic == "bootstrap":
+        calibration = _bootstrap(
+            null, plan, assoc, bootstrap_replicates, bootstrap_variants, seed, progress
+        )
     if refit != "none":
         _refit(null, test, assoc, refit, refit_threshold)
     effects = effects_table(variants, res)
-    result = GwasResult(assoc=assoc, effects=effects, null=null, test=test, dof=plan.dof)
+    result = GwasResult(
+        assoc=assoc,
+        effects=effects,
+        null=null,
+        test=test,
+        dof=plan.dof,
+        calibration=calibration,
+    )
     untestable = len(assoc) - result.n_tested
     logger.info(
         "scanned %d variant(s) with the %r test (dof %d): %d tested, %d untestable",
@@ -164,6 +274,65 @@ def scan_genotypes(
         counts = assoc.loc[assoc["reason"] != "", "reason"].value_counts()
         logger.info("untestable variants: %s", ", ".join(f"{k} ({v})" for k, v in counts.items()))
     return result
+
+
+def _bootstrap(
+    null: NullFit,
+    plan: TestPlan,
+    assoc: pd.DataFrame,
+    replicates: int,
+    variants: int,
+    seed: int,
+    progress: Progress,
+) -> BootstrapCalibration | None:
+    """Calibrate ``assoc``'s F p-values by the parametric bootstrap (in place: ``p_value``,
+    ``neg_log10_p_value`` and ``statistic``); the calibration, or ``None`` when no variant
+    was tested."""
+    tested = np.flatnonzero((assoc["reason"] == "").to_numpy())
+    if tested.size == 0:
+        logger.warning("statistic='bootstrap': no variant was tested, nothing to calibrate")
+        return None
+    m = min(int(variants), int(tested.size))
+    rows = np.sort(np.random.default_rng((seed, 1)).choice(tested, size=m, replace=False))
+    positions = rows if null.variant_index is None else np.asarray(null.variant_index)[rows]
+    with stage(f"parametric bootstrap ({replicates} refits x {m} variants)"):
+        dosage = null.genotypes.read(positions, null.genotype_index)
+        report = phase_progress(progress, replicates, "bootstrap", unit="refit")
+        try:
+            calibration = bootstrap_calibration(
+                null.model,
+                dosage,
+                plan,
+                replicates=replicates,
+                seed=seed,
+                progress=lambda done, total: report(done),
+            )
+        finally:
+            report(None)
+    observed = assoc["p_value"].to_numpy(dtype=np.float64)
+    calibrated = calibration.p_values(observed)
+    assoc["p_value"] = calibrated
+    assoc["neg_log10_p_value"] = -np.log10(calibrated)
+    assoc["statistic"] = calibration.label
+    logger.info(
+        "parametric bootstrap of the null: %d of %d refits used (%d did not converge and were "
+        "left out), %d variants each, %d null F p-values pooled; calibrated p-values are at "
+        "least %.3g",
+        calibration.refits_used,
+        replicates,
+        calibration.failed_refits,
+        m,
+        calibration.pooled,
+        calibration.resolution,
+    )
+    if calibration.failed_refits:
+        logger.warning(
+            "%d of %d bootstrap refits of the null did not converge and were left out (%s)",
+            calibration.failed_refits,
+            replicates,
+            "; ".join(f"{k} ({v})" for k, v in calibration.failure_reasons.items()),
+        )
+    return calibration
 
 
 def _refit(null: NullFit, test: str, assoc: pd.DataFrame, refit: str, threshold: float) -> None:

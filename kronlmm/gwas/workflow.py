@@ -8,7 +8,11 @@ from typing import Any
 
 from ..core.progress import Progress
 from ..io import PlinkGenotypes
-from ..lmm import DEFAULT_REFIT_THRESHOLD
+from ..lmm import (
+    DEFAULT_BOOTSTRAP_CANDIDATES,
+    DEFAULT_BOOTSTRAP_REPLICATES,
+    DEFAULT_REFIT_THRESHOLD,
+)
 from ._inputs import PLINK_MISSING_CODE, KinshipSpec, TableSpec
 from .checkpoint import check_checkpoint_dir
 from .fit import fit_null
@@ -49,6 +53,9 @@ def scan(
     statistic: str = "F",
     refit: str = "significant",
     refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
+    bootstrap_replicates: int = DEFAULT_BOOTSTRAP_REPLICATES,
+    bootstrap_variants: int = DEFAULT_BOOTSTRAP_CANDIDATES,
+    seed: int = 0,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
 
@@ -102,10 +109,13 @@ def scan(
         Leave one chromosome out: test each chromosome's variants against a null whose
         kinship is the GRM of the other chromosomes (needs ``kinship="grm"``); see
         :func:`kronlmm.gwas.fit_null` and :mod:`kronlmm.gwas.loco`.
-    statistic : {"F", "chi2"}, default "F"
+    statistic : {"F", "chi2", "bootstrap"}, default "F"
         What ``p_value`` is from: the exact F test at the null's variance components (its
-        ``F``, ``df1``, ``df2`` columns), or the asymptotic χ² likelihood-ratio test
-        (``chi2``, ``dof``); the ``statistic`` column says which.
+        ``F``, ``df1``, ``df2`` columns), the asymptotic χ² likelihood-ratio test
+        (``chi2``, ``dof``), or the F test calibrated by a parametric bootstrap of the
+        fitted null (for small cohorts, where the F test at estimated C₀, C₁ is
+        conservative; p-values never below ``1/(1 + B·M)``; not with ``loco``; see
+        :func:`kronlmm.gwas.scan_genotypes`); the ``statistic`` column says which.
     refit : {"significant", "all", "none"}, default "significant"
         Variants also tested with C₀, C₁ re-estimated under both hypotheses (exact
         likelihood ratio of two ML fits, columns ``*_refit``): those with ``p_value <
@@ -113,6 +123,12 @@ def scan(
         :func:`kronlmm.gwas.scan_genotypes`).
     refit_threshold : float, default 1e-5
         The p-value (of ``statistic``) below which ``refit="significant"`` refits a variant.
+    bootstrap_replicates : int, default 100
+        B, the phenotype sets simulated from the null and refit for ``statistic="bootstrap"``.
+    bootstrap_variants : int, default 1000
+        M, the variants (a random sample of those tested) scanned at each refit.
+    seed : int, default 0
+        Seed of the bootstrap (the choice of the M variants and the simulations).
 
     Returns
     -------
@@ -146,11 +162,11 @@ def scan(
     """
     from ..lmm.refit import check_refit
     from ..scan import TESTS
-    from ..scan.block_scan import check_statistic
+    from .variant_scan import check_bootstrap_options
 
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
-    check_statistic(statistic)
+    check_bootstrap_options(statistic, bootstrap_replicates, bootstrap_variants, loco=loco)
     check_refit(refit)
     if refit == "all" and test != "any":
         raise ValueError(f"refit='all' is available for the 'any' test only, not {test!r}")
@@ -186,4 +202,7 @@ def scan(
         statistic=statistic,
         refit=refit,
         refit_threshold=refit_threshold,
+        bootstrap_replicates=bootstrap_replicates,
+        bootstrap_variants=bootstrap_variants,
+        seed=seed,
     )

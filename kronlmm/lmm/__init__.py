@@ -3,12 +3,21 @@
 The association scanners built from a fitted model (:class:`FastScanner`,
 :class:`KronFastScanner`) are importable from here too, as in glimix-core, and so is
 :class:`LMMPredict` (prediction of new samples). :func:`refit_lrt` is the exact
-likelihood-ratio test of candidates with C₀, C₁ re-estimated (:mod:`kronlmm.lmm.refit`).
+likelihood-ratio test of candidates with C₀, C₁ re-estimated (:mod:`kronlmm.lmm.refit`);
+:func:`bootstrap_calibration` calibrates the fixed-VC F test by a parametric bootstrap of
+the fitted null (:mod:`kronlmm.lmm.bootstrap`).
 """
 
 from ..core.optimize import FitResult
 from ..core.warnings import FitWarning
 from ..scan import FastScanner, KronFastScanner
+from .bootstrap import (
+    DEFAULT_BOOTSTRAP_CANDIDATES,
+    DEFAULT_BOOTSTRAP_REPLICATES,
+    BootstrapCalibration,
+    bootstrap_calibration,
+    simulate_phenotypes,
+)
 from .kron2sum import Kron2Sum
 from .lmm import LMM
 from .predict import LMMPredict
@@ -26,4 +35,9 @@ __all__ = [
     "REFIT_MODES",
     "RefitResult",
     "refit_lrt",
+    "DEFAULT_BOOTSTRAP_CANDIDATES",
+    "DEFAULT_BOOTSTRAP_REPLICATES",
+    "BootstrapCalibration",
+    "bootstrap_calibration",
+    "simulate_phenotypes",
 ]
