@@ -82,7 +82,7 @@ def fit_null(
         Fit by REML instead of ML.
     block_size : int, optional
         Variants read at a time when building the GRM (default
-        :func:`kronlmm.io.grm_block_size`, about 64 MiB of values).
+        :func:`kronlmm.io.grm_block_size`, about 16 MiB of values).
     missing_code : float or None, default -9
         Trait value read as missing, as PLINK and GEMMA do (a WARNING counts them per
         trait); ``None`` keeps every value. Covariates are not affected (a WARNING names
