@@ -26,7 +26,7 @@ products instead (bed-reader's threads, then column ranges standardised on every
 by side): a reader competing with the products' threads for the same cores saved
 nothing and made the time erratic (n = 2000, 20,000 variants, 2 threads on 2 cores: 1.7–2.4 s
 with a reader thread, 1.7 s without). Blocks hold about 16 MiB of standardised values by
-default (at least 512 variants), wide enough for the products to run near the machine's
+default (at least 1024 variants), wide enough for the products to run near the machine's
 matrix-product rate (n = 2000 on 2 cores: 58 GFLOP/s at 1024 variants, 64 at 4096), and
 small enough that the block buffer costs little fresh memory: memory touched for the first
 time can cost far more than the products lose (on this project's virtual machine, 15 ms
@@ -62,15 +62,15 @@ BLOCK_BYTES = 16 << 20
 
 def grm_block_size(n: int) -> int:
     """Variants per block for ``n`` samples: about 16 MiB of ``float64`` values, at least
-    512 (narrower rank-b updates run below the matrix-product rate) and at most 16384.
+    1024 (narrower rank-b updates run below the matrix-product rate) and at most 16384.
 
     Examples
     --------
     >>> from kronlmm.io import grm_block_size
     >>> grm_block_size(2000), grm_block_size(5000), grm_block_size(10)
-    (1048, 512, 16384)
+    (1048, 1024, 16384)
     """
-    return int(np.clip(BLOCK_BYTES // (8 * max(int(n), 1)), 512, 16384))
+    return int(np.clip(BLOCK_BYTES // (8 * max(int(n), 1)), 1024, 16384))
 
 
 def standardize_dosage(
