@@ -366,6 +366,25 @@ def test_gwas_scan_with_bootstrap_statistic() -> None:
     )
     np.testing.assert_array_equal(again.assoc["p_value"], assoc["p_value"])
     assert boot.top(1)["variant_id"].item() == plain.top(1)["variant_id"].item()
+    # the fast double bootstrap: same first level, a second level, its own label
+    fdb = null.scan(
+        "any",
+        statistic="bootstrap",
+        bootstrap_replicates=3,
+        bootstrap_variants=100,
+        bootstrap_method="fast-double",
+        seed=5,
+        refit="none",
+    )
+    double = fdb.calibration
+    assert double is not None and double.method == "fast-double"
+    assert set(fdb.assoc["statistic"]) == {"F, fast double bootstrap (B=3, M=100)"}
+    np.testing.assert_array_equal(double.null_p_values, calibration.null_p_values)
+    assert double.second_level_p_values is not None and double.failed_second_level == 0
+    assert double.second_level_p_values.size == 300
+    np.testing.assert_array_equal(
+        fdb.assoc["p_value"], double.fast_double_p_values(plain.assoc["p_value"].to_numpy())
+    )
 
 
 @pytest.mark.parametrize(
@@ -375,6 +394,7 @@ def test_gwas_scan_with_bootstrap_statistic() -> None:
         ({"bootstrap_variants": 0}, "bootstrap_variants must be an integer ≥ 1"),
         ({"loco": True}, "not available with leave-one-chromosome-out"),
         ({"statistic": "bootstrapped"}, "statistic must be one of"),
+        ({"bootstrap_method": "double"}, "bootstrap_method must be one of"),
     ],
 )
 def test_gwas_scan_refuses_bad_bootstrap_options(kwargs: dict[str, object], message: str) -> None:
@@ -414,6 +434,13 @@ def test_cli_scan_with_bootstrap(tmp_path: Path) -> None:
     table = read_results(Path(f"{out}.assoc.tsv.gz"))
     assert set(table["statistic"]) == {"F, parametric bootstrap (B=2, M=50)"}
     assert table["p_value"].min() >= 1 / (1 + 2 * 50)
+    out2 = tmp_path / "fdb"
+    args += ["--bootstrap-method", "fast-double", "--no-plots", "--out", str(out2)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "calibrated by a fast double bootstrap of the null: 2 of 2 refits" in result.stdout
+    table = read_results(Path(f"{out2}.assoc.tsv.gz"))
+    assert set(table["statistic"]) == {"F, fast double bootstrap (B=2, M=50)"}
 
 
 @pytest.mark.parametrize(
@@ -422,6 +449,7 @@ def test_cli_scan_with_bootstrap(tmp_path: Path) -> None:
         (["--loco"], 1, "kronlmm: error: statistic='bootstrap' is not available with leave"),
         (["--bootstrap-replicates", "0"], 2, "Invalid value for '--bootstrap-replicates'"),
         (["--bootstrap-variants", "-3"], 2, "Invalid value for '--bootstrap-variants'"),
+        (["--bootstrap-method", "double"], 2, "Invalid value for '--bootstrap-method'"),
     ],
 )
 def test_cli_refuses_bad_bootstrap_options(
