@@ -208,7 +208,7 @@ def bootstrap_study(
             pd.append(calibration.fast_double_p_values(observed))
         partial = {"F": pf, "boot": pb, "FDB": pd}
         counts = "; ".join(
-            f"{name} " + " ".join(str(int(np.sum(np.concatenate(v) <= a))) for a in ALPHAS)
+            f"{name} " + " ".join(str(int(np.sum(np.concatenate(v) < a))) for a in ALPHAS)
             for name, v in partial.items()
             if v
         )
