@@ -223,11 +223,15 @@ class BootstrapCalibration:
         Raises
         ------
         ValueError
-            If there are no second-level p-values.
+            If there are no second-level p-values (single bootstrap, or every
+            second-level refit failed).
         """
         second = self.second_level_p_values
         if second is None or second.size == 0:
-            raise ValueError("no second-level p-values: not a fast double bootstrap")
+            raise ValueError(
+                "no second-level p-values: not a fast double bootstrap, or every "
+                f"second-level refit failed ({self.second_level_failure_reasons})"
+            )
         observed = np.asarray(p_F, dtype=float)
         n1, n2 = self.pooled, int(second.size)
         count = np.searchsorted(self.null_p_values, observed, side="right").astype(np.int64)
