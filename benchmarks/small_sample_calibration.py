@@ -36,6 +36,7 @@ with ``--quick`` (seconds). Tables of a run are recorded in benchmarks/README.md
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -162,10 +163,18 @@ def estimated_study(
 
 
 def bootstrap_study(
-    n: int, p: int, reps: int, m: int, replicates: int, seed: int, reml: bool
-) -> tuple[dict[str, np.ndarray], int, int]:
-    """F p-values at estimated C₀, C₁ and their parametric-bootstrap calibration; also the
-    numbers of null fits and of bootstrap refits left out (not converged)."""
+    n: int,
+    p: int,
+    reps: int,
+    m: int,
+    replicates: int,
+    seed: int,
+    reml: bool,
+    double: bool = False,
+) -> tuple[dict[str, np.ndarray], int, int, int]:
+    """F p-values at estimated C₀, C₁ and their parametric-bootstrap calibration (with
+    ``double``: also the fast double bootstrap from the same first level); also the numbers
+    of null fits, of bootstrap refits and of second-level refits left out."""  # fmt: skip
     from kronlmm.core import economic_svd
     from kronlmm.lmm import Kron2Sum, bootstrap_calibration
     from kronlmm.scan import make_plan, scan_block
@@ -174,8 +183,8 @@ def bootstrap_study(
     pr = _problem(n, p, rng)
     svd = economic_svd(pr["G"])
     plan = make_plan(p, "any")
-    pf, pb = [], []
-    failed_fits = failed_refits = 0
+    pf, pb, pd = [], [], []
+    failed_fits = failed_refits = failed_second = 0
     for rep in range(reps):
         Y = _null_Y(pr, rng)
         with warnings.catch_warnings():
@@ -188,12 +197,27 @@ def bootstrap_study(
         cand = _candidates(n, m, rng)
         observed = scan_block(model.get_fast_scanner().null, cand, plan).p_value
         calibration = bootstrap_calibration(
-            model, cand, plan, replicates=replicates, seed=seed * 100_003 + rep
-        )
+            model, cand, plan, replicates=replicates, seed=seed * 100_003 + rep,
+            method="fast-double" if double else "single",
+        )  # fmt: skip
         failed_refits += calibration.failed_refits
+        failed_second += calibration.failed_second_level
         pf.append(observed)
-        pb.append(calibration.p_values(observed))
-    return {"F": np.concatenate(pf), "F, bootstrap": np.concatenate(pb)}, failed_fits, failed_refits
+        pb.append(calibration.single_p_values(observed))
+        if double:
+            pd.append(calibration.fast_double_p_values(observed))
+        partial = {"F": pf, "boot": pb, "FDB": pd}
+        counts = "; ".join(
+            f"{name} " + " ".join(str(int(np.sum(np.concatenate(v) < a))) for a in ALPHAS)
+            for name, v in partial.items()
+            if v
+        )
+        print(f"  [data set {rep + 1}/{reps}, {sum(x.size for x in pf)} tests] rejected at "
+              f"{ALPHAS}: {counts}", file=sys.stderr, flush=True)  # fmt: skip
+    rows = {"F": np.concatenate(pf), "F, bootstrap": np.concatenate(pb)}
+    if double:
+        rows["F, fast double bootstrap"] = np.concatenate(pd)
+    return rows, failed_fits, failed_refits, failed_second
 
 
 def main() -> None:
@@ -219,6 +243,8 @@ def main() -> None:
                         help="data sets of study 4 (default 100; --quick 4)")  # fmt: skip
     parser.add_argument("--bootstrap-candidates", type=int, default=None,
                         help="M of the 'bootstrap' study (default 1000; --quick 200)")  # fmt: skip
+    parser.add_argument("--fast-double", action="store_true",
+                        help="'bootstrap' study: also the fast double bootstrap")  # fmt: skip
     args = parser.parse_args()
     with threadpool_limits(1):  # small dense algebra: threads only add overhead
         run(args)
@@ -272,9 +298,9 @@ def run(args: argparse.Namespace) -> None:
         if "bootstrap" in args.studies:
             t0 = time.perf_counter()
             kind = "REML" if args.reml else "ML"
-            rows, failed_fits, failed_refits = bootstrap_study(
+            rows, failed_fits, failed_refits, failed_second = bootstrap_study(
                 args.n, p, boot["reps"], boot["m"], boot["replicates"], args.seed + 200 + p,
-                args.reml,
+                args.reml, args.fast_double,
             )  # fmt: skip
             _print(
                 f"n = {args.n}, p = {p}: C0, C1 estimated ({kind}, rank p) per data set, F test "
@@ -287,6 +313,7 @@ def run(args: argparse.Namespace) -> None:
                 f"  left out: {failed_fits} of {boot['reps']} null fits, {failed_refits} of "
                 f"{(boot['reps'] - failed_fits) * boot['replicates']} bootstrap refits "
                 "(not converged)"
+                + (f", {failed_second} second-level refits" if args.fast_double else "")
             )
 
 

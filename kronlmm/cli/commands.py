@@ -161,6 +161,7 @@ def _scan(null: NullFit, opts: Options, client: Any) -> GwasResult:
         refit_threshold=opts["refit_threshold"],
         bootstrap_replicates=opts["bootstrap_replicates"],
         bootstrap_variants=opts["bootstrap_variants"],
+        bootstrap_method=opts["bootstrap_method"],
         seed=opts["seed"],
         progress=_progress(opts),
         scheduler=client,
@@ -180,7 +181,8 @@ def _early_checks(opts: Options) -> Iterator[Any]:
         opts.get("statistic", "F"),
         opts.get("bootstrap_replicates", 1),
         opts.get("bootstrap_variants", 1),
-        loco=bool(opts.get("loco", False)),
+        bool(opts.get("loco", False)),
+        opts.get("bootstrap_method", "single"),
     )
     if opts.get("checkpoint") is not None:
         check_checkpoint_dir(opts["checkpoint"])
@@ -215,8 +217,9 @@ def _statistic_words(result: GwasResult) -> str:
     """Which statistic the p_value column is from, in words."""
     calibration = result.calibration
     if calibration is not None:
+        kind = "parametric" if calibration.method == "single" else "fast double"
         return (
-            f"the F test calibrated by a parametric bootstrap of the null: "
+            f"the F test calibrated by a {kind} bootstrap of the null: "
             f"{calibration.refits_used} of {calibration.replicates} refits used "
             f"({calibration.failed_refits} not converged, left out) x "
             f"{calibration.candidates} variants, p-values >= {calibration.resolution:.3g}"

@@ -6,7 +6,8 @@ Usage::
                  [--id-col NAME] [--covar FILE [--covar-cols C ...]]
                  [--kinship grm|none|FILE] [--loco] [--test any|common|interaction]
                  [--statistic F|chi2|bootstrap [--bootstrap-replicates B]
-                 [--bootstrap-variants M] [--seed N]]
+                 [--bootstrap-variants M] [--bootstrap-method single|fast-double]
+                 [--seed N]]
                  [--rank full|auto|K] [--reml] [--missing-code NUMBER|none]
                  [--missing-traits observed|complete-case]
                  [--ignore-bed-padding] [--keep FILE] [--remove FILE]
@@ -481,6 +482,16 @@ SCAN_OPTIONS = _options(
         group="scan",
         help="--statistic bootstrap: variants (a random sample of those tested) scanned at "
         "each refit",
+    ),
+    _option(
+        "--bootstrap-method",
+        type=StrChoice(["single", "fast-double"]),
+        default="single",
+        show_default=True,
+        group="scan",
+        help="--statistic bootstrap: single, the parametric bootstrap, or fast-double, the "
+        "fast double bootstrap (one more phenotype set simulated from each refit and refit: "
+        "2B refits)",
     ),
     _option(
         "--seed",

@@ -288,6 +288,7 @@ class NullFit:
         refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
         bootstrap_replicates: int = DEFAULT_BOOTSTRAP_REPLICATES,
         bootstrap_variants: int = DEFAULT_BOOTSTRAP_CANDIDATES,
+        bootstrap_method: str = "single",
         seed: int = 0,
     ) -> GwasResult:
         """Test every variant of :attr:`genotypes`, reading and scanning one block at a time.
@@ -327,6 +328,9 @@ class NullFit:
             ``p_value`` below which ``refit="significant"`` refits a variant.
         bootstrap_replicates, bootstrap_variants : int, default 100 and 1000
             B simulated phenotype sets and M reference variants of ``statistic="bootstrap"``.
+        bootstrap_method : {"single", "fast-double"}, default "single"
+            The single parametric bootstrap or the fast double bootstrap (2B refits;
+            :mod:`kronlmm.lmm.bootstrap`).
         seed : int, default 0
             Seed of the bootstrap (the choice of the M variants and the simulations).
 
@@ -339,7 +343,11 @@ class NullFit:
         from .variant_scan import check_bootstrap_options
 
         check_bootstrap_options(
-            statistic, bootstrap_replicates, bootstrap_variants, loco=self.loco is not None
+            statistic,
+            bootstrap_replicates,
+            bootstrap_variants,
+            self.loco is not None,
+            bootstrap_method,
         )
         if self.loco is not None:
             from .loco_scan import scan_loco
@@ -371,6 +379,7 @@ class NullFit:
             refit_threshold=refit_threshold,
             bootstrap_replicates=bootstrap_replicates,
             bootstrap_variants=bootstrap_variants,
+            bootstrap_method=bootstrap_method,
             seed=seed,
         )
 

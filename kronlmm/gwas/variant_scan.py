@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..core.progress import Progress
 from ..lmm import (
+    BOOTSTRAP_METHODS,
     DEFAULT_BOOTSTRAP_CANDIDATES,
     DEFAULT_BOOTSTRAP_REPLICATES,
     DEFAULT_REFIT_THRESHOLD,
@@ -18,6 +19,7 @@ from ..lmm import (
     bootstrap_calibration,
     refit_lrt,
 )
+from ..lmm.bootstrap import BootstrapMethod
 from ..lmm.refit import check_refit
 from ..scan import STATISTICS, TestPlan, make_plan
 from ..scan.kron_scanner import default_block_size
@@ -62,7 +64,11 @@ def check_gwas_statistic(statistic: str) -> str:
 
 
 def check_bootstrap_options(
-    statistic: str, bootstrap_replicates: int, bootstrap_variants: int, loco: bool
+    statistic: str,
+    bootstrap_replicates: int,
+    bootstrap_variants: int,
+    loco: bool,
+    bootstrap_method: str = "single",
 ) -> None:
     """ValueError for bootstrap options out of range, or ``statistic="bootstrap"`` with LOCO.
 
@@ -74,6 +80,9 @@ def check_bootstrap_options(
         B and M; each must be an integer ≥ 1 (checked whatever the statistic).
     loco : bool
         Whether the scan is leave-one-chromosome-out.
+    bootstrap_method : {"single", "fast-double"}
+        The bootstrap (:data:`kronlmm.lmm.BOOTSTRAP_METHODS`; checked whatever the
+        statistic).
 
     Examples
     --------
@@ -91,6 +100,11 @@ def check_bootstrap_options(
     ):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+    if bootstrap_method not in BOOTSTRAP_METHODS:
+        raise ValueError(
+            f"bootstrap_method must be one of {BOOTSTRAP_METHODS} (the single parametric "
+            f"bootstrap or the fast double bootstrap), got {bootstrap_method!r}"
+        )
     if statistic == "bootstrap" and loco:
         raise ValueError(
             "statistic='bootstrap' is not available with leave-one-chromosome-out scans "
@@ -114,6 +128,7 @@ def scan_genotypes(
     refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
     bootstrap_replicates: int = DEFAULT_BOOTSTRAP_REPLICATES,
     bootstrap_variants: int = DEFAULT_BOOTSTRAP_CANDIDATES,
+    bootstrap_method: str = "single",
     seed: int = 0,
 ) -> GwasResult:
     """Test every variant of a fitted null's genotypes (what :meth:`NullFit.scan` does).
@@ -164,6 +179,11 @@ def scan_genotypes(
     bootstrap_replicates : int, default 100
         B, the simulated phenotype sets of ``statistic="bootstrap"`` (refits that do not
         converge are left out, counted in a log line and in ``result.calibration``).
+    bootstrap_method : {"single", "fast-double"}, default "single"
+        The single parametric bootstrap, or the fast double bootstrap (one second-level
+        phenotype set simulated from each refit and refit in turn: 2B refits;
+        :mod:`kronlmm.lmm.bootstrap`); the ``statistic`` column then says
+        ``"F, fast double bootstrap (B=…, M=…)"``.
     bootstrap_variants : int, default 1000
         M, the reference variants of ``statistic="bootstrap"`` (all tested variants when
         fewer).
@@ -186,7 +206,9 @@ def scan_genotypes(
     'rs26858614'
     """
     check_refit(refit)
-    check_bootstrap_options(statistic, bootstrap_replicates, bootstrap_variants, loco=False)
+    check_bootstrap_options(
+        statistic, bootstrap_replicates, bootstrap_variants, False, bootstrap_method
+    )
     if not 0 < refit_threshold <= 1:
         raise ValueError(f"refit_threshold must be in (0, 1], got {refit_threshold!r}")
     scanner_null = null.model.get_fast_scanner().null
@@ -248,7 +270,14 @@ def scan_genotypes(
     calibration = None
     if statistic == "bootstrap":
         calibration = _bootstrap(
-            null, plan, assoc, bootstrap_replicates, bootstrap_variants, seed, progress
+            null,
+            plan,
+            assoc,
+            bootstrap_replicates,
+            bootstrap_variants,
+            seed,
+            progress,
+            "fast-double" if bootstrap_method == "fast-double" else "single",
         )
     if refit != "none":
         _refit(null, test, assoc, refit, refit_threshold)
@@ -284,6 +313,7 @@ def _bootstrap(
     variants: int,
     seed: int,
     progress: Progress,
+    method: BootstrapMethod = "single",
 ) -> BootstrapCalibration | None:
     """Calibrate ``assoc``'s F p-values by the parametric bootstrap (in place: ``p_value``,
     ``neg_log10_p_value`` and ``statistic``); the calibration, or ``None`` when no variant
@@ -295,7 +325,8 @@ def _bootstrap(
     m = min(int(variants), int(tested.size))
     rows = np.sort(np.random.default_rng((seed, 1)).choice(tested, size=m, replace=False))
     positions = rows if null.variant_index is None else np.asarray(null.variant_index)[rows]
-    with stage(f"parametric bootstrap ({replicates} refits x {m} variants)"):
+    kind = "parametric" if method == "single" else "fast double"
+    with stage(f"{kind} bootstrap ({replicates} replicates x {m} variants)"):
         dosage = null.genotypes.read(positions, null.genotype_index)
         report = phase_progress(progress, replicates, "bootstrap", unit="refit")
         try:
@@ -306,9 +337,19 @@ def _bootstrap(
                 replicates=replicates,
                 seed=seed,
                 progress=lambda done, total: report(done),
+                method=method,
             )
         finally:
             report(None)
+    if calibration.second_level_p_values is not None:
+        logger.info(
+            "fast double bootstrap: %d second-level refits used (%d left out: %s), %d "
+            "second-level null F p-values pooled",
+            calibration.refits_used - calibration.failed_second_level,
+            calibration.failed_second_level,
+            calibration.second_level_failure_reasons or "none",
+            calibration.second_level_p_values.size,
+        )
     observed = assoc["p_value"].to_numpy(dtype=np.float64)
     calibrated = calibration.p_values(observed)
     assoc["p_value"] = calibrated

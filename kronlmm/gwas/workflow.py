@@ -55,6 +55,7 @@ def scan(
     refit_threshold: float = DEFAULT_REFIT_THRESHOLD,
     bootstrap_replicates: int = DEFAULT_BOOTSTRAP_REPLICATES,
     bootstrap_variants: int = DEFAULT_BOOTSTRAP_CANDIDATES,
+    bootstrap_method: str = "single",
     seed: int = 0,
 ) -> GwasResult:
     """Multi-trait GWAS: align by sample ID, fit the null once, scan every variant in blocks.
@@ -127,6 +128,9 @@ def scan(
         B, the phenotype sets simulated from the null and refit for ``statistic="bootstrap"``.
     bootstrap_variants : int, default 1000
         M, the variants (a random sample of those tested) scanned at each refit.
+    bootstrap_method : {"single", "fast-double"}, default "single"
+        The single parametric bootstrap, or the fast double bootstrap (one second-level
+        set simulated from each refit and refit: 2B refits; :mod:`kronlmm.lmm.bootstrap`).
     seed : int, default 0
         Seed of the bootstrap (the choice of the M variants and the simulations).
 
@@ -166,7 +170,9 @@ def scan(
 
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
-    check_bootstrap_options(statistic, bootstrap_replicates, bootstrap_variants, loco=loco)
+    check_bootstrap_options(
+        statistic, bootstrap_replicates, bootstrap_variants, loco, bootstrap_method
+    )
     check_refit(refit)
     if refit == "all" and test != "any":
         raise ValueError(f"refit='all' is available for the 'any' test only, not {test!r}")
@@ -204,5 +210,6 @@ def scan(
         refit_threshold=refit_threshold,
         bootstrap_replicates=bootstrap_replicates,
         bootstrap_variants=bootstrap_variants,
+        bootstrap_method=bootstrap_method,
         seed=seed,
     )

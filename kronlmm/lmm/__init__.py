@@ -12,6 +12,7 @@ from ..core.optimize import FitResult
 from ..core.warnings import FitWarning
 from ..scan import FastScanner, KronFastScanner
 from .bootstrap import (
+    BOOTSTRAP_METHODS,
     DEFAULT_BOOTSTRAP_CANDIDATES,
     DEFAULT_BOOTSTRAP_REPLICATES,
     BootstrapCalibration,
@@ -35,6 +36,7 @@ __all__ = [
     "REFIT_MODES",
     "RefitResult",
     "refit_lrt",
+    "BOOTSTRAP_METHODS",
     "DEFAULT_BOOTSTRAP_CANDIDATES",
     "DEFAULT_BOOTSTRAP_REPLICATES",
     "BootstrapCalibration",

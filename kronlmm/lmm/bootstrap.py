@@ -39,6 +39,35 @@ since ``vec(U S Z₀ L₀ᵀ) = (L₀ ⊗ U S) vec Z₀`` has covariance ``C₀ 
 Replicate b draws Z₀ and then Z₁ (``standard_normal``) from one
 ``numpy.random.default_rng(seed)``. Entries of Y missing in the null (NaN) are missing in
 every Y* too.
+
+**Fast double bootstrap** (``method="fast-double"``; Davidson & MacKinnon 2007, "Improving
+the reliability of bootstrap tests with the fast double bootstrap", Computational
+Statistics & Data Analysis 51). The single bootstrap simulates at Ĉ₀, Ĉ₁, not at the truth;
+where the F test's conservativeness depends on C₀, C₁ this leaves an error. For each
+first-level refit b that converged (estimates B̂*_b, Ĉ*₀_b, Ĉ*₁_b) ONE second-level set
+Y** is drawn from that refit (the same formula at its estimates), refit from them, and the
+same M candidates scanned; their F p-values p** are pooled over b (N₂ values; the N₁
+first-level p* as above). With the Monte Carlo p-value functions ::
+
+    G₁(t) = (1 + #{p* ≤ t}) / (1 + N₁),    G₂(t) = (1 + #{p** ≤ t}) / (1 + N₂)
+
+the single bootstrap p-value is p̂₁ = G₁(p_F), and the fast double bootstrap p-value is ::
+
+    q = inf{t : G₂(t) ≥ p̂₁},    p_FDB = G₁(q)
+
+i.e. q is the p̂₁-quantile of the p** (the smallest p** at which the second level's
+bootstrap p-value reaches p̂₁: the k-th smallest p** with k = ⌈p̂₁ (1 + N₂)⌉ − 1, computed
+in integers; q = −∞ when k ≤ 0) and p_FDB is the first level's bootstrap p-value of q. In
+the τ = −log p form of Davidson & MacKinnon (larger = more extreme): τ** = the (1 − p̂₁)
+quantile of the second-level statistics, p_FDB = share of first-level τ* beyond it.
+Conventions: ties count as "at or below" on both levels; the floor is 1/(1 + N₁) (when
+p̂₁ ≤ 1/(1 + N₂), q = −∞); p_FDB ≤ 1; p_FDB is non-decreasing in p_F. When the p** are the
+p* (identical pools), G₂ = G₁ and G₁(inf{t : G₁(t) ≥ G₁(p_F)}) = G₁(p_F): p_FDB = p̂₁
+exactly, ties included. The second-level draws come from a second generator,
+``numpy.random.default_rng([seed, 1])``, so the first level (and the single bootstrap
+p-values) are the same as with ``method="single"``. A failed second-level refit leaves
+that replicate's second level out and is counted (``failed_second_level``). Cost: up to
+2B refits instead of B.
 """
 
 from __future__ import annotations
@@ -47,6 +76,7 @@ import copy
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -57,6 +87,7 @@ from .kron2sum import Kron2Sum
 
 __all__ = [
     "DEFAULT_BOOTSTRAP_CANDIDATES",
+    "BOOTSTRAP_METHODS",
     "DEFAULT_BOOTSTRAP_REPLICATES",
     "BootstrapCalibration",
     "bootstrap_calibration",
@@ -69,6 +100,11 @@ DEFAULT_BOOTSTRAP_REPLICATES = 100
 
 #: Default number M of reference candidates (fewer when fewer are scanned).
 DEFAULT_BOOTSTRAP_CANDIDATES = 1000
+
+#: The bootstrap methods: the single parametric bootstrap and the fast double bootstrap.
+BOOTSTRAP_METHODS = ("single", "fast-double")
+
+BootstrapMethod = Literal["single", "fast-double"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +127,14 @@ class BootstrapCalibration:
         Why those refits were left out (message → count).
     test : str
         The test's label, e.g. ``"any (dof 2)"``.
+    second_level_p_values : ndarray or None
+        The fast double bootstrap's pooled second-level F p-values p** (sorted), one
+        second-level set per converged first-level refit; ``None`` for the single
+        bootstrap.
+    failed_second_level : int
+        Second-level refits left out (did not converge or could not be fitted).
+    second_level_failure_reasons : dict of str to int
+        Why (message → count).
 
     Examples
     --------
@@ -109,6 +153,14 @@ class BootstrapCalibration:
     failed_refits: int
     failure_reasons: dict[str, int] = field(default_factory=dict)
     test: str = ""
+    second_level_p_values: NDArray[np.float64] | None = None
+    failed_second_level: int = 0
+    second_level_failure_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def method(self) -> BootstrapMethod:
+        """``"fast-double"`` when second-level p-values are present, else ``"single"``."""
+        return "single" if self.second_level_p_values is None else "fast-double"
 
     @property
     def pooled(self) -> int:
@@ -128,11 +180,71 @@ class BootstrapCalibration:
 
     @property
     def label(self) -> str:
-        """What the calibrated p-values are: ``"F, parametric bootstrap (B=…, M=…)"``."""
-        return f"F, parametric bootstrap (B={self.replicates}, M={self.candidates})"
+        """What the calibrated p-values are: ``"F, parametric bootstrap (B=…, M=…)"`` or
+        ``"F, fast double bootstrap (B=…, M=…)"``."""
+        kind = "parametric" if self.method == "single" else "fast double"
+        return f"F, {kind} bootstrap (B={self.replicates}, M={self.candidates})"
 
     def p_values(self, p_F: ArrayLike) -> NDArray[np.float64]:
-        """Calibrated p-values ``(1 + #{p* ≤ p_F}) / (1 + pooled)`` of observed F p-values.
+        """Calibrated p-values of observed F p-values: :meth:`single_p_values` for the
+        single bootstrap, :meth:`fast_double_p_values` for the fast double bootstrap.
+
+        Parameters
+        ----------
+        p_F : array_like
+            F p-values of the fixed-variance-component test (NaN stays NaN).
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``p_F``.
+        """
+        if self.method == "single":
+            return self.single_p_values(p_F)
+        return self.fast_double_p_values(p_F)
+
+    def fast_double_p_values(self, p_F: ArrayLike) -> NDArray[np.float64]:
+        """Fast double bootstrap p-values ``G₁(q)``, ``q = inf{t : G₂(t) ≥ G₁(p_F)}``.
+
+        G₁, G₂: the first- and second-level Monte Carlo p-value functions (module
+        docstring); q is the k-th smallest p** with ``k = ⌈p̂₁ (1 + N₂)⌉ − 1`` (integer
+        arithmetic), −∞ when k ≤ 0. Range ``[1/(1 + N₁), 1]``, non-decreasing in p_F.
+
+        Parameters
+        ----------
+        p_F : array_like
+            F p-values (NaN stays NaN).
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``p_F``.
+
+        Raises
+        ------
+        ValueError
+            If there are no second-level p-values (single bootstrap, or every
+            second-level refit failed).
+        """
+        second = self.second_level_p_values
+        if second is None or second.size == 0:
+            raise ValueError(
+                "no second-level p-values: not a fast double bootstrap, or every "
+                f"second-level refit failed ({self.second_level_failure_reasons})"
+            )
+        observed = np.asarray(p_F, dtype=float)
+        n1, n2 = self.pooled, int(second.size)
+        count = np.searchsorted(self.null_p_values, observed, side="right").astype(np.int64)
+        # p̂₁ (1 + N₂) − 1 = ((1 + c)(1 + N₂) − (1 + N₁)) / (1 + N₁); k its ceiling
+        numerator = (1 + count) * (1 + n2) - (1 + n1)
+        k = -((-numerator) // (1 + n1))
+        q = np.where(k >= 1, second[np.clip(k, 1, n2) - 1], -np.inf)
+        below = np.searchsorted(self.null_p_values, q, side="right")
+        calibrated = (1.0 + below) / (1.0 + n1)
+        return np.where(np.isnan(observed), np.nan, calibrated)
+
+    def single_p_values(self, p_F: ArrayLike) -> NDArray[np.float64]:
+        """Single bootstrap p-values ``(1 + #{p* ≤ p_F}) / (1 + pooled)``.
 
         Parameters
         ----------
@@ -253,6 +365,7 @@ def bootstrap_calibration(
     replicates: int = DEFAULT_BOOTSTRAP_REPLICATES,
     seed: int = 0,
     progress: Progress = False,
+    method: BootstrapMethod = "single",
 ) -> BootstrapCalibration:
     """Pooled null F p-values of reference candidates over refits of simulated phenotypes.
 
@@ -278,6 +391,9 @@ def bootstrap_calibration(
         Seed of ``numpy.random.default_rng`` for the draws.
     progress : bool, "auto" or callable
         Progress over the B refits (``progress(done, total)`` for a callable).
+    method : {"single", "fast-double"}
+        The single parametric bootstrap, or the fast double bootstrap (one second-level
+        set simulated from each converged refit, refit and scanned; module docstring).
 
     Returns
     -------
@@ -287,7 +403,8 @@ def bootstrap_calibration(
     Raises
     ------
     ValueError
-        If ``replicates`` < 1, ``candidates`` has no column or the wrong number of rows.
+        If ``replicates`` < 1, ``candidates`` has no column or the wrong number of rows,
+        or ``method`` is unknown.
 
     Examples
     --------
@@ -324,7 +441,13 @@ def bootstrap_calibration(
         plan = replace(test, statistic="F")
     else:
         plan = make_plan(model.ntraits, test)
+    if method not in BOOTSTRAP_METHODS:
+        raise ValueError(f"method must be one of {BOOTSTRAP_METHODS}, got {method!r}")
+    double = method == "fast-double"
     rng = np.random.default_rng(seed)
+    second_rng = np.random.default_rng([seed, 1])
+    second_pooled: list[NDArray[np.float64]] = []
+    second_failures: Counter[str] = Counter()
     report = progress_reporter(progress, int(replicates), unit="replicate")
     pooled: list[NDArray[np.float64]] = []
     failures: Counter[str] = Counter()
@@ -337,6 +460,14 @@ def bootstrap_calibration(
                 result = scan_block(refit.get_fast_scanner().null, reference, plan)
                 p_values = result.p_value
                 pooled.append(p_values[np.isfinite(p_values)])
+                if double:
+                    refit2, why2 = refit_null(refit, simulate_phenotypes(refit, second_rng))
+                    if why2:
+                        second_failures[why2] += 1
+                    else:
+                        result2 = scan_block(refit2.get_fast_scanner().null, reference, plan)
+                        p2 = result2.p_value
+                        second_pooled.append(p2[np.isfinite(p2)])
             report(done)
     finally:
         report(None)
@@ -348,4 +479,11 @@ def bootstrap_calibration(
         failed_refits=int(sum(failures.values())),
         failure_reasons=dict(failures),
         test=f"{'custom' if isinstance(test, TestPlan) else test} (dof {plan.dof})",
+        second_level_p_values=(
+            (np.sort(np.concatenate(second_pooled)) if second_pooled else np.zeros(0))
+            if double
+            else None
+        ),
+        failed_second_level=int(sum(second_failures.values())),
+        second_level_failure_reasons=dict(second_failures),
     )
