@@ -90,7 +90,7 @@ def test_distributed_client_matches(setup):
     scanner, C, ids = setup
     ref = _frame(scanner.scan_variants(C, "common", ids=ids, block_size=50))
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
         for chunk in (50, 33):
             got = scan_candidates(scanner, C, "common", ids=ids, block_size=chunk, client=client)
@@ -118,7 +118,7 @@ def test_worker_killed_mid_scan_loses_nothing(setup, tmp_path):
     id_chunks = [ids[a : a + width] for a in bounds]
     ref = _frame(scanner.scan_variants(C, "any", ids=ids, block_size=width))
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
         pids = client.run(os.getpid)
         box: dict = {}
@@ -228,7 +228,7 @@ def _num_close(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_gwas_scan_on_dask_matches_serial(example_null, chunk, tmp_path):
     serial = example_null.scan("any", chunk_size=chunk)
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
         on_dask = example_null.scan("any", chunk_size=chunk, scheduler=client)
     _num_close(on_dask.assoc, serial.assoc)
